@@ -1,0 +1,18 @@
+/**
+ * Checkpoints for training loops written in TypeScript: a
+ * `CheckpointMonitor` that saves MindSpore-compatible `.ckpt` (or
+ * safetensors) files from inside the loop, durably and atomically,
+ * optionally encrypted, and resumes from the newest good one.
+ *
+ * @example Describe a tensor
+ * ```ts
+ * import { type Tensor, shapeSize } from "@ckpt/monitor";
+ * const w: Tensor = { dtype: "Float32", shape: [2, 2], data: new Float32Array(4) };
+ * console.assert(shapeSize(w.shape) === 4);
+ * ```
+ *
+ * @module
+ */
+export * from "./src/types.ts";
+export * from "./src/errors.ts";
+export * from "./src/io.ts";
