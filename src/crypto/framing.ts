@@ -419,11 +419,14 @@ export async function openDecryptingSource(
 ): Promise<ByteSource> {
   const mode = validateCipher(options.key, options.mode, "key");
   const path = options.path;
-  const first = new Uint8Array(4);
-  if (inner.size >= 4) await inner.readAt(0, first);
-  if (detectCipher(first) === null) {
+  const head = new Uint8Array(Math.min(48, inner.size));
+  await inner.readAt(0, head);
+  const fileMode = detectCipher(head);
+  if (fileMode === null) {
+    if (_looksFramed(head)) throw new DecryptionError(path);
     throw new EncryptionMismatchError(path, null, mode);
   }
+  if (fileMode !== mode) throw new DecryptionError(path);
   const cipher = await importCipher(options.key, mode);
   try {
     const blocks = await _scan(inner, cipher, mode);
@@ -434,6 +437,35 @@ export async function openDecryptingSource(
     cipher.destroy();
     throw new DecryptionError(path, { cause: error });
   }
+}
+
+/**
+ * Whether bytes that start with no valid magic still look like a damaged
+ * block: a prefix of a magic (a file cut short), three of the four magic
+ * bytes, or a GCM or CBC header whose lengths agree. A plain `.ckpt` or
+ * safetensors file does none of these.
+ */
+function _looksFramed(head: Uint8Array): boolean {
+  if (head.byteLength === 0) return false;
+  const magics = Object.values(MAGIC).map((
+    m,
+  ) => [m & 0xff, (m >>> 8) & 0xff, (m >>> 16) & 0xff, m >>> 24]);
+  for (const magic of magics) {
+    const n = Math.min(4, head.byteLength);
+    let same = 0;
+    for (let i = 0; i < n; i++) if (head[i] === magic[i]) same++;
+    if (same === n && n < 4) return true;
+    if (same >= 3) return true;
+  }
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  for (const at of [4, 20]) { // block_len of a CBC / GCM header
+    if (at + 28 > head.byteLength) continue;
+    const blockLength = view.getInt32(at, true);
+    const ivLength = view.getInt32(at + 4, true);
+    const cipherLength = view.getInt32(at + 24, true);
+    if (ivLength === 16 && blockLength === 24 + cipherLength) return true;
+  }
+  return false;
 }
 
 async function _scan(
