@@ -24,7 +24,17 @@ import {
   toHex,
 } from "./_crypto_helpers.ts";
 
-const AES_MODES: EncMode[] = ["AES-GCM", "AES-CBC"];
+const ALL_MODES: EncMode[] = ["AES-GCM", "AES-CBC", "SM4-CBC"];
+const KEY_SIZES: Record<EncMode, number[]> = {
+  "AES-GCM": [16, 24, 32],
+  "AES-CBC": [16, 24, 32],
+  "SM4-CBC": [16],
+};
+const MAGIC_HEX: Record<EncMode, string> = {
+  "AES-GCM": "d85e3a7f",
+  "AES-CBC": "d95e3a7f",
+  "SM4-CBC": "da5e3a7f",
+};
 
 interface Block {
   at: number;
@@ -149,7 +159,7 @@ Deno.test("detectCipher reads the magic of each mode and nothing else", () => {
 });
 
 Deno.test("blocks follow MindSpore's layout byte for byte", async () => {
-  for (const mode of AES_MODES) {
+  for (const mode of ALL_MODES) {
     const plain = pattern(2500, 3);
     const key = pattern(16, 9);
     const file = await encrypt(plain, key, mode, {
@@ -163,10 +173,7 @@ Deno.test("blocks follow MindSpore's layout byte for byte", async () => {
     let at = 0;
     for (const [i, b] of blocks.entries()) {
       assertEquals(b.at, at);
-      assertEquals(
-        toHex(file.subarray(at, at + 4)),
-        mode === "AES-GCM" ? "d85e3a7f" : "d95e3a7f",
-      );
+      assertEquals(toHex(file.subarray(at, at + 4)), MAGIC_HEX[mode]);
       assertEquals(b.ivLength, 16);
       const expected = mode === "AES-GCM"
         ? plainLengths[i]!
@@ -181,12 +188,13 @@ Deno.test("blocks follow MindSpore's layout byte for byte", async () => {
   }
 });
 
-Deno.test("each block decrypts on its own with node:crypto (GCM) / openssl (CBC)", async () => {
-  const plain = pattern(5000, 11);
-  for (const mode of AES_MODES) {
-    for (const n of [16, 24, 32]) {
+Deno.test("each block decrypts on its own with node:crypto (GCM) / openssl (CBC, SM4)", async () => {
+  const plain = pattern(200_000, 11);
+  for (const mode of ALL_MODES) {
+    for (const n of KEY_SIZES[mode]) {
       const key = pattern(n, n);
-      const file = await encrypt(plain, key, mode, { pieceSize: 2048 });
+      // Pieces above 64 KiB take the worker path for SM4.
+      const file = await encrypt(plain, key, mode, { pieceSize: 70_000 });
       const parts: Uint8Array[] = [];
       for (const b of parseBlocks(file, mode)) {
         if (mode === "AES-GCM" && n === 24) {
@@ -205,9 +213,8 @@ Deno.test("each block decrypts on its own with node:crypto (GCM) / openssl (CBC)
             new Uint8Array(d.final()),
           );
         } else {
-          parts.push(
-            await opensslDecryptCbc(`aes-${n * 8}-cbc`, key, b.iv, b.cipher),
-          );
+          const name = mode === "SM4-CBC" ? "sm4-cbc" : `aes-${n * 8}-cbc`;
+          parts.push(await opensslDecryptCbc(name, key, b.iv, b.cipher));
         }
       }
       if (mode === "AES-GCM" && n === 24) continue;
@@ -276,39 +283,45 @@ Deno.test("files framed by Node's OpenSSL-backed crypto decrypt", async () => {
   }
 });
 
-Deno.test("a CBC file framed here with the openssl command decrypts", async () => {
-  const key = pattern(24, 5);
-  const pieces = [
-    pattern(4096, 1),
-    pattern(16, 2),
-    pattern(0, 3),
-    pattern(999, 4),
-  ];
-  const parts: Uint8Array[] = [];
-  for (const piece of pieces) {
-    const iv = crypto.getRandomValues(new Uint8Array(16));
-    const cipher = await opensslEncryptCbc("aes-192-cbc", key, iv, piece);
-    const head = new Uint8Array(32);
-    const view = new DataView(head.buffer);
-    view.setUint32(0, 0x7F3A5ED9, true);
-    view.setInt32(4, 24 + cipher.length, true);
-    view.setInt32(8, 16, true);
-    head.set(iv, 12);
-    view.setInt32(28, cipher.length, true);
-    parts.push(head, cipher);
+Deno.test("CBC and SM4 files framed here with the openssl command decrypt", async () => {
+  for (
+    const [mode, name, key] of [
+      ["AES-CBC", "aes-192-cbc", pattern(24, 5)],
+      ["SM4-CBC", "sm4-cbc", pattern(16, 6)],
+    ] as [EncMode, string, Uint8Array][]
+  ) {
+    const pieces = [
+      pattern(100_000, 1),
+      pattern(16, 2),
+      pattern(0, 3),
+      pattern(999, 4),
+    ];
+    const parts: Uint8Array[] = [];
+    for (const piece of pieces) {
+      const iv = crypto.getRandomValues(new Uint8Array(16));
+      const cipher = await opensslEncryptCbc(name, key, iv, piece);
+      const head = new Uint8Array(32);
+      const view = new DataView(head.buffer);
+      view.setUint32(0, mode === "SM4-CBC" ? 0x7F3A5EDA : 0x7F3A5ED9, true);
+      view.setInt32(4, 24 + cipher.length, true);
+      view.setInt32(8, 16, true);
+      head.set(iv, 12);
+      view.setInt32(28, cipher.length, true);
+      parts.push(head, cipher);
+    }
+    const sink = new MemorySink();
+    for (const p of parts) await sink.write(p);
+    const got = await decrypt(sink.bytes(), key, mode);
+    const expected = new MemorySink();
+    for (const p of pieces) await expected.write(p);
+    assertEquals(got, expected.bytes(), mode);
   }
-  const sink = new MemorySink();
-  for (const p of parts) await sink.write(p);
-  const got = await decrypt(sink.bytes(), key, "AES-CBC");
-  const expected = new MemorySink();
-  for (const p of pieces) await expected.write(p);
-  assertEquals(got, expected.bytes());
 });
 
 Deno.test("round trips for every AES key size, piece size and write pattern", async () => {
   const sizes = [0, 1, 15, 16, 17, 255, 256, 257, 1024, 5000];
-  for (const mode of AES_MODES) {
-    for (const n of [16, 24, 32]) {
+  for (const mode of ALL_MODES) {
+    for (const n of KEY_SIZES[mode]) {
       const key = pattern(n, n + 1);
       for (const size of sizes) {
         const plain = pattern(size, size + 7);
@@ -334,7 +347,7 @@ Deno.test("round trips for every AES key size, piece size and write pattern", as
 });
 
 Deno.test("an empty stream is one block, so an encrypted file is never empty", async () => {
-  for (const mode of AES_MODES) {
+  for (const mode of ALL_MODES) {
     const key = pattern(16);
     const file = await encrypt(new Uint8Array(0), key, mode);
     assertEquals(file.length, 48); // GCM: 48 + 0; CBC: 32 + 16 of padding
@@ -344,9 +357,9 @@ Deno.test("an empty stream is one block, so an encrypted file is never empty", a
 });
 
 Deno.test("random reads return the right bytes, across block boundaries", async () => {
-  const plain = pattern(50_000, 5);
-  for (const mode of AES_MODES) {
-    const key = pattern(32, 2);
+  const plain = pattern(500_000, 5);
+  for (const mode of ALL_MODES) {
+    const key = pattern(KEY_SIZES[mode].at(-1)!, 2);
     const file = await encrypt(plain, key, mode, {
       pieceSize: 4000,
       concurrency: 3,
@@ -366,7 +379,7 @@ Deno.test("random reads return the right bytes, across block boundaries", async 
     const reads: Promise<void>[] = [];
     for (let i = 0; i < 200; i++) {
       const at = rand(plain.length);
-      const len = Math.min(rand(9000), plain.length - at);
+      const len = Math.min(rand(150_000), plain.length - at);
       const into = new Uint8Array(len);
       const check = source.readAt(at, into).then(() => {
         assertEquals(into, plain.subarray(at, at + len));
@@ -386,14 +399,15 @@ Deno.test("random reads return the right bytes, across block boundaries", async 
 
 Deno.test("a wrong key fails with DecryptionError", async () => {
   const plain = pattern(3000);
-  for (const mode of AES_MODES) {
-    for (const n of [16, 24, 32]) {
+  for (const mode of ALL_MODES) {
+    for (const n of KEY_SIZES[mode]) {
       const key = pattern(n, 1);
       const file = await encrypt(plain, key, mode, { pieceSize: 1024 });
       const wrong = key.slice();
       wrong[0]! ^= 1;
       await assertDecryptionFails(file, wrong, mode, `${mode} ${n}`);
       // A key of another (valid) length is a wrong key too.
+      if (mode === "SM4-CBC") continue;
       await assertDecryptionFails(
         file,
         pattern(n === 16 ? 32 : 16, 1),
@@ -439,32 +453,37 @@ Deno.test("a flipped byte anywhere in a GCM file fails with DecryptionError", as
   }
 });
 
-Deno.test("a CBC file with bad padding or a broken header fails with DecryptionError", async () => {
-  const key = pattern(16, 8);
-  const file = await encrypt(pattern(100, 1), key, "AES-CBC", {
-    pieceSize: 64,
-  });
-  const blocks = parseBlocks(file, "AES-CBC");
-  assertEquals(blocks.length, 2);
-  // Flipping the last byte of the second-to-last 16-byte ciphertext block
-  // flips the last plaintext byte: the padding byte.
-  const second = blocks[1]!;
-  const bad = file.slice();
-  bad[second.at + 32 + second.cipherLength - 17]! ^= 0x40;
-  await assertDecryptionFails(bad, key, "AES-CBC", "padding");
-  // Every header field of every block.
-  for (const b of blocks) {
-    for (let i = 0; i < 32; i++) {
-      if (i >= 12 && i < 28) continue; // the IV: only changes the first plaintext block
-      const broken = file.slice();
-      broken[b.at + i]! ^= 0x01;
-      await assertDecryptionFails(broken, key, "AES-CBC", `header byte ${i}`);
+Deno.test("a CBC or SM4 file with bad padding or a broken header fails with DecryptionError", async () => {
+  for (const mode of ["AES-CBC", "SM4-CBC"] as EncMode[]) {
+    const key = pattern(16, 8);
+    const file = await encrypt(pattern(100, 1), key, mode, { pieceSize: 64 });
+    const blocks = parseBlocks(file, mode);
+    assertEquals(blocks.length, 2);
+    // Flipping a bit of the second-to-last 16-byte ciphertext block flips
+    // the same bit of the last plaintext byte: the padding byte.
+    const second = blocks[1]!;
+    const bad = file.slice();
+    bad[second.at + 32 + second.cipherLength - 17]! ^= 0x40;
+    await assertDecryptionFails(bad, key, mode, `${mode} padding`);
+    // Every header field of every block.
+    for (const b of blocks) {
+      for (let i = 0; i < 32; i++) {
+        if (i >= 12 && i < 28) continue; // the IV: only changes the first plaintext block
+        const broken = file.slice();
+        broken[b.at + i]! ^= 0x01;
+        await assertDecryptionFails(
+          broken,
+          key,
+          mode,
+          `${mode} header byte ${i}`,
+        );
+      }
     }
   }
 });
 
 Deno.test("a truncated file fails with DecryptionError, except at a block boundary", async () => {
-  for (const mode of AES_MODES) {
+  for (const mode of ALL_MODES) {
     const key = pattern(16, 3);
     const plain = pattern(300, 2);
     const file = await encrypt(plain, key, mode, { pieceSize: 100 });
@@ -486,7 +505,7 @@ Deno.test("a truncated file fails with DecryptionError, except at a block bounda
 });
 
 Deno.test("reordered blocks decrypt: the framing cannot detect it (documented)", async () => {
-  for (const mode of AES_MODES) {
+  for (const mode of ALL_MODES) {
     const key = pattern(16, 3);
     const plain = pattern(200, 2);
     const file = await encrypt(plain, key, mode, { pieceSize: 100 });

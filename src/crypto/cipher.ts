@@ -9,6 +9,7 @@
  */
 
 import { describeValue as describe } from "../_describe.ts";
+import { Sm4Pool } from "./_sm4_pool.ts";
 
 /**
  * A cipher mode, spelled as MindSpore spells `enc_mode` / `dec_mode`.
@@ -115,6 +116,13 @@ export interface PieceCipher {
    * @returns The plaintext. Rejects when the tag or the padding is wrong.
    */
   decrypt(cipher: Uint8Array, iv: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Gives an output of {@linkcode PieceCipher.encrypt} back once the caller
+   * is done with it, so its memory can be reused. Optional to call.
+   *
+   * @param output A result of `encrypt`.
+   */
+  recycle(output: Uint8Array): void;
   /** Forgets the key and wipes what can be wiped. */
   destroy(): void;
 }
@@ -205,14 +213,22 @@ async function _importWebCrypto(
       );
       return new Uint8Array(await out);
     },
+    recycle() {},
     destroy() {
       cryptoKey = null;
     },
   };
 }
 
-function _importSm4(_key: Uint8Array): Promise<PieceCipher> {
-  return Promise.reject(
-    new TypeError("Cannot use SM4-CBC: not available in this build yet"),
-  );
+function _importSm4(key: Uint8Array): Promise<PieceCipher> {
+  const pool = new Sm4Pool(key);
+  return Promise.resolve({
+    mode: "SM4-CBC",
+    tagLength: 0,
+    cipherLength: (n) => (Math.floor(n / 16) + 1) * 16,
+    encrypt: (plain, iv) => pool.run("encrypt", plain, iv),
+    decrypt: (cipher, iv) => pool.run("decrypt", cipher, iv),
+    recycle: (output) => pool.recycle(output),
+    destroy: () => pool.destroy(),
+  });
 }

@@ -344,6 +344,7 @@ class _EncryptingSink implements EncryptingSink {
     view.setInt32(at + 24, cipherLength, true);
     await this.#inner.write(header);
     await this.#inner.write(sealed.subarray(0, cipherLength));
+    this.#cipher?.recycle(sealed);
     this.#blocks++;
   }
 }
@@ -546,6 +547,9 @@ async function _scan(
   return blocks;
 }
 
+/** Blocks decrypted ahead of a sequential reader. */
+const _READ_AHEAD = 2;
+
 class _DecryptingSource implements ByteSource {
   readonly size: number;
   #inner: ByteSource;
@@ -553,7 +557,7 @@ class _DecryptingSource implements ByteSource {
   #blocks: _Block[];
   #path: string;
   #cache = new Map<number, Promise<Uint8Array>>();
-  #cacheLimit = 4;
+  #cacheLimit = _READ_AHEAD + 2;
   #io: Promise<void> = Promise.resolve();
   #readBuffer: Uint8Array<ArrayBuffer> | null = null;
   #nextExpected = -1;
@@ -587,7 +591,10 @@ class _DecryptingSource implements ByteSource {
     while (done < into.byteLength) {
       const block = this.#blocks[i]!;
       const plain = this.#get(i);
-      if (sequential || done > 0) this.#get(i + 1);
+      if (sequential || done > 0) {
+        // Reading on: decrypt the next blocks in parallel with this one.
+        for (let k = 1; k <= _READ_AHEAD; k++) this.#get(i + k);
+      }
       let bytes: Uint8Array;
       try {
         bytes = await plain;
