@@ -34,13 +34,28 @@ const KEY_LENGTHS: Readonly<Record<EncMode, readonly number[]>> = {
   "SM4-CBC": [16],
 };
 
+/** Options of {@linkcode validateCipher}: how error messages name things. */
+export interface ValidateCipherOptions {
+  /**
+   * The key's name in messages, such as `"encKey"`.
+   *
+   * @default {"key"}
+   */
+  keyName?: string;
+  /**
+   * The mode's name in messages, such as `"encMode"`.
+   *
+   * @default {"mode"}
+   */
+  modeName?: string;
+}
+
 /**
  * Checks a key and a mode before anything is encrypted or written.
  *
  * @param key The raw key: 16, 24 or 32 bytes for AES, 16 for SM4.
  * @param mode One of {@linkcode ENC_MODES}.
- * @param what How the error message names the key and mode, such as
- * `"encKey"`. Defaults to `"key"`.
+ * @param options How error messages name the key and the mode.
  * @returns The mode, typed.
  * @throws {TypeError} When `key` is not a `Uint8Array`.
  * @throws {RangeError} When `mode` is unknown, or the key length does not fit
@@ -57,16 +72,18 @@ const KEY_LENGTHS: Readonly<Record<EncMode, readonly number[]>> = {
 export function validateCipher(
   key: unknown,
   mode: unknown,
-  what = "key",
+  options: ValidateCipherOptions = {},
 ): EncMode {
+  const keyName = options.keyName ?? "key";
+  const modeName = options.modeName ?? "mode";
   if (!(key instanceof Uint8Array)) {
     throw new TypeError(
-      `Cannot use ${what}: expected a Uint8Array, received ${describe(key)}`,
+      `Cannot use ${keyName}: expected a Uint8Array, received ${describe(key)}`,
     );
   }
   if (typeof mode !== "string" || !(ENC_MODES as string[]).includes(mode)) {
     throw new RangeError(
-      `Cannot use cipher mode: expected one of ${
+      `Cannot use ${modeName}: expected one of ${
         ENC_MODES.join(", ")
       }, received ${describe(mode)}`,
     );
@@ -74,7 +91,7 @@ export function validateCipher(
   const lengths = KEY_LENGTHS[mode as EncMode];
   if (!lengths.includes(key.byteLength)) {
     throw new RangeError(
-      `Cannot use ${what} for ${mode}: expected ${
+      `Cannot use ${keyName} for ${mode}: expected ${
         lengths.join(", ")
       } bytes, received ${key.byteLength} bytes`,
     );

@@ -125,6 +125,11 @@ export interface EncryptingSink extends ByteSink {
    * write; the sink cannot be written to afterwards.
    */
   finish(): Promise<void>;
+  /**
+   * Gives up: drops what is buffered or in flight and frees the sink's
+   * buffers and cipher. Use it when the stream fails before `finish()`.
+   */
+  abort(): void;
 }
 
 function _checkInteger(
@@ -188,7 +193,7 @@ export function createEncryptingSink(
   inner: ByteSink,
   options: EncryptingSinkOptions,
 ): EncryptingSink {
-  const mode = validateCipher(options.key, options.mode, "key");
+  const mode = validateCipher(options.key, options.mode);
   const pieceSize = _checkInteger(
     "pieceSize",
     options.pieceSize ?? DEFAULT_PIECE_SIZE,
@@ -294,6 +299,11 @@ class _EncryptingSink implements EncryptingSink {
     }
   }
 
+  abort(): void {
+    this.#finished = true;
+    this.#fail(new TypeError("Cannot write to an encrypting sink: aborted"));
+  }
+
   #check(): void {
     if (this.#error !== undefined) throw this.#error;
     if (this.#finished) {
@@ -349,6 +359,15 @@ class _EncryptingSink implements EncryptingSink {
   }
 }
 
+/** The plaintext of an encrypted file; see {@linkcode openDecryptingSource}. */
+export interface DecryptingSource extends ByteSource {
+  /**
+   * Frees the cached blocks and the cipher (and stops SM4 workers). Reads
+   * reject afterwards. Does not close the underlying source.
+   */
+  close(): void;
+}
+
 /** Options of {@linkcode openDecryptingSource}. */
 export interface DecryptingSourceOptions {
   /** The raw key. */
@@ -385,7 +404,7 @@ interface _Block {
  *
  * @param inner The encrypted bytes.
  * @param options The key, the expected mode and the file's name.
- * @returns The plaintext as a {@linkcode ByteSource}.
+ * @returns The plaintext as a {@linkcode ByteSource}; `close()` it when done.
  * @throws {TypeError} When the key is not a `Uint8Array`.
  * @throws {RangeError} When the mode is unknown or the key length wrong.
  * @throws {EncryptionMismatchError} When the file is not encrypted.
@@ -412,13 +431,14 @@ interface _Block {
  * const into = new Uint8Array(10);
  * await source.readAt(2000, into);
  * console.assert(source.size === 3000 && into.every((b) => b === 7));
+ * source.close();
  * ```
  */
 export async function openDecryptingSource(
   inner: ByteSource,
   options: DecryptingSourceOptions,
-): Promise<ByteSource> {
-  const mode = validateCipher(options.key, options.mode, "key");
+): Promise<DecryptingSource> {
+  const mode = validateCipher(options.key, options.mode);
   const path = options.path;
   const head = new Uint8Array(Math.min(48, inner.size));
   await inner.readAt(0, head);
@@ -432,7 +452,12 @@ export async function openDecryptingSource(
   try {
     const blocks = await _scan(inner, cipher, mode);
     const source = new _DecryptingSource(inner, cipher, blocks, path);
-    await source.verifyFirst();
+    try {
+      await source.verifyFirst();
+    } catch (error) {
+      source.close();
+      throw error;
+    }
     return source;
   } catch (error) {
     cipher.destroy();
@@ -550,7 +575,7 @@ async function _scan(
 /** Blocks decrypted ahead of a sequential reader. */
 const _READ_AHEAD = 2;
 
-class _DecryptingSource implements ByteSource {
+class _DecryptingSource implements DecryptingSource {
   readonly size: number;
   #inner: ByteSource;
   #cipher: PieceCipher;
@@ -561,6 +586,7 @@ class _DecryptingSource implements ByteSource {
   #io: Promise<void> = Promise.resolve();
   #readBuffer: Uint8Array<ArrayBuffer> | null = null;
   #nextExpected = -1;
+  #closed = false;
 
   constructor(
     inner: ByteSource,
@@ -576,7 +602,17 @@ class _DecryptingSource implements ByteSource {
     this.size = last.plainAt + last.plainLength;
   }
 
+  close(): void {
+    this.#closed = true;
+    this.#cache.clear();
+    this.#readBuffer = null;
+    this.#cipher.destroy();
+  }
+
   async readAt(position: number, into: Uint8Array): Promise<void> {
+    if (this.#closed) {
+      throw new TypeError(`Cannot read "${this.#path}": it is closed`);
+    }
     const end = position + into.byteLength;
     if (!Number.isInteger(position) || position < 0 || end > this.size) {
       throw new RangeError(
