@@ -164,7 +164,7 @@ Deno.test("encMode defaults to AES-GCM, like MindSpore's enc_mode", async () => 
 
 Deno.test("an encrypted multi-block file reads at random through openCheckpoint", async () => {
   await withTempDir(async (dir) => {
-    const net = network(17 * MIB); // three 8 MiB pieces
+    const net = network(2.5 * MIB); // three 1 MiB pieces
     for (const format of FORMATS) {
       for (const mode of ["AES-GCM", "SM4-CBC"] as EncMode[]) {
         const key = pattern(16, 3);
@@ -193,7 +193,7 @@ Deno.test("the decrypted blocks of an encrypted save are exactly the plain file 
   // (GCM) decrypt each block, and the plaintext must be byte for byte the
   // file an unencrypted save writes.
   await withTempDir(async (dir) => {
-    const net = network(9 * MIB); // two blocks
+    const net = network(1.5 * MIB); // two blocks
     for (const format of FORMATS) {
       await saveCheckpoint(`${dir}/plain.${format}`, net, { format });
       const plain = await Deno.readFile(`${dir}/plain.${format}`);
@@ -422,7 +422,7 @@ Deno.test("a flipped byte anywhere in a GCM checkpoint is a DecryptionError", as
 
 Deno.test("reordered, dropped or truncated blocks are a DecryptionError (caught by the parser), or change the checksum", async () => {
   await withTempDir(async (dir) => {
-    const net = network(17 * MIB);
+    const net = network(2.5 * MIB);
     for (const format of FORMATS) {
       for (const mode of ["AES-GCM", "AES-CBC"] as EncMode[]) {
         if (format === "safetensors" && mode === "AES-CBC") continue;
