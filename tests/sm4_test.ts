@@ -444,3 +444,18 @@ Deno.test("CBC with PKCS#7 agrees with `openssl enc -sm4-cbc` in both directions
     c.destroy();
   }
 });
+
+Deno.test("encryptCbcMany checks every item before encrypting any", () => {
+  const c = sm4(random(16));
+  const out = new Uint8Array(32);
+  assertThrows(
+    () =>
+      c.encryptCbcMany([
+        { plain: random(20), iv: random(16), out },
+        { plain: random(20), iv: random(15) },
+      ]),
+    RangeError,
+  );
+  assert(out.every((b) => b === 0));
+  assertEquals(c.encryptCbcMany([]), []);
+});

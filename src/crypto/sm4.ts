@@ -723,7 +723,10 @@ export interface Sm4 {
    * own IV), interleaved two at a time in one loop, which is faster than
    * encrypting them one after another because CBC encryption of one stream
    * is a serial chain. Each result equals `encryptCbc(plain, iv, out)`.
-   * Streams whose buffers are not 4-byte aligned are encrypted on their own.
+   * Two lanes run at once and each takes the next stream when its own ends,
+   * so streams of unequal length and odd counts keep both busy. Streams whose
+   * buffers are not 4-byte aligned are encrypted on their own. All items are
+   * checked before any is encrypted.
    *
    * @param items The streams.
    * @returns The ciphertexts, in the order of `items`.
@@ -793,6 +796,19 @@ function _output(
 /** Loads a 16-byte IV into a 4-word native chaining value. */
 function _loadIv(iv: Uint8Array, words: Int32Array): void {
   new Uint8Array(words.buffer, words.byteOffset, BLOCK).set(iv);
+}
+
+/** A stream in progress inside `encryptCbcMany`. */
+interface _Lane {
+  plain: Uint8Array;
+  out: Uint8Array;
+  src: Int32Array;
+  dst: Int32Array;
+  /** Word index of the next block. */
+  pos: number;
+  /** Full blocks still to encrypt. */
+  left: number;
+  chain: Int32Array;
 }
 
 class _Sm4 implements Sm4 {
@@ -974,49 +990,87 @@ class _Sm4 implements Sm4 {
         `Cannot encrypt SM4 streams: expected an array of items, received ${typeof items}`,
       );
     }
+    // Check everything before encrypting anything.
     const outs: Uint8Array[] = [];
-    const pending: number[] = [];
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i]!;
+    for (const it of items) {
       _checkBytes(it.plain, "plaintext");
       _checkIv(it.iv);
-      const o = _output(
-        it.out,
-        ((it.plain.length >>> 4) + 1) * BLOCK,
-        it.plain,
+      outs.push(
+        _output(it.out, ((it.plain.length >>> 4) + 1) * BLOCK, it.plain),
       );
-      outs.push(o);
+    }
+    const pending: number[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!, o = outs[i]!;
       if ((it.plain.byteOffset & 3) === 0 && (o.byteOffset & 3) === 0) {
         pending.push(i);
       } else {
         this.encryptCbc(it.plain, it.iv, o);
       }
     }
+    // Two lanes: each takes the next stream as soon as its own is done, so
+    // both dependency chains stay busy whatever the lengths; only the tail of
+    // the last stream runs alone.
     const rk = this.#enc;
-    const ivA = this.#ivA, ivB = this.#ivB;
-    for (let j = 0; j < pending.length; j += 2) {
-      const ia = pending[j]!;
-      const a = items[ia]!, oa = outs[ia]!;
-      const fa = a.plain.length >>> 4;
-      _loadIv(a.iv, ivA);
-      const sa = new Int32Array(a.plain.buffer, a.plain.byteOffset, fa * 4);
-      const da = new Int32Array(oa.buffer, oa.byteOffset, fa * 4);
-      if (j + 1 < pending.length) {
-        const ib = pending[j + 1]!;
-        const b = items[ib]!, ob = outs[ib]!;
-        const fb = b.plain.length >>> 4;
-        _loadIv(b.iv, ivB);
-        const sb = new Int32Array(b.plain.buffer, b.plain.byteOffset, fb * 4);
-        const db = new Int32Array(ob.buffer, ob.byteOffset, fb * 4);
-        const m = Math.min(fa, fb);
-        _cbcEnc2(rk, sa, 0, da, 0, ivA, sb, 0, db, 0, ivB, m);
-        if (fb > m) _cbcEnc(rk, sb, m * 4, db, m * 4, fb - m, ivB);
-        this.#encryptTail(b.plain, ob, ivB);
-        if (fa > m) _cbcEnc(rk, sa, m * 4, da, m * 4, fa - m, ivA);
-      } else {
-        _cbcEnc(rk, sa, 0, da, 0, fa, ivA);
+    let next = 0;
+    const take = (chain: Int32Array): _Lane | null => {
+      if (next >= pending.length) return null;
+      const i = pending[next++]!;
+      const it = items[i]!, o = outs[i]!;
+      const blocks = it.plain.length >>> 4;
+      _loadIv(it.iv, chain);
+      return {
+        plain: it.plain,
+        out: o,
+        src: new Int32Array(it.plain.buffer, it.plain.byteOffset, blocks * 4),
+        dst: new Int32Array(o.buffer, o.byteOffset, blocks * 4),
+        pos: 0,
+        left: blocks,
+        chain,
+      };
+    };
+    let a = take(this.#ivA), b = take(this.#ivB);
+    while (a !== null && b !== null) {
+      const m = Math.min(a.left, b.left);
+      _cbcEnc2(
+        rk,
+        a.src,
+        a.pos,
+        a.dst,
+        a.pos,
+        a.chain,
+        b.src,
+        b.pos,
+        b.dst,
+        b.pos,
+        b.chain,
+        m,
+      );
+      a.pos += 4 * m;
+      a.left -= m;
+      b.pos += 4 * m;
+      b.left -= m;
+      if (a.left === 0) {
+        this.#encryptTail(a.plain, a.out, a.chain);
+        a = take(a.chain);
       }
-      this.#encryptTail(a.plain, oa, ivA);
+      if (b.left === 0) {
+        this.#encryptTail(b.plain, b.out, b.chain);
+        b = take(b.chain);
+      }
+    }
+    const last = a ?? b;
+    if (last !== null) {
+      _cbcEnc(
+        rk,
+        last.src,
+        last.pos,
+        last.dst,
+        last.pos,
+        last.left,
+        last.chain,
+      );
+      this.#encryptTail(last.plain, last.out, last.chain);
     }
     return outs;
   }
