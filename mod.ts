@@ -17,3 +17,8 @@ export * from "./src/types.ts";
 export * from "./src/errors.ts";
 export * from "./src/io.ts";
 export * from "./src/callback.ts";
+export * from "./src/events.ts";
+export * from "./src/options.ts";
+export * from "./src/triggers.ts";
+export * from "./src/retention.ts";
+export * from "./src/storage/layout.ts";
