@@ -22,3 +22,4 @@ export * from "./src/options.ts";
 export * from "./src/triggers.ts";
 export * from "./src/retention.ts";
 export * from "./src/storage/layout.ts";
+export * from "./src/train.ts";

@@ -8,16 +8,17 @@ const WHAT = "Cannot configure checkpoints";
 /**
  * Checks a non-negative count: a non-number (a boolean included) is a
  * TypeError; a negative, non-finite, unsafe or (when `integer`) fractional
- * number a RangeError.
+ * number a RangeError. `what` starts the message.
  */
 export function checkCount(
   value: unknown,
   option: string,
   integer: boolean,
+  what: string = WHAT,
 ): number {
   if (typeof value !== "number") {
     throw new TypeError(
-      `${WHAT}: option "${option}" must be a number, received ${
+      `${what}: option "${option}" must be a number, received ${
         describe(value)
       }`,
     );
@@ -27,7 +28,7 @@ export function checkCount(
     : Number.isFinite(value) && value >= 0;
   if (!ok) {
     throw new RangeError(
-      `${WHAT}: option "${option}" must be a non-negative ${
+      `${what}: option "${option}" must be a non-negative ${
         integer ? "integer" : "finite number"
       }, received ${describe(value)}`,
     );
