@@ -23,3 +23,4 @@ export * from "./src/triggers.ts";
 export * from "./src/retention.ts";
 export * from "./src/storage/layout.ts";
 export * from "./src/train.ts";
+export * from "./src/crypto/sm4.ts";

@@ -1,0 +1,529 @@
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import {
+  deepEqual as assertEquals,
+  equal as assertStrictEquals,
+  ok as assert,
+  rejects as assertRejects,
+  throws as assertThrows,
+} from "node:assert/strict";
+import {
+  fitWithCheckpoints,
+  restoreTfjs,
+  tfjsCallback,
+  tfjsNetwork,
+  tfjsOptimizerState,
+} from "../src/adapters/tfjs.ts";
+import {
+  networkParameters,
+  type StepContext,
+  type Tensor,
+  type TrainCallback,
+} from "../mod.ts";
+
+await tf.setBackend("cpu");
+
+/**
+ * A small deterministic model: seeded initializers, fixed layer names.
+ * Momentum by default: tfjs restores it bit for bit (Adam recomputes its bias
+ * correction on restore, see the Adam test).
+ */
+function build(optimizer: "momentum" | "adam" = "momentum"): tf.Sequential {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({
+        name: "hidden",
+        units: 5,
+        inputShape: [3],
+        activation: "tanh",
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }),
+      }),
+      tf.layers.batchNormalization({ name: "norm" }),
+      tf.layers.dense({
+        name: "out",
+        units: 2,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 8 }),
+      }),
+    ],
+  });
+  model.compile({
+    optimizer: optimizer === "adam"
+      ? tf.train.adam(0.05)
+      : tf.train.momentum(0.05, 0.9),
+    loss: "meanSquaredError",
+  });
+  return model;
+}
+
+/** 16 fixed samples. */
+function data(): { x: tf.Tensor2D; y: tf.Tensor2D } {
+  const xs: number[][] = [];
+  const ys: number[][] = [];
+  for (let i = 0; i < 16; i++) {
+    const a = Math.sin(i), b = Math.cos(i * 0.7), c = (i % 5) / 5;
+    xs.push([a, b, c]);
+    ys.push([a * b + c, a - 2 * c]);
+  }
+  return { x: tf.tensor2d(xs), y: tf.tensor2d(ys) };
+}
+
+type Checkpoint = Map<string, Tensor | string>;
+
+/** Copies the network and optimizer of a context into a checkpoint map. */
+function snapshot(ctx: StepContext): Checkpoint {
+  const params = [
+    ...networkParameters(ctx.network),
+    ...(ctx.optimizer ? networkParameters(ctx.optimizer) : []),
+  ];
+  const out: Checkpoint = new Map(params.map((p) => [p.name, p]));
+  out.set("epoch_num", {
+    dtype: "Int64",
+    shape: [],
+    data: new BigInt64Array([BigInt(ctx.epoch)]),
+  });
+  return out;
+}
+
+/** A TrainCallback keeping a snapshot every `every` steps and at train end. */
+function memorySaver(every: number) {
+  const saved = new Map<number, Checkpoint>();
+  const seen: string[] = [];
+  const callback: TrainCallback = {
+    onTrainBegin(ctx) {
+      seen.push(`begin@${ctx.step}`);
+    },
+    onStepEnd(ctx) {
+      seen.push(`${ctx.epoch}:${ctx.step}/${ctx.stepsPerEpoch}`);
+      if (ctx.step % every !== 0) return false;
+      saved.set(ctx.step, snapshot(ctx));
+      return true;
+    },
+    onEpochEnd(ctx) {
+      seen.push(`epoch${ctx.epoch}`);
+    },
+    onTrainEnd(ctx) {
+      seen.push(`end@${ctx.step}`);
+      if (!saved.has(ctx.step)) saved.set(ctx.step, snapshot(ctx));
+    },
+  };
+  return { saved, seen, callback };
+}
+
+function values(model: tf.LayersModel): number[][] {
+  return model.getWeights().map((t) => Array.from(t.dataSync()));
+}
+
+Deno.test("tfjsNetwork names weights by their tfjs names and marks non-trainable ones", () => {
+  const model = build();
+  const params = networkParameters(tfjsNetwork(model));
+  assertEquals(
+    params.map((p) => [p.name, p.dtype, p.shape, p.requiresGrad]),
+    [
+      ["hidden/kernel", "Float32", [3, 5], true],
+      ["hidden/bias", "Float32", [5], true],
+      ["norm/gamma", "Float32", [5], true],
+      ["norm/beta", "Float32", [5], true],
+      ["out/kernel", "Float32", [5, 2], true],
+      ["out/bias", "Float32", [2], true],
+      ["norm/moving_mean", "Float32", [5], false],
+      ["norm/moving_variance", "Float32", [5], false],
+    ],
+  );
+  assertEquals(nums(params[0]!), values(model)[0]);
+  // A copy, not tfjs's own buffer.
+  assert(params[0]!.data !== model.weights[0]!.read().dataSync());
+});
+
+Deno.test("tfjsNetwork maps int32 and bool weights and rejects other dtypes", () => {
+  const weight = (name: string, t: tf.Tensor) => ({
+    name,
+    shape: t.shape,
+    dtype: t.dtype,
+    trainable: false,
+    read: () => t,
+    write: () => {},
+  });
+  const ints = tf.tensor1d([1, -2], "int32");
+  const flags = tf.tensor1d([1, 0, 1], "bool");
+  const params = networkParameters(tfjsNetwork({
+    weights: [weight("count", ints), weight("mask", flags)],
+  }));
+  assertEquals(params.map((p) => [p.name, p.dtype, nums(p)]), [
+    ["count", "Int32", [1, -2]],
+    ["mask", "Bool", [1, 0, 1]],
+  ]);
+  const complex = tf.complex([1], [2]);
+  assertThrows(
+    () => tfjsNetwork({ weights: [weight("z", complex)] }),
+    (e: unknown) =>
+      e instanceof TypeError && /"z"/.test(e.message) &&
+      /complex64/.test(e.message),
+  );
+  assertThrows(() => tfjsNetwork(42 as never), TypeError);
+});
+
+Deno.test("tfjsNetwork and restoreTfjs reject a model with duplicate weight names", async () => {
+  // A layer named "d" around a sub-model that also has a layer "d".
+  const inner = tf.sequential({
+    name: "inner",
+    layers: [tf.layers.dense({ name: "d", units: 2, inputShape: [2] })],
+  });
+  const input = tf.input({ shape: [2] });
+  const output = tf.layers.dense({ name: "d", units: 2 }).apply(
+    inner.apply(input),
+  ) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: output });
+  const dup = (e: unknown) =>
+    e instanceof RangeError && e.message.includes('"d/kernel"');
+  assertThrows(() => tfjsNetwork(model), dup);
+  await assertRejects(restoreTfjs(model, new Map(), { tf }), dup);
+});
+
+Deno.test("tfjsOptimizerState numbers the entries and frees the step counter tensor", async () => {
+  const model = build("adam");
+  const { x, y } = data();
+  await model.fit(x, y, {
+    epochs: 1,
+    batchSize: 8,
+    shuffle: false,
+    verbose: 0,
+  });
+  const before = tf.memory().numTensors;
+  const state = networkParameters(await tfjsOptimizerState(model.optimizer));
+  assertStrictEquals(tf.memory().numTensors, before);
+  assertEquals(state[0]!.name, "optimizer/000/iter");
+  assertEquals(state[0]!.dtype, "Int32");
+  assertEquals(nums(state[0]!), [2]);
+  // Slots are named after tfjs's process-unique variable names.
+  assert(/^optimizer\/001\/hidden\/kernel(_\d+)?\/m$/.test(state[1]!.name));
+  assertEquals(state.length, 1 + 2 * 6); // iter + m and v of 6 trainable weights
+  assert(state.every((p) => p.requiresGrad === false));
+});
+
+Deno.test("fit with the callback counts global steps across epochs and saves every N", async () => {
+  const model = build();
+  const { x, y } = data();
+  const saver = memorySaver(3);
+  await fitWithCheckpoints(
+    model,
+    x,
+    y,
+    { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 },
+    saver.callback,
+    { optimizer: model.optimizer },
+  );
+  assertEquals(saver.seen, [
+    "begin@0",
+    "1:1/4",
+    "1:2/4",
+    "1:3/4",
+    "1:4/4",
+    "epoch1",
+    "2:5/4",
+    "2:6/4",
+    "2:7/4",
+    "2:8/4",
+    "epoch2",
+    "end@8",
+  ]);
+  assertEquals([...saver.saved.keys()], [3, 6, 8]);
+  const last = saver.saved.get(8)!;
+  const iter = last.get("optimizer/000/iter") as Tensor;
+  assertEquals(nums(iter), [8]);
+});
+
+Deno.test("a model rebuilt from a checkpoint predicts the same and trains on identically", async () => {
+  const { x, y } = data();
+  const original = build();
+  const saver = memorySaver(4); // saves at the end of each epoch
+  const fitArgs = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 };
+  await fitWithCheckpoints(original, x, y, fitArgs, saver.callback, {
+    optimizer: original.optimizer,
+  });
+
+  // Same predictions from the final checkpoint.
+  const final = build();
+  const result = await restoreTfjs(final, saver.saved.get(8)!, {
+    tf,
+    optimizer: final.optimizer,
+  });
+  assertEquals(result.missing, []);
+  assertEquals(result.unexpected, []);
+  assertEquals(result.optimizerWeights, 7); // iter + 6 momentum slots
+  const probe = tf.tensor2d([[0.1, 0.2, 0.3], [-1, 0.5, 2]]);
+  assertEquals(
+    Array.from((final.predict(probe) as tf.Tensor).dataSync()),
+    Array.from((original.predict(probe) as tf.Tensor).dataSync()),
+  );
+
+  // Same weights after 4 more batches: resume from step 4 (end of epoch 1),
+  // train epoch 2, compare with the uninterrupted run.
+  const resumed = build();
+  await restoreTfjs(resumed, saver.saved.get(4)!, {
+    tf,
+    optimizer: resumed.optimizer,
+  });
+  const again = memorySaver(4);
+  await fitWithCheckpoints(
+    resumed,
+    x,
+    y,
+    { ...fitArgs, initialEpoch: 1 },
+    again.callback,
+    { optimizer: resumed.optimizer, initialStep: 4 },
+  );
+  assertEquals(again.seen.slice(0, 2), ["begin@4", "2:5/4"]);
+  assertEquals(values(resumed), values(original));
+  // Not trivially equal: training moved the weights.
+  const untrained = build();
+  assert(
+    JSON.stringify(values(untrained)) !== JSON.stringify(values(original)),
+  );
+});
+
+Deno.test("a mid-epoch checkpoint continues identically on the remaining batches", async () => {
+  const { x, y } = data();
+  const original = build();
+  const saver = memorySaver(2);
+  await fitWithCheckpoints(
+    original,
+    x,
+    y,
+    { epochs: 1, batchSize: 4, shuffle: false, verbose: 0 },
+    saver.callback,
+    { optimizer: original.optimizer },
+  );
+  const resumed = build();
+  await restoreTfjs(resumed, saver.saved.get(2)!, {
+    tf,
+    optimizer: resumed.optimizer,
+  });
+  // Batches 3 and 4 of the epoch are samples 8..15.
+  await resumed.fit(x.slice(8, 8), y.slice(8, 8), {
+    epochs: 1,
+    batchSize: 4,
+    shuffle: false,
+    verbose: 0,
+  });
+  assertEquals(values(resumed), values(original));
+});
+
+Deno.test("an Adam optimizer resumes to within float32 rounding", async () => {
+  // tfjs's Adam.setWeights recomputes beta^t with pow() instead of keeping
+  // the running product, so its bias correction can differ in the last bit:
+  // resuming after 2 steps is not bit for bit, after 4 it is.
+  const { x, y } = data();
+  const fitArgs = { epochs: 1, batchSize: 2, shuffle: false, verbose: 0 };
+  const original = build("adam");
+  const saver = memorySaver(2);
+  await fitWithCheckpoints(
+    original,
+    x.slice(0, 8),
+    y.slice(0, 8),
+    fitArgs,
+    saver.callback,
+    {
+      optimizer: original.optimizer,
+    },
+  );
+  const resumed = build("adam");
+  await restoreTfjs(resumed, saver.saved.get(2)!, {
+    tf,
+    optimizer: resumed.optimizer,
+  });
+  await resumed.fit(x.slice(4, 4), y.slice(4, 4), fitArgs);
+  const a = values(original).flat(), b = values(resumed).flat();
+  const diff = Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+  assert(diff < 1e-5, `max difference ${diff}`);
+});
+
+Deno.test("restoreTfjs names missing, unexpected and mismatched weights and writes nothing", async () => {
+  const source = build();
+  const target = build();
+  const full: Checkpoint = new Map(
+    networkParameters(tfjsNetwork(source)).map((p) => [p.name, p]),
+  );
+  const before = values(target);
+
+  const missing = new Map(full);
+  missing.delete("out/bias");
+  await assertRejects(
+    restoreTfjs(target, missing, { tf }),
+    (e: unknown) =>
+      e instanceof RangeError &&
+      e.message.includes('checkpoint has no weight "out/bias"'),
+  );
+
+  const extra = new Map(full);
+  extra.set("head/kernel", {
+    dtype: "Float32",
+    shape: [1],
+    data: new Float32Array(1),
+  });
+  await assertRejects(
+    restoreTfjs(target, extra, { tf }),
+    (e: unknown) =>
+      e instanceof RangeError && e.message.includes('"head/kernel"'),
+  );
+
+  const wrong = new Map(full);
+  wrong.set("out/kernel", {
+    dtype: "Float32",
+    shape: [2, 5],
+    data: new Float32Array(10),
+  });
+  await assertRejects(
+    restoreTfjs(target, wrong, { tf }),
+    (e: unknown) =>
+      e instanceof RangeError &&
+      e.message.includes(
+        '"out/kernel" has shape [2, 5] in the checkpoint, the model has [5, 2]',
+      ),
+  );
+
+  const f64 = new Map(full);
+  f64.set("out/bias", {
+    dtype: "Float64",
+    shape: [2],
+    data: new Float64Array(2),
+  });
+  await assertRejects(
+    restoreTfjs(target, f64, { tf }),
+    (e: unknown) =>
+      e instanceof RangeError &&
+      /"out\/bias" has dtype Float64/.test(e.message),
+  );
+
+  await assertRejects(
+    restoreTfjs(target, full, { tf, optimizer: target.optimizer }),
+    (e: unknown) =>
+      e instanceof RangeError && /no optimizer state/.test(e.message),
+  );
+  await assertRejects(restoreTfjs(target, full, {} as never), TypeError);
+
+  assertEquals(values(target), before);
+});
+
+Deno.test("restoreTfjs with strict: false reports what it skipped", async () => {
+  const source = build();
+  const target = build();
+  const partial: Checkpoint = new Map(
+    networkParameters(tfjsNetwork(source)).map((p) => [p.name, p]),
+  );
+  partial.delete("norm/gamma");
+  partial.set("extra", {
+    dtype: "Float32",
+    shape: [],
+    data: new Float32Array(1),
+  });
+  partial.set("note", "strings are never weights");
+  const gamma = values(target)[2];
+  const before = tf.memory().numTensors;
+  const result = await restoreTfjs(target, partial, { tf, strict: false });
+  assertStrictEquals(tf.memory().numTensors, before);
+  assertEquals(result.missing, ["norm/gamma"]);
+  assertEquals(result.unexpected, ["extra"]);
+  assertEquals(result.restored.length, 7);
+  assertEquals(values(target)[2], gamma);
+  assertEquals(values(target)[0], values(source)[0]);
+});
+
+Deno.test("restoreTfjs rejects optimizer entries with a gap in their numbering", async () => {
+  const model = build();
+  const { x, y } = data();
+  await model.fit(x, y, {
+    epochs: 1,
+    batchSize: 8,
+    shuffle: false,
+    verbose: 0,
+  });
+  const ckpt: Checkpoint = new Map(
+    [
+      ...networkParameters(tfjsNetwork(model)),
+      ...networkParameters(await tfjsOptimizerState(model.optimizer)),
+    ].map((p) => [p.name, p]),
+  );
+  ckpt.delete([...ckpt.keys()].find((k) => k.startsWith("optimizer/003/"))!);
+  const target = build();
+  await assertRejects(
+    restoreTfjs(target, ckpt, { tf, optimizer: target.optimizer }),
+    (e: unknown) =>
+      e instanceof RangeError && /position 3 holds 4/.test(e.message),
+  );
+});
+
+Deno.test("fitWithCheckpoints calls onException with the last step and rethrows", async () => {
+  const model = build();
+  const { x, y } = data();
+  const boom = new Error("loader failed");
+  const calls: string[] = [];
+  let caught: unknown;
+  await assertRejects(
+    fitWithCheckpoints(
+      model,
+      x,
+      y,
+      {
+        epochs: 1,
+        batchSize: 4,
+        shuffle: false,
+        verbose: 0,
+        callbacks: [{
+          onBatchEnd: (batch: number) => {
+            if (batch === 2) throw boom;
+          },
+        }],
+      },
+      {
+        onStepEnd: (ctx) => void calls.push(`step${ctx.step}`),
+        onTrainEnd: () => void calls.push("end"),
+        onException: (ctx, error) => {
+          calls.push(`exception@${ctx.step}`);
+          caught = error;
+        },
+      },
+    ),
+    (e: unknown) => e === boom,
+  );
+  assertStrictEquals(caught, boom);
+  assertEquals(calls, ["step1", "step2", "exception@2"]);
+});
+
+Deno.test("tfjsCallback without stepsPerEpoch makes fit fail with a clear message", async () => {
+  const model = build();
+  const { x, y } = data();
+  const cb = tfjsCallback({}, { model });
+  await assertRejects(
+    model.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0, callbacks: [cb] }),
+    (e: unknown) => e instanceof TypeError && /stepsPerEpoch/.test(e.message),
+  );
+  assertThrows(
+    () => tfjsCallback({}, { model, stepsPerEpoch: 0 }),
+    RangeError,
+  );
+  assertThrows(
+    () => tfjsCallback({}, { model, optimizer: {} as never }),
+    TypeError,
+  );
+});
+
+Deno.test("tfjsCallback works after a tfjs Callback object in the same list", async () => {
+  const model = build();
+  const { x, y } = data();
+  const saver = memorySaver(100);
+  await model.fit(x, y, {
+    epochs: 1,
+    batchSize: 4,
+    shuffle: false,
+    verbose: 0,
+    callbacks: [
+      tf.callbacks.earlyStopping({ monitor: "loss", patience: 5 }),
+      tfjsCallback(saver.callback, { model }) as never,
+    ],
+  });
+  // tfjs gave the callback its fit parameters: 16 samples / 4 per batch.
+  assertEquals(saver.seen.slice(1, 3), ["1:1/4", "1:2/4"]);
+});
+
+function nums(t: Tensor): number[] {
+  return Array.from(t.data as ArrayLike<number>);
+}
