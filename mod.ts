@@ -24,3 +24,5 @@ export * from "./src/retention.ts";
 export * from "./src/storage/layout.ts";
 export * from "./src/train.ts";
 export * from "./src/crypto/sm4.ts";
+export * from "./src/monitor.ts";
+export { checksumFile, loadCheckpoint } from "./src/_format_stub.ts"; // TEMP
