@@ -25,4 +25,8 @@ export * from "./src/storage/layout.ts";
 export * from "./src/train.ts";
 export * from "./src/crypto/sm4.ts";
 export * from "./src/monitor.ts";
-export { checksumFile, loadCheckpoint } from "./src/_format_stub.ts"; // TEMP
+export {
+  checksumFile,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./src/_format_stub.ts"; // TEMP
