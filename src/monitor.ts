@@ -6,6 +6,7 @@
  * @module
  */
 
+import { basename, dirname } from "node:path";
 import { resolveAppendInfo } from "./_append.ts";
 import { describeValue as describe } from "./_describe.ts";
 import {
@@ -175,7 +176,7 @@ export class CheckpointMonitor extends EventTarget
   #previousSaveTime: number;
   #lastStep = 0;
   #closed = false;
-  #inflight: Promise<void> | undefined;
+  #queue: Promise<void> = Promise.resolve();
   #extraDirsMade = new Set<string>();
   #signals: readonly CheckpointSignal[];
   #listeners: Map<CheckpointSignal, () => void> = new Map();
@@ -476,7 +477,7 @@ export class CheckpointMonitor extends EventTarget
    * ```
    */
   async flush(): Promise<void> {
-    while (this.#inflight !== undefined) await this.#inflight.catch(() => {});
+    await this.#queue;
   }
 
   /**
@@ -602,51 +603,54 @@ export class CheckpointMonitor extends EventTarget
   }
 
   /**
-   * Runs a save plan: each file is written and committed in order; after
-   * the main file, `meta.json` and retention. This is the one place a
+   * Runs a save plan after the saves before it, so at most one is in flight
+   * even when calls are not awaited.
+   */
+  #run(plan: SavePlan): Promise<void> {
+    const run = this.#queue.then(() => this.#execute(plan));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Executes a save plan: each file is written and committed in order;
+   * after the main file, `meta.json` and retention. This is the one place a
    * background queue would call.
    */
-  async #run(plan: SavePlan): Promise<void> {
-    let done!: () => void;
-    this.#inflight = new Promise((resolve) => done = resolve);
-    try {
-      for (const file of plan.files) {
-        const start = this.#clock();
-        if (file.kind === "network" || file.kind === "trainable") {
-          await this.#makeDir(file.path);
-        }
-        let result: SaveResult;
-        try {
-          result = await saveCheckpoint(file.path, file.network, {
-            format: file.kind === "breakpoint" ? "ckpt" : this.#config.format,
-            ...(file.appendInfo && { appendInfo: file.appendInfo }),
-            ...this.#cipher(),
-          });
-        } catch (error) {
-          await this.#emitError({ error, file: file.path });
-          throw error;
-        }
-        await this.#emitSaved({
-          file: result.path,
-          kind: file.kind,
-          bytes: result.bytes,
-          checksum: result.checksum,
-          durationMs: this.#clock() - start,
-          step: plan.step,
-          epoch: plan.epoch,
-        });
-        if (file.kind === "main") await this.#commit(plan, result);
+  async #execute(plan: SavePlan): Promise<void> {
+    for (const file of plan.files) {
+      const start = this.#clock();
+      if (file.kind === "network" || file.kind === "trainable") {
+        await this.#makeDir(file.path);
       }
-    } finally {
-      this.#inflight = undefined;
-      done();
+      let result: SaveResult;
+      try {
+        result = await saveCheckpoint(file.path, file.network, {
+          format: file.kind === "breakpoint" ? "ckpt" : this.#config.format,
+          ...(file.appendInfo && { appendInfo: file.appendInfo }),
+          ...this.#cipher(),
+        });
+      } catch (error) {
+        await this.#emitError({ error, file: file.path });
+        throw error;
+      }
+      await this.#emitSaved({
+        file: result.path,
+        kind: file.kind,
+        bytes: result.bytes,
+        checksum: result.checksum,
+        durationMs: this.#clock() - start,
+        step: plan.step,
+        epoch: plan.epoch,
+      });
+      if (file.kind === "main") await this.#commit(plan, result);
     }
   }
 
   /** After a main file is committed: `meta.json`, then retention. */
   async #commit(plan: SavePlan, result: SaveResult): Promise<void> {
     const now = this.#clock();
-    const name = result.path.slice(result.path.lastIndexOf("/") + 1);
+    const name = basename(result.path);
     this.#committed.push({
       file: result.path,
       time: now,
@@ -708,7 +712,7 @@ export class CheckpointMonitor extends EventTarget
   }
 
   async #makeDir(file: string): Promise<void> {
-    const dir = file.slice(0, file.lastIndexOf("/"));
+    const dir = dirname(file);
     if (this.#extraDirsMade.has(dir)) return;
     await Deno.mkdir(dir, { recursive: true });
     this.#extraDirsMade.add(dir);
@@ -745,6 +749,8 @@ export class CheckpointMonitor extends EventTarget
 
   #installSignals(): void {
     for (const signal of this.#signals) {
+      // Windows delivers SIGINT (Ctrl-C) only.
+      if (signal === "SIGTERM" && Deno.build.os === "windows") continue;
       if (this.#listeners.has(signal)) continue;
       const listener = () => {
         if (this.#pendingSignal !== null) {
