@@ -598,6 +598,44 @@ Deno.test("a network with two parameters of one name fails the save with a Range
   });
 });
 
+Deno.test("saves run one at a time even when step ends are not awaited", async () => {
+  await withDir(async (dir) => {
+    const m = monitor(dir, { keepCheckpointMax: 2, saveNetworkParams: false });
+    const { network } = model();
+    const calls = [1, 2, 3, 4].map((step) =>
+      m.onStepEnd({ step, epoch: 1, stepsPerEpoch: 10, network })
+    );
+    assertEquals(await Promise.all(calls), [true, true, true, true]);
+    await m.flush();
+    assertEquals(await names(join(dir, "checkpoint/rank_0")), [
+      "CKP_rank_0-1_3.ckpt",
+      "CKP_rank_0-1_4.ckpt",
+      "meta.json",
+    ]);
+    equal((await readMeta(dir)).last_ckpt_file, "CKP_rank_0-1_4.ckpt");
+    await m.close();
+  });
+});
+
+Deno.test("loss_scale keeps the last value a step gave", async () => {
+  await withDir(async (dir) => {
+    const m = monitor(dir, { saveNetworkParams: false });
+    const { network } = model();
+    const base = { epoch: 1, stepsPerEpoch: 10, network };
+    await m.onStepEnd({ ...base, step: 1, outputs: [0.1, false, 512] });
+    await m.onStepEnd({ ...base, step: 2, outputs: [0.1] });
+    await m.close();
+    const first = await loadCheckpoint(
+      join(dir, "checkpoint/rank_0/CKP_rank_0-1_1.ckpt"),
+    );
+    const second = await loadCheckpoint(
+      join(dir, "checkpoint/rank_0/CKP_rank_0-1_2.ckpt"),
+    );
+    equal(scalar(first.get("loss_scale")), 512);
+    equal(scalar(second.get("loss_scale")), 512);
+  });
+});
+
 // ---------------------------------------------------- options, lifecycle ---
 
 Deno.test("difference: config is honoured", async () => {
@@ -814,55 +852,110 @@ Deno.test("difference: missing write permission fails at construction naming the
   });
 });
 
-Deno.test("difference: SIGTERM saves at the next step end, then exits with 128 + 15", async () => {
+/** Reads a child's stdout until `marker` (or the end), returning all of it. */
+async function readUntil(
+  reader: ReadableStreamDefaultReader<string>,
+  marker: string | null,
+): Promise<string> {
+  let text = "";
+  while (marker === null || !text.includes(marker)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  return text;
+}
+
+for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  Deno.test(`difference: ${signal} saves at the next step end, then exits with ${code}`, async () => {
+    await withDir(async (dir) => {
+      const out = join(dir, "out");
+      const script = `
+        import { CheckpointMonitor, train } from ${JSON.stringify(MOD)};
+        const w = { dtype: "Float32" as const, shape: [1], data: new Float32Array(1) };
+        const monitor = new CheckpointMonitor({
+          directory: ${JSON.stringify(out)}, rank: 0, signals: ["${signal}"],
+          saveCheckpointSteps: 1000000, saveNetworkParams: false,
+        });
+        await train({
+          epochs: 1000, stepsPerEpoch: 1000, network: { w }, callbacks: [monitor],
+          step: async ({ step }) => {
+            w.data[0] = step;
+            if (step === 3) console.log("ready");
+            await new Promise((r) => setTimeout(r, 2));
+          },
+        });
+        console.log("not reached");`;
+      const child = await spawnDeno(dir, script, [
+        `--allow-read=${REPO},${dir}`,
+        `--allow-write=${out}`,
+      ]);
+      const reader = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let text = await readUntil(reader, "ready");
+      child.kill(signal);
+      text += await readUntil(reader, null);
+      const status = await child.status;
+      const stderr = await new Response(child.stderr).text();
+      equal(status.code, code, stderr);
+      equal(
+        status.signal,
+        null,
+        "the monitor exited, the signal did not kill it",
+      );
+      ok(!text.includes("not reached"), "training stopped after the save");
+      const files = (await names(join(out, "checkpoint/rank_0"))).filter((f) =>
+        f.endsWith(".ckpt")
+      );
+      equal(files.length, 1);
+      const meta = await readMeta(out);
+      ok(meta.global_step >= 3, `saved at step ${meta.global_step}`);
+    });
+  });
+}
+
+Deno.test("close removes the signal listeners: a later SIGTERM terminates as usual", async () => {
   await withDir(async (dir) => {
     const out = join(dir, "out");
-    const code = `
-      import { CheckpointMonitor, train } from ${JSON.stringify(MOD)};
-      const w = { dtype: "Float32" as const, shape: [1], data: new Float32Array(1) };
-      const monitor = new CheckpointMonitor({
-        directory: ${JSON.stringify(out)}, rank: 0, signals: true,
-        saveCheckpointSteps: 1000000, saveNetworkParams: false,
-      });
-      await train({
-        epochs: 1000, stepsPerEpoch: 1000, network: { w }, callbacks: [monitor],
-        step: async ({ step }) => {
-          w.data[0] = step;
-          if (step === 3) console.log("ready");
-          await new Promise((r) => setTimeout(r, 2));
-        },
-      });
-      console.log("not reached");`;
-    const child = await spawnDeno(dir, code, [
+    const script = `
+      import { CheckpointMonitor } from ${JSON.stringify(MOD)};
+      const monitor = new CheckpointMonitor({ directory: ${
+      JSON.stringify(out)
+    }, rank: 0, signals: true });
+      await monitor.close();
+      console.log("closed");
+      setTimeout(() => console.log("not killed"), 20_000);`;
+    const child = await spawnDeno(dir, script, [
       `--allow-read=${REPO},${dir}`,
       `--allow-write=${out}`,
     ]);
     const reader = child.stdout.pipeThrough(new TextDecoderStream())
       .getReader();
-    let text = "";
-    while (!text.includes("ready")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
+    await readUntil(reader, "closed");
     child.kill("SIGTERM");
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
+    const text = await readUntil(reader, null);
     const status = await child.status;
-    const stderr = await new Response(child.stderr).text();
-    equal(status.code, 143, stderr);
-    ok(!text.includes("not reached"), "training stopped after the save");
-    const files = (await names(join(out, "checkpoint/rank_0"))).filter((f) =>
-      f.endsWith(".ckpt")
-    );
-    equal(files.length, 1);
-    const meta = await readMeta(out);
-    ok(
-      meta.global_step >= 3,
-      `saved after the signal, at step ${meta.global_step}`,
-    );
+    await child.stderr.cancel();
+    equal(status.signal, "SIGTERM");
+    ok(!text.includes("not killed"));
+  });
+});
+
+Deno.test("signal listeners do not keep a finished process alive", async () => {
+  await withDir(async (dir) => {
+    const out = join(dir, "out");
+    const script = `
+      import { CheckpointMonitor } from ${JSON.stringify(MOD)};
+      new CheckpointMonitor({ directory: ${
+      JSON.stringify(out)
+    }, rank: 0, signals: true });
+      console.log("constructed");`;
+    const child = await spawnDeno(dir, script, [
+      `--allow-read=${REPO},${dir}`,
+      `--allow-write=${out}`,
+    ]);
+    const result = await child.output();
+    equal(result.code, 0);
+    equal(new TextDecoder().decode(result.stdout).trim(), "constructed");
   });
 });
