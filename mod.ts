@@ -25,8 +25,5 @@ export * from "./src/storage/layout.ts";
 export * from "./src/train.ts";
 export * from "./src/crypto/sm4.ts";
 export * from "./src/monitor.ts";
-export {
-  checksumFile,
-  loadCheckpoint,
-  saveCheckpoint,
-} from "./src/_format_stub.ts"; // TEMP
+export * from "./src/checkpoint.ts";
+export * from "./src/storage/atomic_write.ts";

@@ -23,7 +23,7 @@ import type {
   CheckpointRemovedDetail,
   CheckpointSavedDetail,
 } from "./events.ts";
-import { saveCheckpoint, type SaveResult } from "./_format_stub.ts";
+import { saveCheckpoint, type SaveResult } from "./checkpoint.ts";
 import {
   CheckpointConfig,
   type CheckpointMonitorOptions,
@@ -37,7 +37,7 @@ import {
   prepareCheckpointDir,
   rankFromEnv,
 } from "./storage/_prepare.ts";
-import { writeFileAtomic } from "./_format_stub.ts";
+import { writeFileAtomic } from "./storage/atomic_write.ts";
 import {
   CheckpointLayout,
   type CheckpointMeta,
@@ -550,8 +550,8 @@ export class CheckpointMonitor extends EventTarget
     const stepNum = this.#stepOffset + ctx.step;
     const config = this.#config;
     const append = this.#append;
-    if (append.has("epoch_num")) append.set("epoch_num", int64(epoch));
-    if (append.has("step_num")) append.set("step_num", int64(stepNum));
+    if (append.has("epoch_num")) append.set("epoch_num", epoch);
+    if (append.has("step_num")) append.set("step_num", stepNum);
     if (append.has("loss_scale")) {
       const scale = ctx.lossScale ?? ctx.outputs?.[2];
       if (typeof scale === "number") append.set("loss_scale", float32(scale));
@@ -570,15 +570,16 @@ export class CheckpointMonitor extends EventTarget
       optimizer.find((p) => p.name === "global_step") ?? globalStep(stepNum),
     );
     if (config.globalBatchSize !== undefined) {
-      append.set("global_batch_size", int64(config.globalBatchSize));
+      append.set("global_batch_size", config.globalBatchSize);
     }
     const network = networkParameters(source);
-    const main = placeAppendInfo(network.concat(optimizer), new Map(append));
+    // The format layer replaces a parameter whose name is an append key in
+    // place (the original's rule), and rejects two parameters of one name.
     const files: FilePlan[] = [{
       kind,
       path: this.#layout.mainFile(epoch, inEpoch),
-      network: main.network,
-      appendInfo: main.appendInfo,
+      network: network.concat(optimizer),
+      appendInfo: new Map(append),
     }];
     if (kind === "main") {
       const own = source === ctx.network
@@ -838,27 +839,8 @@ function isTensor(value: unknown): value is Tensor {
     "data" in value;
 }
 
-function int64(n: number): Tensor<"Int64"> {
-  return { dtype: "Int64", shape: [], data: BigInt64Array.of(BigInt(n)) };
-}
-
 function float32(n: number): Tensor<"Float32"> {
   return { dtype: "Float32", shape: [], data: Float32Array.of(n) };
-}
-
-/**
- * A number, bigint or boolean as the original's `Tensor(value)` stores it:
- * an integer as an Int64 scalar, any other number as Float32, a boolean as
- * Bool.
- */
-function appendTensor(value: number | bigint | boolean): Tensor {
-  if (typeof value === "boolean") {
-    return { dtype: "Bool", shape: [], data: Uint8Array.of(value ? 1 : 0) };
-  }
-  if (typeof value === "bigint") {
-    return { dtype: "Int64", shape: [], data: BigInt64Array.of(value) };
-  }
-  return Number.isInteger(value) ? int64(value) : float32(value);
 }
 
 /** The original's `global_step`: the optimizer's Int32 tensor of shape [1]. */
@@ -866,29 +848,4 @@ function globalStep(step: number): Tensor {
   return step <= 0x7fffffff
     ? { dtype: "Int32", shape: [1], data: Int32Array.of(step) }
     : { dtype: "Int64", shape: [1], data: BigInt64Array.of(BigInt(step)) };
-}
-
-/**
- * The original's rule for an append key equal to a parameter name: the
- * append value replaces the parameter in place (same name, same position).
- */
-function placeAppendInfo(
-  network: Parameter[],
-  append: Map<string, AppendValue>,
-): { network: Parameter[]; appendInfo: Map<string, AppendValue> } {
-  const out: Parameter[] = [];
-  for (const p of network) {
-    const value = append.get(p.name);
-    if (value === undefined) {
-      out.push(p);
-    } else if (typeof value === "string") {
-      // A string is no tensor: it takes the append position instead.
-      continue;
-    } else {
-      append.delete(p.name);
-      const t = isTensor(value) ? value : appendTensor(value);
-      out.push(t === p ? p : { ...t, name: p.name } as Parameter);
-    }
-  }
-  return { network: networkParameters(out), appendInfo: append };
 }

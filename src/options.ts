@@ -21,6 +21,7 @@ import type {
   CheckpointRemovedDetail,
   CheckpointSavedDetail,
 } from "./events.ts";
+import type { CheckpointFormat } from "./checkpoint.ts";
 import { type AppendValue, type Network, networkParameters } from "./types.ts";
 
 /**
@@ -132,7 +133,7 @@ export interface CheckpointConfigOptions {
    *
    * @default {"ckpt"}
    */
-  readonly format?: "ckpt" | "safetensors";
+  readonly format?: CheckpointFormat;
 }
 
 const DEFAULT_APPEND_INFO: readonly AppendInfoItem[] = Object.freeze([
@@ -190,7 +191,7 @@ export class CheckpointConfig {
   /** The global batch size stored in checkpoints, if any. */
   readonly globalBatchSize: number | undefined;
   /** The file format. */
-  readonly format: "ckpt" | "safetensors";
+  readonly format: CheckpointFormat;
 
   /**
    * Validates and resolves the settings.
@@ -267,7 +268,7 @@ export class CheckpointConfig {
     }
 
     this.format = (opt("format", (v, k) => checkChoice(v, k, FORMATS)) ??
-      "ckpt") as "ckpt" | "safetensors";
+      "ckpt") as CheckpointFormat;
     this.encMode = (opt("encMode", (v, k) => checkChoice(v, k, ENC_MODES)) ??
       "AES-GCM") as "AES-GCM" | "AES-CBC" | "SM4-CBC";
     this.encKey = o.encKey === undefined

@@ -10,9 +10,7 @@
 
 import { join } from "node:path";
 import { describeValue as describe } from "../_describe.ts";
-
-/** The file formats, by extension. */
-export type CheckpointExtension = "ckpt" | "safetensors";
+import type { CheckpointFormat } from "../checkpoint.ts";
 
 /**
  * Checks a file-name prefix: a string without `/`, `\`, `..` or NUL, so no
@@ -129,7 +127,7 @@ export function checkpointFileName(
   prefix: string,
   epoch: number,
   stepInEpoch: number,
-  extension: CheckpointExtension,
+  extension: CheckpointFormat,
 ): string {
   return `${prefix}-${epoch}_${stepInEpoch}.${extension}`;
 }
@@ -187,7 +185,7 @@ export interface CheckpointMeta {
   /** The newest checkpoint's `step_num` (the global step plus any resume offset). */
   readonly step_num: number;
   /** The file format. */
-  readonly format: CheckpointExtension;
+  readonly format: CheckpointFormat;
   /** The cipher, or `null` for plain files. */
   readonly enc_mode: string | null;
   /** The resolved prefix `P`. */
@@ -226,7 +224,7 @@ export class CheckpointLayout {
   /** The resolved prefix `P` of main, network and trainable files. */
   readonly prefix: string;
   /** The format's extension. */
-  readonly extension: CheckpointExtension;
+  readonly extension: CheckpointFormat;
   /** `<checkpointDir>/meta.json`. */
   readonly metaFile: string;
   /** The network-only file, overwritten at each save. */
@@ -326,7 +324,7 @@ export interface CheckpointLayoutOptions {
    *
    * @default {"ckpt"}
    */
-  readonly format?: CheckpointExtension;
+  readonly format?: CheckpointFormat;
   /**
    * The file names already in the checkpoint folder, for the collision
    * suffix.
