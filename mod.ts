@@ -17,3 +17,6 @@ export * from "./src/types.ts";
 export * from "./src/errors.ts";
 export * from "./src/io.ts";
 export * from "./src/callback.ts";
+export * from "./src/crypto/sm4.ts";
+export * from "./src/checkpoint.ts";
+export * from "./src/storage/atomic_write.ts";

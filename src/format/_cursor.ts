@@ -1,0 +1,98 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * A forward cursor over a {@linkcode ByteSource} for parsing headers: reads
+ * through a 64 KiB window so that many small fields cost few reads, and
+ * checks every length against a limit before reading or allocating.
+ *
+ * @module
+ */
+
+import type { ByteSource } from "../io.ts";
+
+const WINDOW = 64 * 1024;
+
+/** Reports a malformed file; never returns. */
+export type Fail = (reason: string) => never;
+
+/** Reads small fields in order from a source. */
+export class Cursor {
+  /** The next byte to read. */
+  pos = 0;
+  #source: ByteSource;
+  #fail: Fail;
+  #window = new Uint8Array(WINDOW);
+  #start = 0;
+  #length = 0;
+
+  constructor(source: ByteSource, fail: Fail) {
+    this.#source = source;
+    this.#fail = fail;
+  }
+
+  /** Makes `[pos, pos + n)` available in the window (`n` ≤ 64 KiB). */
+  async #fill(n: number): Promise<number> {
+    const pos = this.pos;
+    if (pos >= this.#start && pos + n <= this.#start + this.#length) {
+      return pos - this.#start;
+    }
+    const length = Math.min(WINDOW, this.#source.size - pos);
+    await this.#source.readAt(pos, this.#window.subarray(0, length));
+    this.#start = pos;
+    this.#length = length;
+    return 0;
+  }
+
+  /**
+   * Reads a protobuf varint that must end before `limit`.
+   *
+   * @param limit End (exclusive) of the enclosing message.
+   * @param what Names the field in an error.
+   * @returns The value; values over 2^53 - 1 are rejected.
+   */
+  async varint(limit: number, what: string): Promise<number> {
+    const avail = Math.min(10, limit - this.pos);
+    if (avail <= 0) {
+      this.#fail(`${what} at byte ${this.pos}: the data ends before it`);
+    }
+    const at = await this.#fill(avail);
+    const w = this.#window;
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < avail; i++) {
+      const b = w[at + i]!;
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) {
+        if (!Number.isSafeInteger(value)) {
+          this.#fail(
+            `${what} at byte ${this.pos}: value ${value} is too large (negative or over 2^53)`,
+          );
+        }
+        this.pos += i + 1;
+        return value;
+      }
+      scale *= 0x80;
+    }
+    return this.#fail(
+      avail === 10
+        ? `${what} at byte ${this.pos}: varint longer than 10 bytes`
+        : `${what} at byte ${this.pos}: the data ends inside it`,
+    );
+  }
+
+  /**
+   * Reads `n` bytes into a new array; `n` must have been checked by the
+   * caller against the enclosing limit and a cap.
+   */
+  async bytes(n: number): Promise<Uint8Array> {
+    if (n > WINDOW) {
+      const out = new Uint8Array(n);
+      await this.#source.readAt(this.pos, out);
+      this.pos += n;
+      return out;
+    }
+    const at = await this.#fill(n);
+    const out = this.#window.slice(at, at + n);
+    this.pos += n;
+    return out;
+  }
+}

@@ -1,0 +1,492 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * MindSpore's `.ckpt` format, byte for byte as MindSpore 2.4 writes it: a
+ * concatenation of single-entry `Checkpoint` protobuf messages
+ *
+ * ```
+ * message Checkpoint { repeated Value value = 1; }
+ * message Value { required string tag = 1; TensorProto tensor = 2; }
+ * message TensorProto {
+ *   repeated int64 dims = 1;            // unpacked: one field per dim
+ *   required string tensor_type = 2;    // "Float32", ..., or "str"
+ *   required bytes tensor_content = 3;  // little-endian, row-major
+ * }
+ * ```
+ *
+ * Scalars have no `dims`; strings have dtype `str`, dims `[0]` and UTF-32-LE
+ * content; a tensor over the split size is cut into consecutive entries with
+ * the same tag, dims and type. Runtime neutral: nothing here touches
+ * `Deno.*`.
+ *
+ * @module
+ */
+
+import type { ByteSink, ByteSource } from "../io.ts";
+import { CorruptCheckpointError } from "../errors.ts";
+import { DTYPE_SIZE, isDType, tensorBytes } from "../types.ts";
+import { ChunkWriter, Scratch, varintSize } from "./_chunk_writer.ts";
+import { Cursor, type Fail } from "./_cursor.ts";
+import {
+  type ByteRange,
+  type EncodeEntry,
+  encodeUtf32,
+  type ParsedEntry,
+} from "./entry.ts";
+
+/** MindSpore's split size for large tensors: 512 MiB. */
+export const DEFAULT_SPLIT_SIZE = 536_870_912;
+
+/** Options of {@linkcode encodeCkpt}. */
+export interface EncodeCkptOptions {
+  /**
+   * Tensors whose content is longer than this many bytes are cut into
+   * consecutive entries of at most this many bytes, as MindSpore does.
+   *
+   * @default {536870912}
+   */
+  splitSize?: number;
+}
+
+const TEXT = new TextEncoder();
+
+/**
+ * Writes entries as a MindSpore `.ckpt` stream. Tensor bytes go from the
+ * entries' typed arrays to the sink in pieces of at most 4 MiB; headers and
+ * small tensors are coalesced in one pooled buffer.
+ *
+ * @param sink Where the bytes go.
+ * @param entries The values, in file order; names must be unique.
+ * @param options Options.
+ * @returns A promise that resolves when every byte has been written.
+ */
+export async function encodeCkpt(
+  sink: ByteSink,
+  entries: Iterable<EncodeEntry>,
+  options: EncodeCkptOptions = {},
+): Promise<void> {
+  const splitSize = options.splitSize ?? DEFAULT_SPLIT_SIZE;
+  if (!Number.isSafeInteger(splitSize) || splitSize < 1) {
+    throw new RangeError(
+      `Cannot write .ckpt: splitSize must be a positive integer, received ${splitSize}`,
+    );
+  }
+  const out = new ChunkWriter(sink);
+  const head = new Scratch();
+  let ok = false;
+  try {
+    for (const { name, value } of entries) {
+      const nameBytes = TEXT.encode(name);
+      let type: string;
+      let dims: readonly number[];
+      let content: Uint8Array;
+      if (typeof value === "string") {
+        type = "str";
+        dims = [0];
+        content = encodeUtf32(value);
+      } else {
+        type = value.dtype;
+        dims = value.shape;
+        content = tensorBytes(value);
+      }
+      const typeBytes = TEXT.encode(type);
+      let dimsLength = 0;
+      for (const d of dims) dimsLength += 1 + varintSize(d);
+      const total = content.byteLength;
+      let at = 0;
+      do {
+        const piece = Math.min(splitSize, total - at);
+        const tensorLength = dimsLength + 1 + varintSize(typeBytes.length) +
+          typeBytes.length + 1 + varintSize(piece) + piece;
+        const valueLength = 1 + varintSize(nameBytes.length) +
+          nameBytes.length + 1 + varintSize(tensorLength) + tensorLength;
+        head.reset();
+        head.byte(0x0a); // Checkpoint.value
+        head.varint(valueLength);
+        head.byte(0x0a); // Value.tag
+        head.varint(nameBytes.length);
+        head.bytes(nameBytes);
+        head.byte(0x12); // Value.tensor
+        head.varint(tensorLength);
+        for (const d of dims) {
+          head.byte(0x08); // TensorProto.dims, unpacked
+          head.varint(d);
+        }
+        head.byte(0x12); // TensorProto.tensor_type
+        head.varint(typeBytes.length);
+        head.bytes(typeBytes);
+        head.byte(0x1a); // TensorProto.tensor_content
+        head.varint(piece);
+        await out.write(head.view());
+        await out.write(content.subarray(at, at + piece));
+        at += piece;
+      } while (at < total);
+    }
+    ok = true;
+  } finally {
+    await out.close(ok);
+  }
+}
+
+/** Options of {@linkcode parseCkpt}. */
+export interface ParseCkptOptions {
+  /** The file's path, for error messages. */
+  path: string;
+}
+
+/** Longest entry name accepted: 64 KiB. */
+const NAME_CAP = 65_536;
+/** Longest dtype name accepted. */
+const TYPE_CAP = 64;
+/** Most dims accepted. */
+const DIMS_CAP = 64;
+/** Longest unknown non-content field skipped or packed dims read: 1 MiB. */
+const FIELD_CAP = 1 << 20;
+const CRC_TRAILER = 17;
+const CRC_MAGIC = "crc_num";
+
+interface RawEntry {
+  name: string;
+  type: string;
+  dims: number[] | null;
+  content: ByteRange;
+  at: number;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Skips a field of an unknown number, checking its length. */
+async function skipField(
+  cur: Cursor,
+  wire: number,
+  limit: number,
+  what: string,
+  fail: Fail,
+): Promise<void> {
+  let n: number;
+  if (wire === 0) {
+    await cur.varint(limit, what);
+    return;
+  } else if (wire === 1) n = 8;
+  else if (wire === 5) n = 4;
+  else if (wire === 2) n = await cur.varint(limit, `length of ${what}`);
+  else return fail(`${what} at byte ${cur.pos} has invalid wire type ${wire}`);
+  if (n > limit - cur.pos) {
+    fail(
+      `${what} at byte ${cur.pos} claims ${n} bytes, but only ${
+        limit - cur.pos
+      } remain in its message`,
+    );
+  }
+  cur.pos += n;
+}
+
+async function readString(
+  cur: Cursor,
+  limit: number,
+  cap: number,
+  what: string,
+  fail: Fail,
+): Promise<string> {
+  const n = await cur.varint(limit, `length of ${what}`);
+  if (n > limit - cur.pos) {
+    fail(
+      `${what} at byte ${cur.pos} claims ${n} bytes, but only ${
+        limit - cur.pos
+      } remain in its message`,
+    );
+  }
+  if (n > cap) {
+    fail(
+      `${what} at byte ${cur.pos} is ${n} bytes long, over the cap of ${cap}`,
+    );
+  }
+  const at = cur.pos;
+  const bytes = await cur.bytes(n);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return fail(`${what} at byte ${at} is not valid UTF-8`);
+  }
+}
+
+async function parseTensor(
+  cur: Cursor,
+  limit: number,
+  entry: number,
+  fail: Fail,
+): Promise<{ type: string; dims: number[] | null; content: ByteRange }> {
+  let type: string | null = null;
+  let dims: number[] | null = null;
+  let content: ByteRange | null = null;
+  const addDim = (d: number) => {
+    dims ??= [];
+    if (dims.length >= DIMS_CAP) {
+      fail(`entry ${entry} has more than ${DIMS_CAP} dims`);
+    }
+    dims.push(d);
+  };
+  while (cur.pos < limit) {
+    const key = await cur.varint(limit, `field key in entry ${entry}`);
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    if (field === 1 && wire === 0) {
+      addDim(await cur.varint(limit, `dim of entry ${entry}`));
+    } else if (field === 1 && wire === 2) {
+      const n = await cur.varint(
+        limit,
+        `length of packed dims of entry ${entry}`,
+      );
+      if (n > limit - cur.pos || n > FIELD_CAP) {
+        fail(
+          `packed dims of entry ${entry} at byte ${cur.pos} claim ${n} bytes`,
+        );
+      }
+      const end = cur.pos + n;
+      while (cur.pos < end) {
+        addDim(await cur.varint(end, `dim of entry ${entry}`));
+      }
+    } else if (field === 2 && wire === 2) {
+      if (type !== null) fail(`entry ${entry} has two tensor_type fields`);
+      type = await readString(
+        cur,
+        limit,
+        TYPE_CAP,
+        `tensor_type of entry ${entry}`,
+        fail,
+      );
+    } else if (field === 3 && wire === 2) {
+      if (content !== null) {
+        fail(`entry ${entry} has two tensor_content fields`);
+      }
+      const n = await cur.varint(limit, `length of content of entry ${entry}`);
+      if (n > limit - cur.pos) {
+        fail(
+          `content of entry ${entry} at byte ${cur.pos} claims ${n} bytes, but only ${
+            limit - cur.pos
+          } remain`,
+        );
+      }
+      content = { offset: cur.pos, length: n };
+      cur.pos += n;
+    } else if (field >= 1 && field <= 3) {
+      fail(
+        `field ${field} of the tensor of entry ${entry} has wire type ${wire}, which is wrong for it`,
+      );
+    } else {
+      await skipField(
+        cur,
+        wire,
+        limit,
+        `field ${field} of entry ${entry}`,
+        fail,
+      );
+    }
+  }
+  if (type === null) fail(`entry ${entry} has no tensor_type`);
+  if (content === null) fail(`entry ${entry} has no tensor_content`);
+  return { type, dims, content };
+}
+
+async function parseValue(
+  cur: Cursor,
+  limit: number,
+  entry: number,
+  fail: Fail,
+): Promise<RawEntry> {
+  const at = cur.pos;
+  let name: string | null = null;
+  let tensor: Awaited<ReturnType<typeof parseTensor>> | null = null;
+  while (cur.pos < limit) {
+    const key = await cur.varint(limit, `field key in entry ${entry}`);
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    if (field === 1 && wire === 2) {
+      if (name !== null) fail(`entry ${entry} has two tags`);
+      name = await readString(
+        cur,
+        limit,
+        NAME_CAP,
+        `tag of entry ${entry}`,
+        fail,
+      );
+    } else if (field === 2 && wire === 2) {
+      if (tensor !== null) fail(`entry ${entry} has two tensors`);
+      const n = await cur.varint(limit, `length of tensor of entry ${entry}`);
+      if (n > limit - cur.pos) {
+        fail(
+          `tensor of entry ${entry} at byte ${cur.pos} claims ${n} bytes, but only ${
+            limit - cur.pos
+          } remain`,
+        );
+      }
+      const end = cur.pos + n;
+      tensor = await parseTensor(cur, end, entry, fail);
+    } else if (field === 3 && wire === 2) {
+      fail(
+        `entry ${entry}${
+          name === null ? "" : ` ("${name}")`
+        } is a map tensor (MindSpore MapParameter), which is not supported`,
+      );
+    } else if (field >= 1 && field <= 3) {
+      fail(
+        `field ${field} of entry ${entry} has wire type ${wire}, which is wrong for it`,
+      );
+    } else {
+      await skipField(
+        cur,
+        wire,
+        limit,
+        `field ${field} of entry ${entry}`,
+        fail,
+      );
+    }
+  }
+  if (name === null) fail(`entry ${entry} at byte ${at} has no tag (name)`);
+  if (tensor === null) fail(`entry ${entry} ("${name}") has no tensor`);
+  return { name, ...tensor, at };
+}
+
+/** Reads the last 17 bytes: is there a `crc_num` trailer? */
+async function hasCrcTrailer(source: ByteSource): Promise<boolean> {
+  if (source.size < CRC_TRAILER) return false;
+  const tail = new Uint8Array(CRC_MAGIC.length);
+  await source.readAt(source.size - CRC_TRAILER, tail);
+  return String.fromCharCode(...tail) === CRC_MAGIC;
+}
+
+function describeShape(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+/** Joins consecutive same-name raw entries and checks each value's size. */
+function joinEntries(raw: RawEntry[], fail: Fail): ParsedEntry[] {
+  const out: ParsedEntry[] = [];
+  const seen = new Set<string>();
+  let i = 0;
+  while (i < raw.length) {
+    const first = raw[i]!;
+    let j = i + 1;
+    while (j < raw.length && raw[j]!.name === first.name) j++;
+    const group = raw.slice(i, j);
+    const last = group[group.length - 1]!;
+    if (seen.has(first.name)) {
+      fail(
+        `name "${first.name}" appears again at byte ${first.at}, not next to its first entry`,
+      );
+    }
+    seen.add(first.name);
+    for (const g of group) {
+      if (g.type !== last.type) {
+        fail(
+          `the split parts of "${first.name}" disagree on the dtype ("${g.type}" and "${last.type}")`,
+        );
+      }
+    }
+    const ranges = group.map((g) => g.content);
+    let byteLength = 0;
+    for (const r of ranges) byteLength += r.length;
+    const dims = last.dims ?? [];
+    if (last.type === "str") {
+      if (byteLength % 4 !== 0) {
+        fail(
+          `string entry "${first.name}" has ${byteLength} bytes, not a multiple of 4 (UTF-32)`,
+        );
+      }
+      out.push({
+        name: first.name,
+        dtype: "str",
+        shape: [],
+        byteLength,
+        fileDtype: "str",
+        encoding: "utf-32le",
+        ranges,
+      });
+    } else {
+      const dtype = last.type;
+      if (!isDType(dtype)) {
+        fail(
+          `entry "${first.name}" has unknown dtype ${JSON.stringify(dtype)}`,
+        );
+      }
+      const size = DTYPE_SIZE[dtype];
+      let shape: number[];
+      if (dims.length === 0) shape = [];
+      else if (dims.length === 1 && dims[0] === 0 && byteLength === size) {
+        shape = []; // MindSpore reads dims [0] as a scalar.
+      } else shape = dims;
+      let need = size;
+      for (const d of shape) need *= d;
+      if (need !== byteLength) {
+        fail(
+          `entry "${first.name}": shape ${
+            describeShape(shape)
+          } of ${dtype} needs ${
+            Number.isSafeInteger(need) ? need : "over 2^53"
+          } bytes, its content has ${byteLength}`,
+        );
+      }
+      out.push({
+        name: first.name,
+        dtype,
+        shape,
+        byteLength,
+        fileDtype: dtype,
+        encoding: "raw",
+        ranges,
+      });
+    }
+    i = j;
+  }
+  return out;
+}
+
+/**
+ * Lists the entries of a `.ckpt` stream without reading their contents:
+ * names, dtypes, shapes and where their bytes are. Accepts packed dims,
+ * unknown fields, a trailing `crc_num` trailer (not verified) and joins
+ * consecutive entries with the same name. Reads headers through a 64 KiB
+ * window; every length is checked against its enclosing message before use.
+ *
+ * @param source The bytes (a file, or a decrypting source).
+ * @param options The path for error messages.
+ * @returns The entries, in file order.
+ * @throws {CorruptCheckpointError} When the stream is malformed.
+ */
+export async function parseCkpt(
+  source: ByteSource,
+  options: ParseCkptOptions,
+): Promise<ParsedEntry[]> {
+  const path = options.path;
+  const fail: Fail = (reason) => {
+    throw new CorruptCheckpointError(path, reason);
+  };
+  const end = (await hasCrcTrailer(source))
+    ? source.size - CRC_TRAILER
+    : source.size;
+  const cur = new Cursor(source, fail);
+  const raw: RawEntry[] = [];
+  while (cur.pos < end) {
+    const entry = raw.length;
+    const at = cur.pos;
+    const key = await cur.varint(end, `key of entry ${entry}`);
+    if (key !== 0x0a) {
+      fail(
+        `expected entry ${entry} (field 1, length-delimited) at byte ${at}, found field ${
+          Math.floor(key / 8)
+        } with wire type ${key % 8}`,
+      );
+    }
+    const n = await cur.varint(end, `length of entry ${entry}`);
+    if (n > end - cur.pos) {
+      fail(
+        `entry ${entry} at byte ${at} claims ${n} bytes, but only ${
+          end - cur.pos
+        } remain (truncated file?)`,
+      );
+    }
+    const limit = cur.pos + n;
+    raw.push(await parseValue(cur, limit, entry, fail));
+    cur.pos = limit;
+  }
+  return joinEntries(raw, fail);
+}

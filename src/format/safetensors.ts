@@ -1,0 +1,314 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * The safetensors format (huggingface/safetensors): an 8-byte little-endian
+ * header length `N`, `N` bytes of JSON padded with spaces (to a multiple of
+ * 8, so the data starts 8-aligned), then the tensors' bytes, each tensor
+ * described by `{"dtype", "shape", "data_offsets": [begin, end]}` relative
+ * to the data start, the offsets tiling the data exactly. Strings live in
+ * the `__metadata__` string map. Runtime neutral: nothing here touches
+ * `Deno.*`.
+ *
+ * @module
+ */
+
+import type { ByteSink, ByteSource } from "../io.ts";
+import { CorruptCheckpointError } from "../errors.ts";
+import { type DType, DTYPE_SIZE, type Tensor, tensorBytes } from "../types.ts";
+import { ChunkWriter } from "./_chunk_writer.ts";
+import type { Fail } from "./_cursor.ts";
+import type { EncodeEntry, ParsedEntry } from "./entry.ts";
+
+/** Largest header accepted: 100,000,000 bytes, as the Rust reader. */
+export const SAFETENSORS_HEADER_CAP = 100_000_000;
+
+/** Our dtypes to safetensors' names. */
+const TO_FILE: Readonly<Record<DType, string>> = {
+  Bool: "BOOL",
+  Int8: "I8",
+  UInt8: "U8",
+  Int16: "I16",
+  UInt16: "U16",
+  Int32: "I32",
+  UInt32: "U32",
+  Int64: "I64",
+  UInt64: "U64",
+  Float16: "F16",
+  BFloat16: "BF16",
+  Float32: "F32",
+  Float64: "F64",
+};
+
+/**
+ * safetensors' names to our dtypes. The 8-bit float types have no typed
+ * array: they read as raw `UInt8` bytes, one per element.
+ */
+const FROM_FILE: ReadonlyMap<string, DType> = new Map<string, DType>([
+  ...Object.entries(TO_FILE).map(([d, f]) => [f, d as DType] as const),
+  ["F8_E5M2", "UInt8"],
+  ["F8_E4M3", "UInt8"],
+  ["F8_E8M0", "UInt8"],
+  ["F8_E4M3FNUZ", "UInt8"],
+  ["F8_E5M2FNUZ", "UInt8"],
+]);
+
+/** Sub-byte and complex types we know of but cannot represent. */
+const UNSUPPORTED = new Set(["F4", "F6_E2M3", "F6_E3M2", "C64"]);
+
+const TEXT = new TextEncoder();
+
+/**
+ * Writes entries as a safetensors file: tensors in the given order (not
+ * re-sorted), strings in `__metadata__` (in the given order). The JSON
+ * header is built once; tensor bytes go from the typed arrays to the sink in
+ * pieces of at most 4 MiB, small tensors coalesced in one pooled buffer.
+ *
+ * @param sink Where the bytes go.
+ * @param entries The values; names must be unique and not `__metadata__`.
+ * @returns A promise that resolves when every byte has been written.
+ */
+export async function encodeSafetensors(
+  sink: ByteSink,
+  entries: Iterable<EncodeEntry>,
+): Promise<void> {
+  const tensors: { name: string; tensor: Tensor }[] = [];
+  const meta: string[] = [];
+  for (const { name, value } of entries) {
+    if (name === "__metadata__") {
+      throw new RangeError(
+        `Cannot write safetensors: the name "__metadata__" is reserved`,
+      );
+    }
+    if (typeof value === "string") {
+      meta.push(`${JSON.stringify(name)}:${JSON.stringify(value)}`);
+    } else tensors.push({ name, tensor: value });
+  }
+  const fields: string[] = [];
+  if (meta.length > 0) fields.push(`"__metadata__":{${meta.join(",")}}`);
+  let offset = 0;
+  for (const { name, tensor } of tensors) {
+    const end = offset + tensor.data.byteLength;
+    fields.push(
+      `${JSON.stringify(name)}:{"dtype":"${TO_FILE[tensor.dtype]}","shape":[${
+        tensor.shape.join(",")
+      }],"data_offsets":[${offset},${end}]}`,
+    );
+    offset = end;
+  }
+  const json = TEXT.encode(`{${fields.join(",")}}`);
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  const head = new Uint8Array(8 + padded);
+  new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
+  head.set(json, 8);
+  head.fill(0x20, 8 + json.byteLength);
+  const out = new ChunkWriter(sink);
+  let ok = false;
+  try {
+    await out.write(head);
+    for (const { tensor } of tensors) await out.write(tensorBytes(tensor));
+    ok = true;
+  } finally {
+    await out.close(ok);
+  }
+}
+
+/** Options of {@linkcode parseSafetensors}. */
+export interface ParseSafetensorsOptions {
+  /** The file's path, for error messages. */
+  path: string;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+interface Located extends ParsedEntry {
+  begin: number;
+  end: number;
+}
+
+function parseTensorInfo(
+  name: string,
+  info: unknown,
+  dataSize: number,
+  fail: Fail,
+): Located {
+  const what = `tensor ${JSON.stringify(name)}`;
+  if (!isRecord(info)) fail(`${what} is not described by an object`);
+  const fileDtype = info.dtype;
+  if (typeof fileDtype !== "string") fail(`${what} has no dtype string`);
+  const dtype = FROM_FILE.get(fileDtype);
+  if (dtype === undefined) {
+    fail(
+      `${what} has ${
+        UNSUPPORTED.has(fileDtype) ? "unsupported" : "unknown"
+      } dtype ${JSON.stringify(fileDtype)}`,
+    );
+  }
+  const shape = info.shape;
+  if (
+    !Array.isArray(shape) ||
+    !shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+  ) {
+    fail(`${what} has a shape that is not a list of non-negative integers`);
+  }
+  const offsets = info.data_offsets;
+  if (
+    !Array.isArray(offsets) || offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
+  ) {
+    fail(`${what} has data_offsets that are not two non-negative integers`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (begin > end) fail(`${what} has data_offsets [${begin}, ${end}] reversed`);
+  if (end > dataSize) {
+    fail(
+      `${what} ends at data offset ${end}, past the ${dataSize} bytes of data (truncated file?)`,
+    );
+  }
+  let need = DTYPE_SIZE[dtype];
+  for (const d of shape as number[]) need *= d;
+  if (need !== end - begin) {
+    fail(
+      `${what}: shape [${
+        (shape as number[]).join(", ")
+      }] of ${fileDtype} needs ${
+        Number.isSafeInteger(need) ? need : "over 2^53"
+      } bytes, data_offsets give ${end - begin}`,
+    );
+  }
+  return {
+    name,
+    dtype,
+    shape: shape as number[],
+    byteLength: end - begin,
+    fileDtype,
+    encoding: "raw",
+    ranges: [],
+    begin,
+    end,
+  };
+}
+
+/**
+ * Lists the entries of a safetensors file without reading the tensor data:
+ * tensors in the order of their data, then `__metadata__` strings (a key
+ * that names a tensor is a note about it and is not listed). Checks the
+ * header length against a 100 MB cap and the file size before reading it,
+ * every dtype, shape and offset, and that the offsets tile the data exactly.
+ *
+ * @param source The bytes.
+ * @param options The path for error messages.
+ * @returns The entries.
+ * @throws {CorruptCheckpointError} When the file is malformed.
+ */
+export async function parseSafetensors(
+  source: ByteSource,
+  options: ParseSafetensorsOptions,
+): Promise<ParsedEntry[]> {
+  const path = options.path;
+  const fail: Fail = (reason) => {
+    throw new CorruptCheckpointError(path, reason);
+  };
+  if (source.size < 8) {
+    fail(
+      `file has ${source.size} bytes, fewer than the 8-byte safetensors header length`,
+    );
+  }
+  const prefix = new Uint8Array(8);
+  await source.readAt(0, prefix);
+  const n = new DataView(prefix.buffer).getBigUint64(0, true);
+  if (n > BigInt(SAFETENSORS_HEADER_CAP)) {
+    fail(
+      `safetensors header length ${n} is over the cap of ${SAFETENSORS_HEADER_CAP} bytes`,
+    );
+  }
+  const headerLength = Number(n);
+  if (8 + headerLength > source.size) {
+    fail(
+      `safetensors header length ${headerLength} is longer than the ${
+        source.size - 8
+      } bytes after it (truncated file?)`,
+    );
+  }
+  const headerBytes = new Uint8Array(headerLength);
+  await source.readAt(8, headerBytes);
+  let text: string;
+  try {
+    text = UTF8.decode(headerBytes);
+  } catch {
+    return fail("safetensors header is not valid UTF-8");
+  }
+  if (!text.startsWith("{")) fail(`safetensors header does not start with "{"`);
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (error) {
+    return fail(
+      `safetensors header is not valid JSON (${(error as Error).message})`,
+    );
+  }
+  if (!isRecord(header)) fail("safetensors header is not a JSON object");
+  const dataStart = 8 + headerLength;
+  const dataSize = source.size - dataStart;
+  const tensors: Located[] = [];
+  let metadata: Record<string, unknown> = {};
+  for (const [name, info] of Object.entries(header)) {
+    if (name === "__metadata__") {
+      if (!isRecord(info)) fail("__metadata__ is not a JSON object");
+      for (const [k, v] of Object.entries(info)) {
+        if (typeof v !== "string") {
+          fail(`__metadata__ value of ${JSON.stringify(k)} is not a string`);
+        }
+      }
+      metadata = info;
+    } else tensors.push(parseTensorInfo(name, info, dataSize, fail));
+  }
+  tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let expected = 0;
+  for (const t of tensors) {
+    if (t.begin !== expected) {
+      fail(
+        t.begin < expected
+          ? `tensor ${
+            JSON.stringify(t.name)
+          } at data offset ${t.begin} overlaps the tensor before it (which ends at ${expected})`
+          : `data bytes ${expected}..${t.begin} before tensor ${
+            JSON.stringify(t.name)
+          } belong to no tensor`,
+      );
+    }
+    expected = t.end;
+  }
+  if (expected !== dataSize) {
+    fail(
+      `the tensors cover ${expected} data bytes but the file has ${dataSize}`,
+    );
+  }
+  const out: ParsedEntry[] = tensors.map((t) => ({
+    name: t.name,
+    dtype: t.dtype,
+    shape: t.shape,
+    byteLength: t.byteLength,
+    fileDtype: t.fileDtype,
+    encoding: "raw",
+    ranges: [{ offset: dataStart + t.begin, length: t.byteLength }],
+  }));
+  const names = new Set(tensors.map((t) => t.name));
+  for (const [k, v] of Object.entries(metadata)) {
+    if (names.has(k)) continue;
+    const value = v as string;
+    out.push({
+      name: k,
+      dtype: "str",
+      shape: [],
+      byteLength: TEXT.encode(value).byteLength,
+      fileDtype: "str",
+      encoding: "text",
+      ranges: [],
+      text: value,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,236 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * Durable, atomic file writes: a temporary file in the same folder, written,
+ * made read-only, fsynced, renamed over the target, then the folder fsynced.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+import type { ByteSink } from "../io.ts";
+import { describeValue as describe } from "../_describe.ts";
+import { Crc32 } from "./_checksum.ts";
+import { checkFileMode, checkPath } from "./_paths.ts";
+
+/** Options of {@linkcode atomicWrite} and {@linkcode writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /**
+   * Permission bits the file gets. They are set on the temporary file
+   * before it is fsynced and renamed, so the final name only ever holds the
+   * complete file with these permissions. Ignored on Windows.
+   *
+   * @default {0o400}
+   */
+  fileMode?: number;
+}
+
+/** What {@linkcode atomicWrite} wrote. */
+export interface AtomicWriteResult {
+  /** Number of bytes in the file. */
+  bytes: number;
+  /**
+   * Checksum of the bytes as written to disk: zlib's CRC-32 as
+   * `"crc32:<8 lowercase hex digits>"` (the value `gzip -l`, Python's
+   * `zlib.crc32` or `crc32 FILE` report).
+   */
+  checksum: string;
+}
+
+const IS_WINDOWS = Deno.build.os === "windows";
+
+/** Writes all of `chunk`, looping over partial writes. */
+async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < chunk.byteLength) {
+    done += await file.write(chunk.subarray(done));
+  }
+}
+
+/**
+ * The sink handed to an {@linkcode atomicWrite} callback: every chunk goes
+ * straight to the file (no copy); the CRC-32 of the chunk is computed on the
+ * JS thread while Deno's I/O thread writes it.
+ */
+class FileSink implements ByteSink {
+  #file: Deno.FsFile;
+  #crc = new Crc32();
+  #bytes = 0;
+  #open = true;
+  #path: string;
+
+  constructor(file: Deno.FsFile, path: string) {
+    this.#file = file;
+    this.#path = path;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (!this.#open) {
+      throw new TypeError(
+        `Cannot write to "${this.#path}": the atomic write has already ended`,
+      );
+    }
+    if (!(chunk instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot write to "${this.#path}": chunk must be a Uint8Array, received ${
+          describe(chunk)
+        }`,
+      );
+    }
+    const written = writeAll(this.#file, chunk);
+    this.#crc.update(chunk);
+    await written;
+    this.#bytes += chunk.byteLength;
+  }
+
+  end(): AtomicWriteResult {
+    this.#open = false;
+    return { bytes: this.#bytes, checksum: this.#crc.digest() };
+  }
+}
+
+function randomHex(bytes: number): string {
+  const b = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** fsyncs a folder so that a rename inside it is durable. */
+async function syncFolder(folder: string): Promise<void> {
+  if (IS_WINDOWS) return; // Windows cannot open a folder as a file.
+  const dir = await Deno.open(folder, { read: true });
+  try {
+    await dir.sync();
+  } finally {
+    dir.close();
+  }
+}
+
+/**
+ * Writes a file durably and atomically. `write` receives a sink for the
+ * file's bytes; when it resolves, the temporary file
+ * (`.<name>.<random>.tmp` in the target's folder) is given `fileMode`,
+ * fsynced and renamed over `path`, then the folder is fsynced. If anything
+ * fails, the temporary file is removed and the error rethrown: `path` holds
+ * either its previous content or the complete new file, never a part.
+ * Replacing a read-only (0400) file works, as only the folder must be
+ * writable.
+ *
+ * @param path The file to write.
+ * @param write Writes the file's content to the sink, in order. A chunk may be
+ *   reused by the caller as soon as `sink.write(chunk)` resolves.
+ * @param options Options.
+ * @returns The file's size and the CRC-32 of the bytes written.
+ * @throws {TypeError} When `path` is not a string or `write` not a function.
+ * @throws {RangeError} When `path` is empty or `fileMode` is out of range.
+ *
+ * @example Write a file in two chunks
+ * ```ts
+ * import { atomicWrite } from "@ckpt/monitor";
+ * import { equal as assertEquals } from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   const { bytes, checksum } = await atomicWrite(`${dir}/a.bin`, async (sink) => {
+ *     await sink.write(new TextEncoder().encode("hello, "));
+ *     await sink.write(new TextEncoder().encode("world"));
+ *   });
+ *   assertEquals(bytes, 12);
+ *   assertEquals(checksum, "crc32:ffab723a");
+ *   assertEquals(await Deno.readTextFile(`${dir}/a.bin`), "hello, world");
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
+ */
+export async function atomicWrite(
+  path: string,
+  write: (sink: ByteSink) => Promise<void>,
+  options: AtomicWriteOptions = {},
+): Promise<AtomicWriteResult> {
+  checkPath(path, "write file atomically");
+  if (typeof write !== "function") {
+    throw new TypeError(
+      `Cannot write "${path}" atomically: write must be a function, received ${
+        describe(write)
+      }`,
+    );
+  }
+  const fileMode = checkFileMode(
+    options.fileMode ?? 0o400,
+    `write "${path}" atomically`,
+  );
+  const folder = dirname(path);
+  const temp = join(folder, `.${basename(path)}.${randomHex(6)}.tmp`);
+  const file = await Deno.open(temp, {
+    write: true,
+    createNew: true,
+    mode: 0o600,
+  });
+  let closed = false;
+  try {
+    const sink = new FileSink(file, path);
+    let result: AtomicWriteResult;
+    try {
+      await write(sink);
+    } finally {
+      result = sink.end();
+    }
+    if (!IS_WINDOWS) await Deno.chmod(temp, fileMode);
+    await file.sync();
+    file.close();
+    closed = true;
+    await Deno.rename(temp, path);
+    await syncFolder(folder);
+    return result;
+  } catch (error) {
+    if (!closed) {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+    }
+    try {
+      await Deno.remove(temp);
+    } catch { /* gone already, or renamed */ }
+    throw error;
+  }
+}
+
+/**
+ * Writes `data` to `path` durably and atomically (see
+ * {@linkcode atomicWrite}).
+ *
+ * @param path The file to write.
+ * @param data The file's content.
+ * @param options Options.
+ * @returns A promise that resolves once the file is committed.
+ * @throws {TypeError} When `path` is not a string or `data` not a `Uint8Array`.
+ *
+ * @example Replace a read-only file
+ * ```ts
+ * import { writeFileAtomic } from "@ckpt/monitor";
+ * import { equal as assertEquals } from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   const path = `${dir}/meta.json`;
+ *   await writeFileAtomic(path, new TextEncoder().encode("{}"));
+ *   await writeFileAtomic(path, new TextEncoder().encode('{"a":1}'));
+ *   assertEquals(await Deno.readTextFile(path), '{"a":1}');
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  if (!(data instanceof Uint8Array)) {
+    throw new TypeError(
+      `Cannot write "${path}" atomically: data must be a Uint8Array, received ${
+        describe(data)
+      }`,
+    );
+  }
+  await atomicWrite(path, (sink) => sink.write(data), options);
+}
