@@ -160,7 +160,13 @@ Deno.test("cli: inspect lists a MindSpore fixture's entries", async () => {
   assertStrictEquals(j.code, 0);
   const parsed = JSON.parse(j.out);
   assertEquals(parsed.entries, [
-    { name: "gating.weight", dtype: "Float32", shape: [4, 16], bytes: 256 },
+    {
+      name: "gating.weight",
+      dtype: "Float32",
+      shape: [4, 16],
+      bytes: 256,
+      fileDtype: "Float32",
+    },
   ]);
   assertEquals([parsed.format, parsed.fileBytes, parsed.cipher], [
     "ckpt",
@@ -305,6 +311,28 @@ Deno.test("cli: convert refuses to replace a file without --force and writes not
     assertStrictEquals(r.code, 1);
     assertMatch(r.err, /^error: Cannot read checkpoint .*bad\.ckpt/);
     assertEquals(await listDir(dir), ["bad.ckpt", "out.ckpt"]);
+  });
+});
+
+Deno.test("cli: safetensors 8-bit floats are shown as such and not converted", async () => {
+  await withTempDir(async (dir) => {
+    // A hand-made safetensors file with one F8_E4M3 tensor of 4 elements.
+    const header = JSON.stringify({
+      q: { dtype: "F8_E4M3", shape: [4], data_offsets: [0, 4] },
+    }).padEnd(48, " ");
+    const file = new Uint8Array(8 + header.length + 4);
+    new DataView(file.buffer).setBigUint64(0, BigInt(header.length), true);
+    file.set(new TextEncoder().encode(header), 8);
+    file.set([0x38, 0x40, 0xb8, 0x00], 8 + header.length);
+    const path = join(dir, "f8.safetensors");
+    await Deno.writeFile(path, file);
+    const r = await run(["inspect", path]);
+    assertStrictEquals(r.code, 0);
+    assertMatch(r.out, /q +F8_E4M3 \(as UInt8\) +\[4\] +4\n/);
+    const c = await run(["convert", path, join(dir, "f8.ckpt")]);
+    assertStrictEquals(c.code, 2);
+    assertMatch(c.err, /"q" is F8_E4M3/);
+    assertEquals(await listDir(dir), ["f8.safetensors"]);
   });
 });
 

@@ -100,6 +100,17 @@ export async function convert(
   }
 
   const { reader } = await openInput(input, options, true);
+  // safetensors' 8-bit floats read as raw UInt8: writing them back would
+  // silently relabel them.
+  const f8 = reader!.entries.find((e) => e.fileDtype.startsWith("F8"));
+  if (f8 !== undefined) {
+    await reader!.close();
+    throw new InputError(
+      `${
+        JSON.stringify(f8.name)
+      } is ${f8.fileDtype}, which a converted file would store as UInt8; not converting`,
+    );
+  }
   const params: Parameter[] = [];
   // Strings can only travel as append info; every tensor (the monitor's
   // epoch_num, step_num, … included) goes as it is, keeping dtype and order.

@@ -28,6 +28,8 @@ export interface InspectEntry {
   shape: number[];
   /** Its size in bytes. */
   bytes: number;
+  /** The dtype as the file spells it (`F32`, `F8_E4M3`, `Float32`, …). */
+  fileDtype: string;
 }
 
 /** What `inspect` reports. */
@@ -93,6 +95,7 @@ export async function inspect(
       dtype: e.dtype,
       shape: [...e.shape],
       bytes: e.byteLength,
+      fileDtype: e.fileDtype,
     }));
     const appendInfo: InspectResult["appendInfo"] = {};
     for (const e of entries) {
@@ -136,9 +139,13 @@ export function formatInspect(r: InspectResult): string {
     "",
     table([
       ["name", "dtype", "shape", "bytes"],
-      ...r.entries.map((
-        e,
-      ) => [e.name, e.dtype, formatShape(e.shape), String(e.bytes)]),
+      ...r.entries.map((e) => [
+        e.name,
+        // 8-bit floats read as raw bytes: say what they are.
+        e.fileDtype.startsWith("F8") ? `${e.fileDtype} (as UInt8)` : e.dtype,
+        formatShape(e.shape),
+        String(e.bytes),
+      ]),
     ]),
   );
   const info = Object.entries(r.appendInfo);
