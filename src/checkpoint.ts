@@ -262,6 +262,15 @@ function collectEntries(
       `Cannot save checkpoint as safetensors: the name "__metadata__" is reserved`,
     );
   }
+  for (const name of values.keys()) {
+    if (!name.isWellFormed()) {
+      throw new RangeError(
+        `Cannot save checkpoint: name ${
+          JSON.stringify(name)
+        } holds a lone surrogate, which UTF-8 cannot store`,
+      );
+    }
+  }
   return Array.from(values, ([name, value]) => ({ name, value }));
 }
 

@@ -165,6 +165,13 @@ Deno.test("bad arguments to saveCheckpoint are TypeError/RangeError naming the v
       [path, { w }, { appendInfo: { x: "a\0" } }, RangeError, /ends with NUL/],
       [
         path,
+        { ["\udc00x"]: w },
+        undefined,
+        RangeError,
+        /lone surrogate, which UTF-8 cannot store/,
+      ],
+      [
+        path,
         { w },
         { appendInfo: new Map([["", 1]]) },
         RangeError,
