@@ -11,7 +11,7 @@ const MiB = 1024 * 1024;
 /** A network and the one buffer all its tensors view. */
 export interface BenchNetwork {
   network: Map<string, Tensor>;
-  bytes: Uint8Array;
+  bytes: Uint8Array<ArrayBuffer>;
 }
 
 /**
