@@ -24,6 +24,8 @@ export * from "./src/retention.ts";
 export * from "./src/storage/layout.ts";
 export * from "./src/train.ts";
 export * from "./src/crypto/sm4.ts";
+export * from "./src/crypto/cipher.ts";
+export * from "./src/crypto/framing.ts";
 export * from "./src/monitor.ts";
 export * from "./src/checkpoint.ts";
 export * from "./src/storage/atomic_write.ts";
