@@ -22,6 +22,7 @@ import type {
   CheckpointSavedDetail,
 } from "./events.ts";
 import type { CheckpointFormat } from "./checkpoint.ts";
+import { ENC_MODES, type EncMode, validateCipher } from "./crypto/cipher.ts";
 import { type AppendValue, type Network, networkParameters } from "./types.ts";
 
 /**
@@ -35,7 +36,6 @@ export type AppendInfoItem =
   | Readonly<Record<string, AppendValue>>
   | ReadonlyMap<string, AppendValue>;
 
-const ENC_MODES = ["AES-GCM", "AES-CBC", "SM4-CBC"] as const;
 const FORMATS = ["ckpt", "safetensors"] as const;
 
 /**
@@ -118,7 +118,7 @@ export interface CheckpointConfigOptions {
    *
    * @default {"AES-GCM"}
    */
-  readonly encMode?: "AES-GCM" | "AES-CBC" | "SM4-CBC";
+  readonly encMode?: EncMode;
   /**
    * On an exception escaping the loop, save a `_breakpoint` checkpoint; with
    * `signals`, also save at the next step end after SIGTERM / SIGINT.
@@ -185,7 +185,7 @@ export class CheckpointConfig {
   /** A copy of the encryption key, if any. */
   readonly encKey: Uint8Array | undefined;
   /** The cipher. */
-  readonly encMode: "AES-GCM" | "AES-CBC" | "SM4-CBC";
+  readonly encMode: EncMode;
   /** Save a breakpoint checkpoint on exceptions. */
   readonly exceptionSave: boolean;
   /** The global batch size stored in checkpoints, if any. */
@@ -270,10 +270,14 @@ export class CheckpointConfig {
     this.format = (opt("format", (v, k) => checkChoice(v, k, FORMATS)) ??
       "ckpt") as CheckpointFormat;
     this.encMode = (opt("encMode", (v, k) => checkChoice(v, k, ENC_MODES)) ??
-      "AES-GCM") as "AES-GCM" | "AES-CBC" | "SM4-CBC";
-    this.encKey = o.encKey === undefined
-      ? undefined
-      : checkKey(o.encKey, this.encMode);
+      "AES-GCM") as EncMode;
+    if (o.encKey !== undefined) {
+      validateCipher(o.encKey, this.encMode, {
+        keyName: 'option "encKey"',
+        modeName: 'option "encMode"',
+      });
+    }
+    this.encKey = (o.encKey as Uint8Array | undefined)?.slice();
     if (this.encKey !== undefined && this.format === "safetensors") {
       throw new RangeError(
         `Cannot configure checkpoints: option "encKey" needs format "ckpt"; safetensors files are not encrypted, received format "safetensors"`,
@@ -289,25 +293,6 @@ export class CheckpointConfig {
     this.globalBatchSize = gbs;
     Object.freeze(this);
   }
-}
-
-function checkKey(key: unknown, mode: string): Uint8Array {
-  if (!(key instanceof Uint8Array)) {
-    throw new TypeError(
-      `Cannot configure checkpoints: option "encKey" must be a Uint8Array, received ${
-        describe(key)
-      }`,
-    );
-  }
-  const sizes = mode === "SM4-CBC" ? [16] : [16, 24, 32];
-  if (!sizes.includes(key.length)) {
-    throw new RangeError(
-      `Cannot configure checkpoints: option "encKey" must be ${
-        sizes.join(", ")
-      } bytes long for ${mode}, received ${key.length} bytes`,
-    );
-  }
-  return key.slice();
 }
 
 /**

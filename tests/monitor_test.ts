@@ -14,6 +14,7 @@ import {
   type CheckpointRemovedDetail,
   type CheckpointSavedDetail,
   checksumFile,
+  EncryptionMismatchError,
   loadCheckpoint,
   type Parameter,
   type StepContext,
@@ -454,6 +455,32 @@ Deno.test("safetensors format names files .safetensors", async () => {
     equal((await readMeta(dir)).format, "safetensors");
   });
 });
+
+for (const encMode of ["AES-GCM", "AES-CBC", "SM4-CBC"] as const) {
+  Deno.test(`encKey with ${encMode} encrypts the main and network files; meta.json names the cipher`, async () => {
+    await withDir(async (dir) => {
+      const encKey = new Uint8Array(16).map((_, i) => i + 1);
+      const m = monitor(dir, { encKey, encMode });
+      await run(m, 1, 1);
+      await m.close();
+      equal((await readMeta(dir)).enc_mode, encMode);
+      for (
+        const file of [
+          "checkpoint/rank_0/CKP_rank_0-1_1.ckpt",
+          "checkpoint_network/rank_0/CKP_rank_0-network.ckpt",
+        ]
+      ) {
+        const path = join(dir, file);
+        await rejects(loadCheckpoint(path), EncryptionMismatchError);
+        const loaded = await loadCheckpoint(path, {
+          decKey: encKey,
+          decMode: encMode,
+        });
+        equal(scalar(loaded.get("dense.weight")), 1);
+      }
+    });
+  });
+}
 
 // -------------------------------------------------- exceptions, errors ---
 
