@@ -435,11 +435,14 @@ export class CheckpointMonitor extends EventTarget
     if (this.#closed) throw closedError();
     if (ctx.step < this.#lastStep) throw this.#stepError(ctx.step);
     this.#lastStep = ctx.step;
-    if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
-      await this.#save(ctx);
+    try {
+      if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+        await this.#save(ctx);
+      }
+      await this.flush();
+    } finally {
+      this.#removeSignals();
     }
-    await this.flush();
-    this.#removeSignals();
   }
 
   /**
@@ -536,17 +539,20 @@ export class CheckpointMonitor extends EventTarget
 
   async #saveAtStepEnd(ctx: StepContext): Promise<boolean> {
     const signal = this.#pendingSignal;
-    let saved = false;
-    if (signal === null || this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+    if (signal === null) {
       await this.#save(ctx);
-      saved = true;
+      return true;
     }
-    if (signal !== null) {
+    try {
+      // A failed save was reported as an `error` event; exit all the same.
+      if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+        await this.#save(ctx);
+      }
+    } finally {
       await this.#settle();
       this.#removeSignals();
       Deno.exit(128 + SIGNAL_NUMBERS[signal]);
     }
-    return saved;
   }
 
   async #save(ctx: StepContext): Promise<void> {
@@ -646,10 +652,10 @@ export class CheckpointMonitor extends EventTarget
           ...this.#cipher(),
         });
       } catch (error) {
-        await this.#emitError({ error, file: file.path });
+        await this.#emit("error", { error, file: file.path });
         throw error;
       }
-      await this.#emitSaved({
+      await this.#emit("saved", {
         file: result.path,
         kind: file.kind,
         bytes: result.bytes,
@@ -714,7 +720,7 @@ export class CheckpointMonitor extends EventTarget
       );
     } catch (error) {
       this.#failure = { error };
-      await this.#emitError({ error, file: this.#layout.metaFile });
+      await this.#emit("error", { error, file: this.#layout.metaFile });
       return;
     }
     this.#committed = keep;
@@ -722,7 +728,7 @@ export class CheckpointMonitor extends EventTarget
       try {
         await Deno.remove(checkpoint.file);
       } catch (error) {
-        await this.#emitError({ error, file: checkpoint.file });
+        await this.#emit("error", { error, file: checkpoint.file });
         continue;
       }
       await this.#emit("removed", { file: checkpoint.file, reason });
@@ -741,14 +747,6 @@ export class CheckpointMonitor extends EventTarget
     if (this.#extraDirsMade.has(dir)) return;
     await Deno.mkdir(dir, { recursive: true });
     this.#extraDirsMade.add(dir);
-  }
-
-  async #emitSaved(detail: CheckpointSavedDetail): Promise<void> {
-    await this.#emit("saved", detail);
-  }
-
-  async #emitError(detail: CheckpointErrorDetail): Promise<void> {
-    await this.#emit("error", detail);
   }
 
   async #emit<K extends keyof CheckpointMonitorEventMap>(
