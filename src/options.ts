@@ -216,36 +216,23 @@ export class CheckpointConfig {
     const count = (v: unknown, k: string) => checkCount(v, k, true);
     const time = (v: unknown, k: string) => checkCount(v, k, false);
 
-    const steps = opt("saveCheckpointSteps", count) as number | undefined;
-    const seconds = opt("saveCheckpointSeconds", time) as number | undefined;
-    if (
-      steps !== undefined && seconds !== undefined && steps > 0 && seconds > 0
-    ) {
-      throw new RangeError(
-        `Cannot configure checkpoints: options "saveCheckpointSteps" (${steps}) and "saveCheckpointSeconds" (${seconds}) conflict; set only one above 0`,
-      );
-    }
-    this.saveCheckpointSeconds = seconds ?? 0;
-    this.saveCheckpointSteps = steps ??
-      (this.saveCheckpointSeconds > 0 ? 0 : 1);
+    [this.saveCheckpointSteps, this.saveCheckpointSeconds] = resolvePair(
+      opt("saveCheckpointSteps", count) as number | undefined,
+      opt("saveCheckpointSeconds", time) as number | undefined,
+      ["saveCheckpointSteps", "saveCheckpointSeconds"],
+      1,
+    );
     if (this.saveCheckpointSteps === 0 && this.saveCheckpointSeconds === 0) {
       throw new RangeError(
         `Cannot configure checkpoints: options "saveCheckpointSteps" and "saveCheckpointSeconds" are both 0, so nothing would ever be saved`,
       );
     }
-
-    const keepMax = opt("keepCheckpointMax", count) as number | undefined;
-    const perN = opt("keepCheckpointPerNMinutes", time) as number | undefined;
-    if (
-      keepMax !== undefined && perN !== undefined && keepMax > 0 && perN > 0
-    ) {
-      throw new RangeError(
-        `Cannot configure checkpoints: options "keepCheckpointMax" (${keepMax}) and "keepCheckpointPerNMinutes" (${perN}) conflict; set only one above 0`,
-      );
-    }
-    this.keepCheckpointPerNMinutes = perN ?? 0;
-    this.keepCheckpointMax = keepMax ??
-      (this.keepCheckpointPerNMinutes > 0 ? 0 : 5);
+    [this.keepCheckpointMax, this.keepCheckpointPerNMinutes] = resolvePair(
+      opt("keepCheckpointMax", count) as number | undefined,
+      opt("keepCheckpointPerNMinutes", time) as number | undefined,
+      ["keepCheckpointMax", "keepCheckpointPerNMinutes"],
+      5,
+    );
 
     const bool = (key: string, fallback: boolean) =>
       (opt(key, checkBoolean) as boolean | undefined) ?? fallback;
@@ -293,6 +280,27 @@ export class CheckpointConfig {
     this.globalBatchSize = gbs;
     Object.freeze(this);
   }
+}
+
+/**
+ * Resolves a count option and a time option that exclude each other (the
+ * two triggers, the two retention rules): both above 0 is a RangeError;
+ * setting only the time option turns the count off; otherwise the count
+ * defaults to `countDefault` and the time to 0.
+ */
+function resolvePair(
+  count: number | undefined,
+  time: number | undefined,
+  [countKey, timeKey]: readonly [string, string],
+  countDefault: number,
+): [number, number] {
+  if (count !== undefined && time !== undefined && count > 0 && time > 0) {
+    throw new RangeError(
+      `Cannot configure checkpoints: options "${countKey}" (${count}) and "${timeKey}" (${time}) conflict; set only one above 0`,
+    );
+  }
+  const t = time ?? 0;
+  return [count ?? (t > 0 ? 0 : countDefault), t];
 }
 
 /**
