@@ -231,6 +231,16 @@ Deno.test("keepCheckpointPerNMinutes keeps one per window, on the injected clock
   });
 });
 
+Deno.test("difference: keepCheckpointMax 0 with no per-minutes rule keeps every checkpoint", async () => {
+  await withDir(async (dir) => {
+    const m = monitor(dir, { keepCheckpointMax: 0, saveNetworkParams: false });
+    await run(m, 1, 7);
+    await m.close();
+    equal(m.checkpoints.length, 7);
+    equal((await readMeta(dir)).files.length, 7);
+  });
+});
+
 Deno.test("a second run in the same folder gets the collision suffix; retention never touches the first run", async () => {
   await withDir(async (dir) => {
     const first = monitor(dir, {
