@@ -129,8 +129,12 @@ export interface CheckpointMonitorEventMap {
  * the folder); then `meta.json` is replaced atomically; then retention
  * deletes old files of this monitor only. A failed save deletes nothing,
  * leaves no temporary file, is reported as an `error` event and rejects the
- * call. Saves are synchronous for now (`asyncSave` is accepted and
- * recorded): the step end resolves once the files are committed.
+ * call. Tensors are written synchronously for now (`asyncSave` is
+ * accepted and recorded): the step end resolves once every file of the save
+ * is committed. The bookkeeping that reads no tensor (`meta.json`, then
+ * retention) runs on in the background; the next save waits for it, and a
+ * failure there rejects the next step end, `flush()`, `onTrainEnd()` or
+ * `close()`.
  *
  * Options are checked once, here: wrong types are TypeErrors, wrong values
  * and conflicts RangeErrors, missing permissions
@@ -178,6 +182,8 @@ export class CheckpointMonitor extends EventTarget
   #lastStep = 0;
   #closed = false;
   #queue: Promise<void> = Promise.resolve();
+  #background: Promise<void> = Promise.resolve();
+  #failure: { error: unknown } | undefined;
   #extraDirsMade = new Set<string>();
   #signals: readonly CheckpointSignal[];
   #listeners: Map<CheckpointSignal, () => void> = new Map();
@@ -387,6 +393,7 @@ export class CheckpointMonitor extends EventTarget
       return Promise.reject(this.#stepError(step));
     }
     if (this.#closed) return Promise.reject(closedError());
+    if (this.#failure !== undefined) return Promise.reject(this.#takeFailure());
     this.#lastStep = step;
     if (
       this.#pendingSignal === null &&
@@ -428,11 +435,14 @@ export class CheckpointMonitor extends EventTarget
     if (this.#closed) throw closedError();
     if (ctx.step < this.#lastStep) throw this.#stepError(ctx.step);
     this.#lastStep = ctx.step;
-    if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
-      await this.#save(ctx);
+    try {
+      if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+        await this.#save(ctx);
+      }
+      await this.flush();
+    } finally {
+      this.#removeSignals();
     }
-    await this.flush();
-    this.#removeSignals();
   }
 
   /**
@@ -452,7 +462,7 @@ export class CheckpointMonitor extends EventTarget
   async onException(ctx: StepContext, _error: unknown): Promise<void> {
     this.#removeSignals();
     if (this.#closed || !this.#config.exceptionSave) return;
-    await this.flush();
+    await this.#settle();
     const plan = this.#plan(ctx, "breakpoint");
     const names = await listFiles(this.#layout.checkpointDir);
     const path = this.#layout.breakpointFile(
@@ -467,10 +477,12 @@ export class CheckpointMonitor extends EventTarget
   }
 
   /**
-   * Waits until no save is in flight. Saves are synchronous for now, so
-   * this resolves at once unless a save is running concurrently.
+   * Waits until every save started so far, with its `meta.json` update and
+   * retention, has finished.
    *
-   * @returns When every save started so far has finished.
+   * @returns When done.
+   * @throws When that bookkeeping failed (the error was also reported as an
+   * `error` event).
    *
    * @example
    * ```ts ignore
@@ -478,12 +490,14 @@ export class CheckpointMonitor extends EventTarget
    * ```
    */
   async flush(): Promise<void> {
-    await this.#queue;
+    await this.#settle();
+    if (this.#failure !== undefined) throw this.#takeFailure();
   }
 
   /**
-   * Waits for every save and removes the signal listeners; later callback
-   * calls reject. Calling it again does nothing.
+   * Removes the signal listeners and waits for every save (rethrowing a
+   * bookkeeping failure, as `flush()`); later callback calls reject.
+   * Calling it again does nothing.
    *
    * @returns When closed.
    *
@@ -500,8 +514,8 @@ export class CheckpointMonitor extends EventTarget
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.flush();
     this.#removeSignals();
+    await this.flush();
   }
 
   /**
@@ -525,17 +539,20 @@ export class CheckpointMonitor extends EventTarget
 
   async #saveAtStepEnd(ctx: StepContext): Promise<boolean> {
     const signal = this.#pendingSignal;
-    let saved = false;
-    if (signal === null || this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+    if (signal === null) {
       await this.#save(ctx);
-      saved = true;
+      return true;
     }
-    if (signal !== null) {
-      await this.flush();
+    try {
+      // A failed save was reported as an `error` event; exit all the same.
+      if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+        await this.#save(ctx);
+      }
+    } finally {
+      await this.#settle();
       this.#removeSignals();
       Deno.exit(128 + SIGNAL_NUMBERS[signal]);
     }
-    return saved;
   }
 
   async #save(ctx: StepContext): Promise<void> {
@@ -620,6 +637,8 @@ export class CheckpointMonitor extends EventTarget
    * background queue would call.
    */
   async #execute(plan: SavePlan): Promise<void> {
+    await this.#background;
+    if (this.#failure !== undefined) throw this.#takeFailure();
     for (const file of plan.files) {
       const start = this.#clock();
       if (file.kind === "network" || file.kind === "trainable") {
@@ -633,10 +652,10 @@ export class CheckpointMonitor extends EventTarget
           ...this.#cipher(),
         });
       } catch (error) {
-        await this.#emitError({ error, file: file.path });
+        await this.#emit("error", { error, file: file.path });
         throw error;
       }
-      await this.#emitSaved({
+      await this.#emit("saved", {
         file: result.path,
         kind: file.kind,
         bytes: result.bytes,
@@ -645,11 +664,20 @@ export class CheckpointMonitor extends EventTarget
         step: plan.step,
         epoch: plan.epoch,
       });
-      if (file.kind === "main") await this.#commit(plan, result);
+      if (file.kind === "main") {
+        this.#background = this.#commit(plan, result).catch((error) => {
+          this.#failure ??= { error };
+        });
+      }
     }
   }
 
-  /** After a main file is committed: `meta.json`, then retention. */
+  /**
+   * After a main file is committed: `meta.json`, then retention. It runs in
+   * the background (it reads no tensor), overlapping the extra files and
+   * the next steps; the next save waits for it, and a failure is rethrown
+   * by the next step end, `flush()`, `onTrainEnd()` or `close()`.
+   */
   async #commit(plan: SavePlan, result: SaveResult): Promise<void> {
     const now = this.#clock();
     const name = basename(result.path);
@@ -691,15 +719,16 @@ export class CheckpointMonitor extends EventTarget
         { fileMode: 0o600 },
       );
     } catch (error) {
-      await this.#emitError({ error, file: this.#layout.metaFile });
-      throw error;
+      this.#failure = { error };
+      await this.#emit("error", { error, file: this.#layout.metaFile });
+      return;
     }
     this.#committed = keep;
     for (const { checkpoint, reason } of decision.remove) {
       try {
         await Deno.remove(checkpoint.file);
       } catch (error) {
-        await this.#emitError({ error, file: checkpoint.file });
+        await this.#emit("error", { error, file: checkpoint.file });
         continue;
       }
       await this.#emit("removed", { file: checkpoint.file, reason });
@@ -720,14 +749,6 @@ export class CheckpointMonitor extends EventTarget
     this.#extraDirsMade.add(dir);
   }
 
-  async #emitSaved(detail: CheckpointSavedDetail): Promise<void> {
-    await this.#emit("saved", detail);
-  }
-
-  async #emitError(detail: CheckpointErrorDetail): Promise<void> {
-    await this.#emit("error", detail);
-  }
-
   async #emit<K extends keyof CheckpointMonitorEventMap>(
     type: K,
     detail: CheckpointMonitorEventMap[K]["detail"],
@@ -739,6 +760,22 @@ export class CheckpointMonitor extends EventTarget
       ? this.#hooks.onRemoved
       : this.#hooks.onError;
     await (hook as ((d: typeof detail) => unknown) | undefined)?.(detail);
+  }
+
+  /** Waits until no save and no bookkeeping is running. */
+  async #settle(): Promise<void> {
+    for (;;) {
+      const queue = this.#queue, background = this.#background;
+      await queue;
+      await background;
+      if (queue === this.#queue && background === this.#background) return;
+    }
+  }
+
+  #takeFailure(): unknown {
+    const error = this.#failure?.error;
+    this.#failure = undefined;
+    return error;
   }
 
   #stepError(step: unknown): RangeError {
