@@ -12,7 +12,8 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import type { AppendValue, Parameter } from "../types.ts";
 import { saveCheckpoint } from "../checkpoint.ts";
 import type { CliIO } from "./main.ts";
-import { type CliDecrypt, type CliMode, openInput } from "./_input.ts";
+import type { EncMode } from "../crypto/cipher.ts";
+import { type CliDecrypt, openInput } from "./_input.ts";
 import { formatBytes, InputError, Progress, UsageError } from "./_util.ts";
 
 /** Options of {@linkcode convert}. */
@@ -22,7 +23,7 @@ export interface ConvertOptions extends CliDecrypt {
   /** Key to encrypt the output with. */
   encKey?: Uint8Array;
   /** Cipher of the output. @default {"AES-GCM"} */
-  encMode?: CliMode;
+  encMode?: EncMode;
   /** Replace an existing output file. */
   force?: boolean;
 }
@@ -36,7 +37,7 @@ export interface ConvertResult {
   /** The output format. */
   format: "ckpt" | "safetensors";
   /** The output's cipher, or `null`. */
-  cipher: CliMode | null;
+  cipher: EncMode | null;
   /** Entries written. */
   entries: number;
   /** The output's size. */
@@ -137,9 +138,7 @@ export async function convert(
     await reader!.close();
   }
 
-  const encMode = options.encKey === undefined
-    ? undefined
-    : options.encMode ?? "AES-GCM";
+  const encMode = options.encMode ?? "AES-GCM";
   const tmp = join(
     dirname(output),
     `.${basename(output)}.${crypto.randomUUID().slice(0, 8)}.tmp`,
@@ -157,7 +156,7 @@ export async function convert(
       input,
       output,
       format,
-      cipher: encMode ?? null,
+      cipher: options.encKey === undefined ? null : encMode,
       entries: params.length + appendInfo.size,
       bytes: saved.bytes,
       checksum: saved.checksum,
