@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { EncMode } from "./crypto/cipher.ts";
 import { basename, dirname } from "node:path";
 import { resolveAppendInfo } from "./_append.ts";
 import { describeValue as describe } from "./_describe.ts";
@@ -705,7 +706,7 @@ export class CheckpointMonitor extends EventTarget
     }
   }
 
-  #cipher(): { encKey?: Uint8Array; encMode?: string } {
+  #cipher(): { encKey?: Uint8Array; encMode?: EncMode } {
     const key = this.#config.encKey;
     return key === undefined
       ? {}
