@@ -149,7 +149,7 @@ export async function convert(
       ...(appendInfo.size > 0 ? { appendInfo } : {}),
       ...(options.encKey === undefined
         ? {}
-        : { encKey: options.encKey, encMode: options.encMode ?? "AES-GCM" }),
+        : { encKey: options.encKey, encMode }),
     });
     await Deno.rename(saved.path, output);
     return {
