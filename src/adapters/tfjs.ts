@@ -44,6 +44,7 @@
 import type { StepContext, TrainCallback } from "../callback.ts";
 import type { DType, Network, Parameter, Tensor } from "../types.ts";
 import { describeValue as describe } from "../_describe.ts";
+import { APPEND_KEYS } from "../_append_keys.ts";
 
 /** A tfjs tensor, as far as the adapter uses it (a `tf.Tensor` fits). */
 export interface TfjsTensor {
@@ -130,18 +131,6 @@ const ARRAYS = {
 
 /** The default prefix of optimizer entries. */
 const OPTIMIZER_PREFIX = "optimizer/";
-
-/**
- * The append-info entries a checkpoint monitor adds after the weights; a
- * restore skips them instead of calling them unexpected.
- */
-const APPEND_KEYS: readonly string[] = [
-  "epoch_num",
-  "step_num",
-  "global_step",
-  "loss_scale",
-  "global_batch_size",
-];
 
 function _weightName(w: TfjsWeight): string {
   return w.originalName ?? w.name;

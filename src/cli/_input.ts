@@ -10,7 +10,7 @@ import {
   type LoadCheckpointOptions,
   openCheckpoint,
 } from "../checkpoint.ts";
-import { InputError } from "./_util.ts";
+import { InputError, statOrNull } from "./_util.ts";
 
 /** Key options of the subcommands that read files. */
 export interface CliDecrypt {
@@ -34,14 +34,9 @@ export interface CliInput {
 
 /** Checks that `path` is a file and returns its size. */
 export async function fileSize(path: string): Promise<number> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new InputError(`${JSON.stringify(path)} does not exist`);
-    }
-    throw e;
+  const info = await statOrNull(path);
+  if (info === null) {
+    throw new InputError(`${JSON.stringify(path)} does not exist`);
   }
   if (info.isDirectory) {
     throw new InputError(

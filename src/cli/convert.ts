@@ -14,7 +14,13 @@ import { saveCheckpoint } from "../checkpoint.ts";
 import type { CliIO } from "./main.ts";
 import type { EncMode } from "../crypto/cipher.ts";
 import { type CliDecrypt, openInput } from "./_input.ts";
-import { formatBytes, InputError, Progress, UsageError } from "./_util.ts";
+import {
+  formatBytes,
+  InputError,
+  Progress,
+  statOrNull,
+  UsageError,
+} from "./_util.ts";
 
 /** Options of {@linkcode convert}. */
 export interface ConvertOptions extends CliDecrypt {
@@ -44,15 +50,6 @@ export interface ConvertResult {
   bytes: number;
   /** The output's checksum. */
   checksum: string;
-}
-
-async function _exists(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
 }
 
 /**
@@ -88,7 +85,7 @@ export async function convert(
   if (resolve(input) === resolve(output)) {
     throw new InputError("the output must be another file than the input");
   }
-  const existing = await _exists(output);
+  const existing = await statOrNull(output);
   if (existing?.isDirectory) {
     throw new InputError(
       `${JSON.stringify(output)} is a folder, not a file name`,
