@@ -157,12 +157,10 @@ function _oneLine(e: Error): string {
 
 /** Speaks of the tool's flags where a library message names options. */
 function _flags(message: string): string {
-  return message
-    .replace(
-      /pass decKey and decMode: "([A-Z0-9-]+)"/,
-      "pass --dec-key-hex (cipher $1)",
-    )
-    .replace(/pass decKey/, "pass --dec-key-hex");
+  return message.replace(
+    /pass decKey( and decMode: "[A-Z0-9-]+")?/,
+    "pass --dec-key-hex",
+  );
 }
 
 async function _run(args: string[], io: CliIO): Promise<number> {
