@@ -175,9 +175,13 @@ interface _Job {
  * Plaintext is gathered into pieces in one reused buffer; each full piece is
  * handed to the cipher at once (Web Crypto copies it and encrypts off the JS
  * thread) and up to `concurrency` pieces are encrypted at the same time.
- * Blocks are written to `inner` strictly in order, and memory stays bounded
- * by about `concurrency + 1` pieces. A write that fills a piece waits only
- * when `concurrency` pieces are already in flight. An empty stream still
+ * Blocks are written to `inner` strictly in order, one write at a time;
+ * blocks of pieces up to 4 MiB are gathered into two alternating 4 MiB
+ * buffers, so `inner` sees 4 MiB writes that run while the next blocks are
+ * gathered. Memory stays bounded by about `concurrency + 1` pieces plus
+ * 8 MiB. A write that fills a piece waits only when `concurrency` pieces are
+ * already in flight (or both write buffers are busy); a failure of `inner`
+ * surfaces at a later write or at `finish()`. An empty stream still
  * produces one block, so an encrypted file is never empty.
  *
  * @param inner Where the blocks go.
