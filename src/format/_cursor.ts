@@ -89,6 +89,31 @@ export class Cursor {
   }
 
   /**
+   * Reads the varint length of a length-delimited field and checks that the
+   * field fits before `limit`.
+   *
+   * @param limit End (exclusive) of the enclosing message.
+   * @param what Names the field in an error.
+   * @param where Names what encloses it in an error.
+   * @returns The length; the cursor is at the field's first byte.
+   */
+  async length(
+    limit: number,
+    what: string,
+    where = "its message",
+  ): Promise<number> {
+    const n = await this.varint(limit, `length of ${what}`);
+    if (n > limit - this.pos) {
+      this.#fail(
+        `${what} at byte ${this.pos} claims ${n} bytes, but only ${
+          limit - this.pos
+        } remain in ${where}`,
+      );
+    }
+    return n;
+  }
+
+  /**
    * Reads `n` bytes into a new array; `n` must have been checked by the
    * caller against the enclosing limit and a cap.
    */
