@@ -36,12 +36,17 @@ export interface WireFile {
   readonly options: Omit<SaveCheckpointOptions, "appendInfo">;
 }
 
-/** Queue → Worker. */
-export interface WireRequest {
-  readonly id: number;
-  readonly file: WireFile;
-  readonly buffers: ArrayBuffer[];
-}
+/**
+ * Queue → Worker: write a file from the slabs, or allocate and touch new
+ * slabs of the given sizes (0: none at that index) for the arena.
+ */
+export type WireRequest =
+  | {
+    readonly id: number;
+    readonly file: WireFile;
+    readonly buffers: ArrayBuffer[];
+  }
+  | { readonly id: number; readonly alloc: readonly number[] };
 
 /** An error as sent: enough to rebuild its class and message. */
 export interface WireError {
@@ -55,6 +60,7 @@ export type WireReply =
   & { readonly id: number; readonly buffers: ArrayBuffer[] }
   & (
     | { readonly ok: true; readonly result: SaveResult; readonly ms: number }
+    | { readonly ok: true; readonly result: null; readonly ms: number }
     | { readonly ok: false; readonly error: WireError }
   );
 
@@ -122,6 +128,17 @@ export function unwire(
   return { network, options };
 }
 
+/** Bytes per page: writing one byte of each makes the kernel back it. */
+const PAGE = 4096;
+
+/** A new buffer whose pages have all been touched (written) once. */
+function touched(size: number): ArrayBuffer {
+  const buffer = new ArrayBuffer(size);
+  const bytes = new Uint8Array(buffer);
+  for (let i = 0; i < size; i += PAGE) bytes[i] = 0;
+  return buffer;
+}
+
 /** The Worker's side: what it does with one request. */
 export type SaveFunction = typeof saveCheckpoint;
 
@@ -138,8 +155,20 @@ export function serveSaves(
   save: SaveFunction = saveCheckpoint,
 ): void {
   scope.onmessage = async (e) => {
-    const { id, file, buffers } = e.data;
     const start = performance.now();
+    if ("alloc" in e.data) {
+      const { id, alloc } = e.data;
+      const buffers = alloc.map((n) => touched(n));
+      scope.postMessage({
+        id,
+        buffers,
+        ok: true,
+        result: null,
+        ms: performance.now() - start,
+      }, buffers);
+      return;
+    }
+    const { id, file, buffers } = e.data;
     let reply: WireReply;
     try {
       const { network, options } = unwire(file, buffers);

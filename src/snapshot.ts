@@ -74,6 +74,57 @@ function roundUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 
+/** The tensors of a list, each distinct `data` once, checked. */
+function distinctTensors(tensors: readonly Tensor[]): Tensor[] {
+  const distinct = new Map<unknown, Tensor>();
+  for (const [i, t] of tensors.entries()) {
+    validateTensor(t, `tensor ${i} of the snapshot`);
+    if (!distinct.has(t.data)) distinct.set(t.data, t);
+  }
+  return [...distinct.values()];
+}
+
+/**
+ * Places tensors of the given byte sizes, in order, into slabs of the given
+ * capacities: each goes after the previous one in the same slab when it
+ * fits, else to the next slab. A slab is added when there is none left,
+ * and replaced by a larger one when a tensor does not fit even alone. A
+ * new slab is as large as the rest of the snapshot, at most `slabSize`
+ * (and at least the tensor). The same sizes in the same order always give
+ * the same places.
+ */
+function layout(
+  sizes: readonly number[],
+  capacities: readonly number[],
+  slabSize: number,
+): { places: { slab: number; offset: number }[]; caps: number[] } {
+  const caps = [...capacities];
+  let remaining = 0;
+  for (const n of sizes) remaining += roundUp(n, ALIGN);
+  const places: { slab: number; offset: number }[] = [];
+  let slab = 0;
+  let offset = 0;
+  for (const n of sizes) {
+    for (;;) {
+      const cap = slab < caps.length ? caps[slab]! : -1;
+      if (cap >= 0 && offset + n <= cap) break;
+      if (cap < 0 || (offset === 0 && n > cap)) {
+        caps[slab] = roundUp(
+          Math.max(n, Math.min(remaining, slabSize), 1),
+          SLAB_GRAIN,
+        );
+        break;
+      }
+      slab++;
+      offset = 0;
+    }
+    places.push({ slab, offset });
+    offset = roundUp(offset + n, ALIGN);
+    remaining -= roundUp(n, ALIGN);
+  }
+  return { places, caps };
+}
+
 /**
  * Memory kept across saves for the copies of the tensors a save writes. Each
  * {@linkcode SnapshotArena.snapshot} copies tensors into it with `set()` and
@@ -160,52 +211,33 @@ export class SnapshotArena {
         "Cannot take a snapshot: the arena's memory is in use by a save in flight",
       );
     }
-    // Plan: each distinct tensor gets a slab and an offset.
-    const slabs = this.#slabs;
     const refs = new Map<unknown, TensorRef>();
-    const distinct = new Map<unknown, Tensor>();
-    const sources: Uint8Array[] = [];
-    const plan: TensorRef[] = [];
-    let total = 0;
-    for (const [i, t] of tensors.entries()) {
-      validateTensor(t, `tensor ${i} of the snapshot`);
-      if (!distinct.has(t.data)) {
-        distinct.set(t.data, t);
-        total += roundUp(t.data.byteLength, ALIGN);
+    const distinct = distinctTensors(tensors);
+    const { places, caps } = layout(
+      distinct.map((t) => t.data.byteLength),
+      this.#slabs.map((b) => b.byteLength),
+      this.#slabSize,
+    );
+    const slabs = this.#slabs;
+    for (const [i, cap] of caps.entries()) {
+      // A new slab, or a too-small one replaced: the model grew.
+      if (i >= slabs.length || slabs[i]!.byteLength !== cap) {
+        slabs[i] = new ArrayBuffer(cap);
       }
     }
-    let slab = 0;
-    let offset = 0;
-    let remaining = total;
-    for (const t of distinct.values()) {
-      const n = t.data.byteLength;
-      for (;;) {
-        const cap = slab < slabs.length ? slabs[slab]!.byteLength : -1;
-        if (cap >= 0 && offset + n <= cap) break;
-        if (cap < 0 || (offset === 0 && n > cap)) {
-          // A new slab, or a too-small one replaced: the model grew.
-          const size = roundUp(
-            Math.max(n, Math.min(remaining, this.#slabSize), 1),
-            SLAB_GRAIN,
-          );
-          slabs[slab] = new ArrayBuffer(size);
-          break;
-        }
-        slab++;
-        offset = 0;
-      }
+    const sources: Uint8Array[] = [];
+    const plan: TensorRef[] = [];
+    for (const [i, t] of distinct.entries()) {
       const ref: TensorRef = {
         dtype: t.dtype,
         shape: [...t.shape],
-        slab,
-        byteOffset: offset,
-        byteLength: n,
+        slab: places[i]!.slab,
+        byteOffset: places[i]!.offset,
+        byteLength: t.data.byteLength,
       };
       refs.set(t.data, ref);
       sources.push(tensorBytes(t));
       plan.push(ref);
-      offset = roundUp(offset + n, ALIGN);
-      remaining -= roundUp(n, ALIGN);
     }
     // Copy at memory speed into memory touched by the previous snapshots.
     let bytes = 0;
@@ -222,6 +254,79 @@ export class SnapshotArena {
       refs: tensors.map((t) => refs.get(t.data)!),
       bytes,
     };
+  }
+
+  /**
+   * Says which slabs a snapshot of `tensors` would allocate, without
+   * allocating: the size of each slab to add or replace, 0 where the
+   * current slab serves. Allocate and touch them elsewhere (e.g. in a
+   * Worker, so the page faults of fresh memory do not stall the loop) and
+   * hand them over with {@linkcode SnapshotArena.adopt}.
+   *
+   * @param tensors The tensors a snapshot will copy.
+   * @returns One size per slab index; all zeros when nothing must grow.
+   * @throws {TypeError} When a tensor is malformed.
+   *
+   * @example
+   * ```ts
+   * import { SnapshotArena } from "./snapshot.ts";
+   * import { deepEqual as assertEquals } from "node:assert/strict";
+   * const arena = new SnapshotArena();
+   * const t = { dtype: "UInt8" as const, shape: [10], data: new Uint8Array(10) };
+   * const sizes = arena.reservation([t]);
+   * assertEquals(sizes, [65536]);
+   * arena.adopt(sizes.map((n) => new ArrayBuffer(n)));
+   * assertEquals(arena.reservation([t]), [0]);
+   * ```
+   */
+  reservation(tensors: readonly Tensor[]): number[] {
+    const current = this.#lent
+      ? this.#lentSizes
+      : this.#slabs.map((b) => b.byteLength);
+    const { caps } = layout(
+      distinctTensors(tensors).map((t) => t.data.byteLength),
+      current,
+      this.#slabSize,
+    );
+    return caps.map((cap, i) => cap === current[i] ? 0 : cap);
+  }
+
+  /**
+   * Takes slabs allocated for a {@linkcode SnapshotArena.reservation}: each
+   * non-null buffer replaces (or adds) the slab at its index.
+   *
+   * @param buffers One entry per slab index; `null` keeps the current slab.
+   * @throws {TypeError} When the arena is lent, or an entry is not an
+   * `ArrayBuffer` or `null`, or leaves a gap.
+   *
+   * @example
+   * ```ts
+   * import { SnapshotArena } from "./snapshot.ts";
+   * import { equal as assertEquals } from "node:assert/strict";
+   * const arena = new SnapshotArena();
+   * arena.adopt([new ArrayBuffer(1024)]);
+   * assertEquals(arena.capacity, 1024);
+   * ```
+   */
+  adopt(buffers: readonly (ArrayBuffer | null)[]): void {
+    if (this.#lent) {
+      throw new TypeError(
+        "Cannot adopt slabs: the arena's memory is in use by a save in flight",
+      );
+    }
+    const slabs = [...this.#slabs];
+    for (const [i, b] of buffers.entries()) {
+      if (b === null && i < slabs.length) continue;
+      if (!(b instanceof ArrayBuffer) || b.detached) {
+        throw new TypeError(
+          `Cannot adopt slabs: entry ${i} must be an ArrayBuffer${
+            i < slabs.length ? " or null" : ""
+          }, received ${describe(b)}`,
+        );
+      }
+      slabs[i] = b;
+    }
+    this.#slabs = slabs;
   }
 
   /**

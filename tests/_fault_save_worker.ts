@@ -2,9 +2,9 @@
 /**
  * A save Worker with faults injected by file name, for tests:
  * - `gate` in the name: wait until `<folder>/go` exists before writing;
- * - `full` in the name: every file write fails as a full disk does;
- * - `crash` in the name: the first write lands, then the Worker dies of an
- *   uncaught error (the temporary file stays behind).
+ * - a file `FULL` in the folder: every file write fails as on a full disk;
+ * - a file `CRASH` in the folder: the first write lands, then the Worker
+ *   dies of an uncaught error (the temporary file stays behind).
  */
 
 import { serveSaves } from "../src/_save_wire.ts";
@@ -28,13 +28,15 @@ serveSaves(
         }
       }
     }
-    if (name.includes("full")) {
+    const exists = (marker: string) =>
+      Deno.stat(`${folder}/${marker}`).then(() => true, () => false);
+    if (await exists("FULL")) {
       Deno.FsFile.prototype.write = function () {
         return Promise.reject(
           new Error("No space left on device (os error 28)"),
         );
       };
-    } else if (name.includes("crash")) {
+    } else if (await exists("CRASH")) {
       Deno.FsFile.prototype.write = async function (this: Deno.FsFile, p) {
         await realWrite.call(this, p);
         setTimeout(() => {

@@ -116,11 +116,11 @@ Deno.test("a save into a removed folder fails in the background and surfaces onc
     await queue.enqueue([{ path: `${dir}/ok.ckpt`, network: model(10) }]);
     await queue.flush();
     await Deno.mkdir(`${dir}/gone`);
+    await Deno.remove(`${dir}/gone`); // removed while training runs
     const errors: [number, Error][] = [];
     await queue.enqueue([{ path: `${dir}/gone/x.ckpt`, network: model(10) }], {
       onError: (i, e) => void errors.push([i, e]),
     });
-    await Deno.remove(`${dir}/gone`);
     // The failure waits for the next call: here enqueue.
     await new Promise((r) => setTimeout(r, 100));
     while (queue.pending) await new Promise((r) => setTimeout(r, 5));
@@ -145,34 +145,37 @@ Deno.test("a save into a removed folder fails in the background and surfaces onc
 Deno.test("a full disk fails the save, leaves the older file and no temporary file; flush rethrows", async () => {
   await withTempDir(async (dir) => {
     const queue = new SaveQueue({ workerUrl: FAULTY });
-    await queue.enqueue([{ path: `${dir}/full.ckpt`, network: model(10, 1) }]);
-    await rejects(queue.flush(), /full\.ckpt.*No space left/);
-    // An older file of the same name survives a failed replacement.
     await queue.enqueue([{ path: `${dir}/a.ckpt`, network: model(10, 1) }]);
     await queue.flush();
+    await Deno.writeTextFile(`${dir}/FULL`, "");
+    await queue.enqueue([{ path: `${dir}/a.ckpt`, network: model(10, 2) }]);
+    await rejects(queue.flush(), /a\.ckpt.*No space left/);
     await queue.close();
-    deepEqual(await listDir(dir), ["a.ckpt"]);
+    deepEqual(await listDir(dir), ["FULL", "a.ckpt"]);
+    ok((await values(`${dir}/a.ckpt`, "w")).every((x) => x === 1));
   });
 });
 
 Deno.test("a Worker crash fails the save with a clear error, removes its temporary file, and the next save works", async () => {
   await withTempDir(async (dir) => {
     const queue = new SaveQueue({ workerUrl: FAULTY });
-    await queue.enqueue([{ path: `${dir}/keep.ckpt`, network: model(10, 1) }]);
+    await queue.enqueue([{ path: `${dir}/a.ckpt`, network: model(10, 1) }]);
     await queue.flush();
+    await Deno.writeTextFile(`${dir}/CRASH`, "");
     await queue.enqueue([{
-      path: `${dir}/crash.ckpt`,
+      path: `${dir}/a.ckpt`,
       network: model(100_000, 2),
     }]);
     await rejects(queue.flush(), (e: Error) => {
-      match(e.message, /crash\.ckpt.*save worker crashed.*injected crash/);
+      match(e.message, /a\.ckpt.*save worker crashed.*injected crash/);
       return true;
     });
-    deepEqual(await listDir(dir), ["keep.ckpt"]);
-    await queue.enqueue([{ path: `${dir}/after.ckpt`, network: model(10, 3) }]);
+    deepEqual(await listDir(dir), ["CRASH", "a.ckpt"]);
+    ok((await values(`${dir}/a.ckpt`, "w")).every((x) => x === 1));
+    await Deno.remove(`${dir}/CRASH`);
+    await queue.enqueue([{ path: `${dir}/b.ckpt`, network: model(10, 3) }]);
     await queue.close();
-    deepEqual(await listDir(dir), ["after.ckpt", "keep.ckpt"]);
-    ok((await values(`${dir}/keep.ckpt`, "w")).every((x) => x === 1));
+    deepEqual(await listDir(dir), ["a.ckpt", "b.ckpt"]);
   });
 });
 
@@ -240,4 +243,23 @@ Deno.test("bad input is rejected when the save is queued, not later", async () =
     TypeError,
   );
   equal(queue.pending, false);
+});
+
+Deno.test("reserve prepares the arena in the Worker; the first save then allocates nothing", async () => {
+  await withTempDir(async (dir) => {
+    await using queue = new SaveQueue({ slabSize: 1 << 20 });
+    const files = [{ path: `${dir}/a.ckpt`, network: model(500_000, 1) }];
+    queue.reserve(files);
+    ok(queue.pending, "the allocation runs like a save");
+    const ticket = await queue.enqueue(files);
+    equal(queue.stats.waits, 1, "the save waited for the reservation");
+    ok(ticket.waitedMs >= 0);
+    const capacity = queue.stats.arenaBytes;
+    ok(capacity >= 2_000_008);
+    await queue.flush();
+    equal(queue.stats.arenaBytes, capacity);
+    queue.reserve(files);
+    equal(queue.pending, false, "nothing to do when the arena fits");
+    ok((await values(`${dir}/a.ckpt`, "w")).every((x) => x === 1));
+  });
 });
