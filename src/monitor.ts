@@ -46,6 +46,7 @@ import {
   checkPrefix,
   stepInEpoch,
 } from "./storage/layout.ts";
+import { SaveQueue, type SaveQueueFile } from "./save_queue.ts";
 import { SaveTrigger } from "./triggers.ts";
 import {
   type AppendValue,
@@ -129,8 +130,13 @@ export interface CheckpointMonitorEventMap {
  * the folder); then `meta.json` is replaced atomically; then retention
  * deletes old files of this monitor only. A failed save deletes nothing,
  * leaves no temporary file, is reported as an `error` event and rejects the
- * call. Saves are synchronous for now (`asyncSave` is accepted and
- * recorded): the step end resolves once the files are committed.
+ * call. By default the step end resolves once the files are committed.
+ * With `asyncSave`, it resolves once the tensors are copied into a reused
+ * arena; a Worker writes the files and the monitor then updates
+ * `meta.json` and applies retention, one save at a time (a save due while
+ * one is writing waits for it). A background failure rejects the next step
+ * end, `flush()`, `onTrainEnd()` or `close()` (once) and is an `error`
+ * event naming the file.
  *
  * Options are checked once, here: wrong types are TypeErrors, wrong values
  * and conflicts RangeErrors, missing permissions
@@ -183,6 +189,8 @@ export class CheckpointMonitor extends EventTarget
   #listeners: Map<CheckpointSignal, () => void> = new Map();
   #pendingSignal: CheckpointSignal | null = null;
   #hooks: Pick<CheckpointMonitorOptions, "onSaved" | "onRemoved" | "onError">;
+  /** The background pipeline, with `asyncSave`. */
+  #saver: SaveQueue | null = null;
 
   /**
    * Validates the options, checks permissions, creates
@@ -276,6 +284,7 @@ export class CheckpointMonitor extends EventTarget
       startTime: now,
     });
     this.#previousSaveTime = now;
+    if (config.asyncSave) this.#saver = new SaveQueue();
     this.#installSignals();
   }
 
@@ -365,6 +374,7 @@ export class CheckpointMonitor extends EventTarget
     this.#lastStep = step;
     this.#trigger.saved(step);
     this.#installSignals();
+    this.#reserve(ctx);
     return Promise.resolve();
   }
 
@@ -387,6 +397,8 @@ export class CheckpointMonitor extends EventTarget
       return Promise.reject(this.#stepError(step));
     }
     if (this.#closed) return Promise.reject(closedError());
+    const failure = this.#saver?.takeFailure();
+    if (failure !== undefined) return Promise.reject(failure);
     this.#lastStep = step;
     if (
       this.#pendingSignal === null &&
@@ -428,10 +440,15 @@ export class CheckpointMonitor extends EventTarget
     if (this.#closed) throw closedError();
     if (ctx.step < this.#lastStep) throw this.#stepError(ctx.step);
     this.#lastStep = ctx.step;
-    if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
-      await this.#save(ctx);
+    try {
+      if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+        await this.#save(ctx);
+      }
+      await this.flush();
+    } finally {
+      // No Worker may keep the process alive after training.
+      await this.#saver?.stop().catch(() => {});
     }
-    await this.flush();
     this.#removeSignals();
   }
 
@@ -479,6 +496,7 @@ export class CheckpointMonitor extends EventTarget
    */
   async flush(): Promise<void> {
     await this.#queue;
+    await this.#saver?.flush();
   }
 
   /**
@@ -500,8 +518,12 @@ export class CheckpointMonitor extends EventTarget
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.flush();
-    this.#removeSignals();
+    try {
+      await this.flush();
+    } finally {
+      this.#removeSignals();
+      await this.#saver?.close().catch(() => {});
+    }
   }
 
   /**
@@ -620,6 +642,7 @@ export class CheckpointMonitor extends EventTarget
    * background queue would call.
    */
   async #execute(plan: SavePlan): Promise<void> {
+    if (this.#saver !== null) return this.#executeAsync(plan, this.#saver);
     for (const file of plan.files) {
       const start = this.#clock();
       if (file.kind === "network" || file.kind === "trainable") {
@@ -647,6 +670,70 @@ export class CheckpointMonitor extends EventTarget
       });
       if (file.kind === "main") await this.#commit(plan, result);
     }
+  }
+
+  /**
+   * `#execute` with `asyncSave`: resolves once the plan's tensors are copied
+   * (after waiting for the save in flight). The queue's Worker writes each
+   * file; after each, on this thread, the same `saved` event and, for the
+   * main file, `#commit` (`meta.json`, then retention) before the next file
+   * is written. A breakpoint save waits until it is committed.
+   */
+  async #executeAsync(plan: SavePlan, saver: SaveQueue): Promise<void> {
+    for (const file of plan.files) {
+      if (file.kind === "network" || file.kind === "trainable") {
+        await this.#makeDir(file.path);
+      }
+    }
+    const start = this.#clock();
+    let waitedMs = 0;
+    ({ waitedMs } = await saver.enqueue(this.#saveFiles(plan), {
+      onFile: async (i, result) => {
+        const file = plan.files[i]!;
+        await this.#emitSaved({
+          file: result.path,
+          kind: file.kind,
+          bytes: result.bytes,
+          checksum: result.checksum,
+          durationMs: this.#clock() - start,
+          step: plan.step,
+          epoch: plan.epoch,
+          waitedMs,
+        });
+        if (file.kind === "main") await this.#commit(plan, result);
+      },
+      onError: (i, error) =>
+        this.#emitError({ error, file: plan.files[i]!.path }),
+    }));
+    if (plan.files[0]?.kind === "breakpoint") await saver.flush();
+  }
+
+  /** What the save queue writes for a plan: the same options as `#execute`. */
+  #saveFiles(plan: SavePlan): SaveQueueFile[] {
+    return plan.files.map((file) => ({
+      path: file.path,
+      network: file.network,
+      options: {
+        format: file.kind === "breakpoint" ? "ckpt" : this.#config.format,
+        ...(file.appendInfo && { appendInfo: file.appendInfo }),
+        ...this.#cipher(),
+      },
+    }));
+  }
+
+  /**
+   * With `asyncSave`, prepares the snapshot arena for the saves to come off
+   * the loop's thread, so that even the first save copies at memory speed.
+   */
+  #reserve(ctx: StepContext): void {
+    if (this.#saver === null) return;
+    let plan: SavePlan;
+    try {
+      plan = this.#plan(ctx, "main");
+    } catch {
+      return; // The save itself will report what is wrong with the context.
+    }
+    this.#saver.reserve(this.#saveFiles(plan));
   }
 
   /** After a main file is committed: `meta.json`, then retention. */

@@ -103,6 +103,16 @@ export interface SaveQueueOptions {
    * @default {undefined}
    */
   workerUrl?: URL;
+  /**
+   * Milliseconds without a save after which the Worker is ended (a later
+   * save starts a new one). The timer is unreferenced and a live Worker
+   * would keep the process alive, so this is what lets a program that never
+   * calls `close()` exit. `Infinity` keeps the Worker until
+   * {@linkcode SaveQueue.stop} or {@linkcode SaveQueue.close}.
+   *
+   * @default {5000}
+   */
+  idleMs?: number;
 }
 
 const WORKER_URL = new URL("./_save_worker.ts", import.meta.url);
@@ -265,18 +275,30 @@ export class SaveQueue implements AsyncDisposable {
   #waitedMs = 0;
   #maxWaitMs = 0;
   #lastSnapshotMs = 0;
+  #idleMs: number;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   /**
    * Makes a queue; the Worker starts with the first save.
    *
    * @param options Options.
-   * @throws {RangeError} When `slabSize` is not a positive integer.
+   * @throws {RangeError} When `slabSize` is not a positive integer or
+   * `idleMs` is negative.
    */
   constructor(options: SaveQueueOptions = {}) {
     this.#arena = new SnapshotArena(
       options.slabSize === undefined ? {} : { slabSize: options.slabSize },
     );
     this.#workerUrl = options.workerUrl ?? WORKER_URL;
+    const idleMs = options.idleMs ?? 5000;
+    if (typeof idleMs !== "number" || !(idleMs >= 0)) {
+      throw new RangeError(
+        `Cannot make save queue: idleMs must be a non-negative number, received ${
+          describe(idleMs)
+        }`,
+      );
+    }
+    this.#idleMs = idleMs;
   }
 
   /** Whether a save is in flight. */
@@ -353,9 +375,7 @@ export class SaveQueue implements AsyncDisposable {
     this.#saves++;
     const run: Promise<void> = this.#run(wire, snapshot, hooks)
       .catch((error) => this.#keep(error))
-      .finally(() => {
-        if (this.#inflight === run) this.#inflight = null;
-      });
+      .finally(() => this.#settled(run));
     this.#inflight = run;
     return { waitedMs, snapshotMs, bytes: snapshot.bytes };
   }
@@ -396,9 +416,7 @@ export class SaveQueue implements AsyncDisposable {
         );
       })
       .catch((error) => this.#keep(error))
-      .finally(() => {
-        if (this.#inflight === run) this.#inflight = null;
-      });
+      .finally(() => this.#settled(run));
     this.#inflight = run;
   }
 
@@ -417,11 +435,29 @@ export class SaveQueue implements AsyncDisposable {
    * ```
    */
   throwIfFailed(): void {
+    const error = this.takeFailure();
+    if (error !== undefined) throw error;
+  }
+
+  /**
+   * Returns the kept failure of a background save and forgets it, for a
+   * caller that rejects a promise instead of throwing.
+   *
+   * @returns The failure, or `undefined` when there is none.
+   *
+   * @example
+   * ```ts
+   * import { SaveQueue } from "./save_queue.ts";
+   * import { equal as assertEquals } from "node:assert/strict";
+   * const queue = new SaveQueue();
+   * assertEquals(queue.takeFailure(), undefined);
+   * await queue.close();
+   * ```
+   */
+  takeFailure(): Error | undefined {
     const error = this.#error;
-    if (error !== null) {
-      this.#error = null;
-      throw error;
-    }
+    this.#error = null;
+    return error ?? undefined;
   }
 
   /**
@@ -586,6 +622,19 @@ export class SaveQueue implements AsyncDisposable {
     }
   }
 
+  /** A save (or reservation) ended: nothing in flight, the idle clock runs. */
+  #settled(run: Promise<void>): void {
+    if (this.#inflight !== run) return;
+    this.#inflight = null;
+    if (this.#worker === null || !Number.isFinite(this.#idleMs)) return;
+    const timer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#inflight === null) this.#terminate();
+    }, this.#idleMs);
+    Deno.unrefTimer(timer);
+    this.#idleTimer = timer;
+  }
+
   async #failed(error: Error, report: () => unknown): Promise<void> {
     this.#keep(error);
     try {
@@ -620,6 +669,8 @@ export class SaveQueue implements AsyncDisposable {
   }
 
   #spawn(): Worker {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     if (this.#worker !== null) return this.#worker;
     const worker = new Worker(this.#workerUrl, {
       type: "module",
@@ -649,6 +700,8 @@ export class SaveQueue implements AsyncDisposable {
   }
 
   #terminate(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     this.#worker?.terminate();
     this.#worker = null;
   }
