@@ -415,7 +415,16 @@ export class SaveQueue implements AsyncDisposable {
           sizes.map((n, i) => n === 0 ? null : reply.buffers[i]!),
         );
       })
-      .catch((error) => this.#keep(error))
+      .catch((error) =>
+        this.#keep(
+          new Error(
+            `Cannot prepare the snapshot arena in the background: ${
+              (error as Error).message
+            }`,
+            { cause: error },
+          ),
+        )
+      )
       .finally(() => this.#settled(run));
     this.#inflight = run;
   }
