@@ -130,13 +130,16 @@ export interface CheckpointMonitorEventMap {
  * the folder); then `meta.json` is replaced atomically; then retention
  * deletes old files of this monitor only. A failed save deletes nothing,
  * leaves no temporary file, is reported as an `error` event and rejects the
- * call. By default the step end resolves once the files are committed.
- * With `asyncSave`, it resolves once the tensors are copied into a reused
- * arena; a Worker writes the files and the monitor then updates
- * `meta.json` and applies retention, one save at a time (a save due while
- * one is writing waits for it). A background failure rejects the next step
- * end, `flush()`, `onTrainEnd()` or `close()` (once) and is an `error`
- * event naming the file.
+ * call. By default the step end resolves once every file of the save is
+ * committed; the bookkeeping that reads no tensor (`meta.json`, then
+ * retention) runs on in the background, the next save waits for it, and a
+ * failure there rejects the next step end, `flush()`, `onTrainEnd()` or
+ * `close()`. With `asyncSave`, the step end resolves once the tensors are
+ * copied into a reused arena; a Worker writes the files and the monitor
+ * then updates `meta.json` and applies retention, one save at a time (a
+ * save due while one is writing waits for it). A background failure
+ * rejects the next step end, `flush()`, `onTrainEnd()` or `close()` (once)
+ * and is an `error` event naming the file.
  *
  * Options are checked once, here: wrong types are TypeErrors, wrong values
  * and conflicts RangeErrors, missing permissions
@@ -184,6 +187,8 @@ export class CheckpointMonitor extends EventTarget
   #lastStep = 0;
   #closed = false;
   #queue: Promise<void> = Promise.resolve();
+  #background: Promise<void> = Promise.resolve();
+  #failure: { error: unknown } | undefined;
   #extraDirsMade = new Set<string>();
   #signals: readonly CheckpointSignal[];
   #listeners: Map<CheckpointSignal, () => void> = new Map();
@@ -397,6 +402,7 @@ export class CheckpointMonitor extends EventTarget
       return Promise.reject(this.#stepError(step));
     }
     if (this.#closed) return Promise.reject(closedError());
+    if (this.#failure !== undefined) return Promise.reject(this.#takeFailure());
     const failure = this.#saver?.takeFailure();
     if (failure !== undefined) return Promise.reject(failure);
     this.#lastStep = step;
@@ -448,8 +454,8 @@ export class CheckpointMonitor extends EventTarget
     } finally {
       // No Worker may keep the process alive after training.
       await this.#saver?.stop().catch(() => {});
+      this.#removeSignals();
     }
-    this.#removeSignals();
   }
 
   /**
@@ -469,7 +475,7 @@ export class CheckpointMonitor extends EventTarget
   async onException(ctx: StepContext, _error: unknown): Promise<void> {
     this.#removeSignals();
     if (this.#closed || !this.#config.exceptionSave) return;
-    await this.flush();
+    await this.#settle();
     const plan = this.#plan(ctx, "breakpoint");
     const names = await listFiles(this.#layout.checkpointDir);
     const path = this.#layout.breakpointFile(
@@ -484,10 +490,12 @@ export class CheckpointMonitor extends EventTarget
   }
 
   /**
-   * Waits until no save is in flight. Saves are synchronous for now, so
-   * this resolves at once unless a save is running concurrently.
+   * Waits until every save started so far, with its `meta.json` update and
+   * retention, has finished.
    *
-   * @returns When every save started so far has finished.
+   * @returns When done.
+   * @throws When that bookkeeping failed (the error was also reported as an
+   * `error` event).
    *
    * @example
    * ```ts ignore
@@ -495,13 +503,15 @@ export class CheckpointMonitor extends EventTarget
    * ```
    */
   async flush(): Promise<void> {
-    await this.#queue;
-    await this.#saver?.flush();
+    await this.#settle();
+    this.#saver?.throwIfFailed();
+    if (this.#failure !== undefined) throw this.#takeFailure();
   }
 
   /**
-   * Waits for every save and removes the signal listeners; later callback
-   * calls reject. Calling it again does nothing.
+   * Removes the signal listeners and waits for every save (rethrowing a
+   * bookkeeping failure, as `flush()`); later callback calls reject.
+   * Calling it again does nothing.
    *
    * @returns When closed.
    *
@@ -518,10 +528,10 @@ export class CheckpointMonitor extends EventTarget
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#removeSignals();
     try {
       await this.flush();
     } finally {
-      this.#removeSignals();
       await this.#saver?.close().catch(() => {});
     }
   }
@@ -547,17 +557,20 @@ export class CheckpointMonitor extends EventTarget
 
   async #saveAtStepEnd(ctx: StepContext): Promise<boolean> {
     const signal = this.#pendingSignal;
-    let saved = false;
-    if (signal === null || this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+    if (signal === null) {
       await this.#save(ctx);
-      saved = true;
+      return true;
     }
-    if (signal !== null) {
-      await this.flush();
+    try {
+      // A failed save was reported as an `error` event; exit all the same.
+      if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+        await this.#save(ctx);
+      }
+    } finally {
+      await this.#settle();
       this.#removeSignals();
       Deno.exit(128 + SIGNAL_NUMBERS[signal]);
     }
-    return saved;
   }
 
   async #save(ctx: StepContext): Promise<void> {
@@ -643,6 +656,8 @@ export class CheckpointMonitor extends EventTarget
    */
   async #execute(plan: SavePlan): Promise<void> {
     if (this.#saver !== null) return this.#executeAsync(plan, this.#saver);
+    await this.#background;
+    if (this.#failure !== undefined) throw this.#takeFailure();
     for (const file of plan.files) {
       const start = this.#clock();
       if (file.kind === "network" || file.kind === "trainable") {
@@ -656,10 +671,10 @@ export class CheckpointMonitor extends EventTarget
           ...this.#cipher(),
         });
       } catch (error) {
-        await this.#emitError({ error, file: file.path });
+        await this.#emit("error", { error, file: file.path });
         throw error;
       }
-      await this.#emitSaved({
+      await this.#emit("saved", {
         file: result.path,
         kind: file.kind,
         bytes: result.bytes,
@@ -668,7 +683,11 @@ export class CheckpointMonitor extends EventTarget
         step: plan.step,
         epoch: plan.epoch,
       });
-      if (file.kind === "main") await this.#commit(plan, result);
+      if (file.kind === "main") {
+        this.#background = this.#commit(plan, result).catch((error) => {
+          this.#failure ??= { error };
+        });
+      }
     }
   }
 
@@ -690,7 +709,7 @@ export class CheckpointMonitor extends EventTarget
     ({ waitedMs } = await saver.enqueue(this.#saveFiles(plan), {
       onFile: async (i, result) => {
         const file = plan.files[i]!;
-        await this.#emitSaved({
+        await this.#emit("saved", {
           file: result.path,
           kind: file.kind,
           bytes: result.bytes,
@@ -703,7 +722,7 @@ export class CheckpointMonitor extends EventTarget
         if (file.kind === "main") await this.#commit(plan, result);
       },
       onError: (i, error) =>
-        this.#emitError({ error, file: plan.files[i]!.path }),
+        this.#emit("error", { error, file: plan.files[i]!.path }),
     }));
     if (plan.files[0]?.kind === "breakpoint") await saver.flush();
   }
@@ -736,7 +755,13 @@ export class CheckpointMonitor extends EventTarget
     this.#saver.reserve(this.#saveFiles(plan));
   }
 
-  /** After a main file is committed: `meta.json`, then retention. */
+  /**
+   * After a main file is committed: `meta.json`, then retention. It runs in
+   * the background (it reads no tensor), overlapping the extra files and
+   * the next steps; the next save waits for it, and a failure is rethrown
+   * by the next step end, `flush()`, `onTrainEnd()` or `close()`. (With
+   * `asyncSave`, `#executeAsync` runs it after the main file instead.)
+   */
   async #commit(plan: SavePlan, result: SaveResult): Promise<void> {
     const now = this.#clock();
     const name = basename(result.path);
@@ -778,15 +803,16 @@ export class CheckpointMonitor extends EventTarget
         { fileMode: 0o600 },
       );
     } catch (error) {
-      await this.#emitError({ error, file: this.#layout.metaFile });
-      throw error;
+      this.#failure = { error };
+      await this.#emit("error", { error, file: this.#layout.metaFile });
+      return;
     }
     this.#committed = keep;
     for (const { checkpoint, reason } of decision.remove) {
       try {
         await Deno.remove(checkpoint.file);
       } catch (error) {
-        await this.#emitError({ error, file: checkpoint.file });
+        await this.#emit("error", { error, file: checkpoint.file });
         continue;
       }
       await this.#emit("removed", { file: checkpoint.file, reason });
@@ -807,14 +833,6 @@ export class CheckpointMonitor extends EventTarget
     this.#extraDirsMade.add(dir);
   }
 
-  async #emitSaved(detail: CheckpointSavedDetail): Promise<void> {
-    await this.#emit("saved", detail);
-  }
-
-  async #emitError(detail: CheckpointErrorDetail): Promise<void> {
-    await this.#emit("error", detail);
-  }
-
   async #emit<K extends keyof CheckpointMonitorEventMap>(
     type: K,
     detail: CheckpointMonitorEventMap[K]["detail"],
@@ -826,6 +844,23 @@ export class CheckpointMonitor extends EventTarget
       ? this.#hooks.onRemoved
       : this.#hooks.onError;
     await (hook as ((d: typeof detail) => unknown) | undefined)?.(detail);
+  }
+
+  /** Waits until no save and no bookkeeping is running. */
+  async #settle(): Promise<void> {
+    for (;;) {
+      const queue = this.#queue, background = this.#background;
+      await queue;
+      await background;
+      await this.#saver?.idle();
+      if (queue === this.#queue && background === this.#background) return;
+    }
+  }
+
+  #takeFailure(): unknown {
+    const error = this.#failure?.error;
+    this.#failure = undefined;
+    return error;
   }
 
   #stepError(step: unknown): RangeError {

@@ -488,6 +488,24 @@ export class SaveQueue implements AsyncDisposable {
   }
 
   /**
+   * Waits until no save is in flight, without throwing: a failure stays
+   * kept for the next call that reports it.
+   *
+   * @returns When nothing is in flight.
+   *
+   * @example
+   * ```ts
+   * import { SaveQueue } from "./save_queue.ts";
+   * const queue = new SaveQueue();
+   * await queue.idle();
+   * await queue.close();
+   * ```
+   */
+  async idle(): Promise<void> {
+    while (this.#inflight !== null) await this.#inflight;
+  }
+
+  /**
    * Waits like {@linkcode SaveQueue.flush}, then ends the Worker so nothing
    * keeps the process alive; a later save starts a new one.
    *

@@ -30,6 +30,16 @@ export class FailureError extends Error {
   }
 }
 
+/** `Deno.stat`, or `null` when nothing is at `path`. */
+export async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
 /** Parses a key given in hex (`--enc-key-hex`), naming the flag in errors. */
 export function parseHexKey(hex: string, flag: string): Uint8Array {
   const clean = hex.startsWith("0x") ? hex.slice(2) : hex;

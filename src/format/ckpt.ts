@@ -116,8 +116,10 @@ export async function encodeCkpt(
         head.bytes(typeBytes);
         head.byte(0x1a); // TensorProto.tensor_content
         head.varint(piece);
-        await out.write(head.view());
-        await out.write(content.subarray(at, at + piece));
+        const h = out.write(head.view());
+        if (h !== undefined) await h;
+        const c = out.write(content.subarray(at, at + piece));
+        if (c !== undefined) await c;
         at += piece;
       } while (at < total);
     }
