@@ -221,6 +221,35 @@ Deno.test("network-only, trainable-only and breakpoint files go through the back
   });
 });
 
+for (const encMode of ["AES-GCM", "SM4-CBC"] as const) {
+  Deno.test(`asyncSave with ${encMode}: the key goes to the Worker, which encrypts the files`, async () => {
+    await withTempDir(async (dir) => {
+      const encKey = new Uint8Array(16).map((_, i) => 3 * i + 1);
+      const m = monitor(dir, { saveCheckpointSteps: 1, encKey, encMode });
+      const net = model(100_000);
+      net.network[0]!.data.fill(7);
+      await m.onStepEnd(ctx(1, net));
+      net.network[0]!.data.fill(0);
+      await m.close();
+      equal((await readMeta(dir))?.enc_mode, encMode);
+      for (
+        const file of [
+          join(dir, CKPT, "CKP_rank_0-1_1.ckpt"),
+          join(dir, "checkpoint_network/rank_0/CKP_rank_0-network.ckpt"),
+        ]
+      ) {
+        await rejects(loadCheckpoint(file));
+        const loaded = await loadCheckpoint(file, {
+          decKey: encKey,
+          decMode: encMode,
+        });
+        const w = loaded.get("w") as Tensor<"Float32">;
+        ok(w.data.every((x) => x === 7));
+      }
+    });
+  });
+}
+
 /** Blocks the next main file's name with a folder so its rename fails. */
 async function failNextSave(dir: string, step: number): Promise<void> {
   await Deno.mkdir(join(dir, CKPT, `CKP_rank_0-1_${step}.ckpt`));
