@@ -133,11 +133,13 @@ try {
     } (${during.length} steps)  ratio ${(dMed / qMed).toFixed(2)}x (bar 1.25x)`,
   );
   console.log(
-    `  step time, between saves:   median ${
-      fmt(median(between))
-    } (${between.length} steps; in flight / between: ${
-      (dMed / median(between)).toFixed(2)
-    }x)`,
+    between.length === 0
+      ? "  step time, between saves:   none (every save waited for the previous one)"
+      : `  step time, between saves:   median ${
+        fmt(median(between))
+      } (${between.length} steps; in flight / between: ${
+        (dMed / median(between)).toFixed(2)
+      }x)`,
   );
   console.log(
     `  step end that saves (blocking): ${blocking.map(fmt).join(", ")}`,
