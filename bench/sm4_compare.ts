@@ -418,6 +418,7 @@ cipher.destroy();
 
 const med = (f: (r: Round) => number) => median(rounds.map(f));
 const fmt = (v: number) => Number.isNaN(v) ? "-" : v.toFixed(1);
+const fmt2 = (v: number) => v.toFixed(2);
 const x = (v: number) => `${v.toFixed(2)}x`;
 const table = (title: string, rows: [string, number, number][]) => {
   console.log(`\n${title}\n`);
@@ -485,6 +486,16 @@ const ratio = (
   console.log(
     `  ${name.padEnd(46)} encrypt ${x(med(e))}, decrypt ${x(med(d))}${note}`,
   );
+console.log(
+  "\nCores obtained (wall MB/s over MB per CPU-second; 1.0 = one whole core):",
+);
+console.log(
+  `  sm4.ts 2 workers: encrypt ${
+    fmt2(med((r) => r.workerEnc / r.cpu.workerEnc))
+  }, decrypt ${fmt2(med((r) => r.workerDec / r.cpu.workerDec))}; ` +
+    `openssl speed: encrypt ${fmt2(med((r) => r.sslEnc / r.cpu.sslEnc))}, ` +
+    `decrypt ${fmt2(med((r) => r.sslDec / r.cpu.sslDec))}`,
+);
 console.log("\nRatios (median of the per-round ratios):");
 ratio(
   "2 workers / openssl speed -elapsed (wall)",

@@ -2,7 +2,6 @@
 // Opening a checkpoint named on the command line: path checks, cipher
 // detection, key handling. Not exported from the package.
 
-import { extname } from "node:path";
 import { type EncMode, validateCipher } from "../crypto/cipher.ts";
 import { detectCipher } from "../crypto/framing.ts";
 import {
@@ -24,7 +23,7 @@ export interface CliDecrypt {
 export interface CliInput {
   /** The reader, or `null` for an encrypted file given no key. */
   reader: CheckpointReader | null;
-  /** `"ckpt"` or `"safetensors"` (from the reader, else the extension). */
+  /** `"ckpt"` or `"safetensors"`. */
   format: string;
   /** The file's size. */
   fileBytes: number;
@@ -77,7 +76,8 @@ export async function openInput(
   if (cipher !== null && decrypt.decKey === undefined && !needKey) {
     return {
       reader: null,
-      format: extname(path).slice(1) || "ckpt",
+      // Only .ckpt files are encrypted (MindSpore has no encrypted safetensors).
+      format: "ckpt",
       fileBytes,
       cipher,
     };

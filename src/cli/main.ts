@@ -12,7 +12,7 @@ import {
   DecryptionError,
   EncryptionMismatchError,
 } from "../errors.ts";
-import { FailureError, InputError, parseHexKey, UsageError } from "./_util.ts";
+import { InputError, parseHexKey, UsageError } from "./_util.ts";
 import { checkKey, type CliDecrypt } from "./_input.ts";
 import { ENC_MODES, type EncMode } from "../crypto/cipher.ts";
 import { formatInspect, inspect } from "./inspect.ts";
@@ -137,7 +137,6 @@ export async function main(args: string[], io: CliIO): Promise<number> {
       return 2;
     }
     if (
-      e instanceof FailureError ||
       e instanceof CorruptCheckpointError ||
       e instanceof DecryptionError ||
       e instanceof EncryptionMismatchError ||

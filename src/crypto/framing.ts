@@ -71,6 +71,9 @@ export const DEFAULT_PIECE_SIZE: number = 1 * MIB;
  */
 export const DEFAULT_CONCURRENCY: number = 8;
 
+/** Blocks of pieces up to this size are gathered into writes of this size. */
+const _WRITE_SIZE = 4 * MIB;
+
 /** The largest `cipher_len` MindSpore's reader accepts: 64 MiB + 50 bytes. */
 const MAX_CIPHER_LEN = 64 * MIB + 50;
 
@@ -238,6 +241,11 @@ class _EncryptingSink implements EncryptingSink {
   #header: Uint8Array<ArrayBuffer>;
   #error: unknown = undefined;
   #finished = false;
+  /** Gathered blocks not yet written, and the other buffer when idle. */
+  #out: Uint8Array<ArrayBuffer> | null = null;
+  #spare: Uint8Array<ArrayBuffer> | null = null;
+  #outFill = 0;
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(
     inner: ByteSink,
@@ -300,6 +308,8 @@ class _EncryptingSink implements EncryptingSink {
         this.#fill = 0;
       }
       while (this.#queue.length > 0) await this.#drainOne();
+      await this.#flush();
+      await this.#writing;
     } catch (error) {
       this.#fail(error);
       throw error;
@@ -328,6 +338,12 @@ class _EncryptingSink implements EncryptingSink {
   #release(): void {
     if (this.#buffer !== null) giveBuffer(this.#buffer.buffer);
     this.#buffer = null;
+    // A buffer still being written is left to the garbage collector.
+    if (this.#out !== null) giveBuffer(this.#out.buffer);
+    if (this.#spare !== null) giveBuffer(this.#spare.buffer);
+    this.#out = null;
+    this.#spare = null;
+    this.#outFill = 0;
     for (const job of this.#queue) job.out.catch(() => {});
     this.#queue = [];
     this.#cipher?.destroy();
@@ -361,10 +377,41 @@ class _EncryptingSink implements EncryptingSink {
     view.setInt32(at + 4, 16, true);
     header.set(job.iv, at + 8);
     view.setInt32(at + 24, cipherLength, true);
-    await this.#inner.write(header);
-    await this.#inner.write(sealed.subarray(0, cipherLength));
+    const body = sealed.subarray(0, cipherLength);
+    if (this.#pieceSize + 48 > _WRITE_SIZE) {
+      await this.#inner.write(header);
+      await this.#inner.write(body);
+    } else {
+      // Small blocks are gathered into one of two reused buffers and written
+      // while the next ones are being gathered: fewer, larger writes, and the
+      // writer never waits for the disk unless both buffers are busy.
+      if (this.#outFill + header.byteLength + body.byteLength > _WRITE_SIZE) {
+        await this.#flush();
+      }
+      const out = this.#out ??= new Uint8Array(takeBuffer(_WRITE_SIZE));
+      out.set(header, this.#outFill);
+      out.set(body, this.#outFill + header.byteLength);
+      this.#outFill += header.byteLength + body.byteLength;
+    }
     this.#cipher?.recycle(sealed);
     this.#blocks++;
+  }
+
+  /** Starts writing the gathered blocks, after the previous write ends. */
+  async #flush(): Promise<void> {
+    await this.#writing;
+    const out = this.#out;
+    if (out === null || this.#outFill === 0) return;
+    const chunk = out.subarray(0, this.#outFill);
+    const done = this.#inner.write(chunk).then(() => {
+      this.#spare = out;
+    });
+    this.#writing = done;
+    this.#out = this.#spare;
+    this.#spare = null;
+    this.#outFill = 0;
+    // A failure is reported by the next `await this.#writing`.
+    done.catch(() => {});
   }
 }
 

@@ -26,15 +26,9 @@ export class ChunkWriter {
   #sink: ByteSink;
   #buffer: Uint8Array<ArrayBuffer> | null = acquireBuffer();
   #used = 0;
-  #written = 0;
 
   constructor(sink: ByteSink) {
     this.#sink = sink;
-  }
-
-  /** Bytes accepted so far (flushed or not). */
-  get position(): number {
-    return this.#written;
   }
 
   /**
@@ -47,7 +41,6 @@ export class ChunkWriter {
     const buffer = this.#buffer;
     if (buffer === null) throw new TypeError("ChunkWriter is closed");
     const n = bytes.byteLength;
-    this.#written += n;
     if (n < DIRECT_MIN) {
       if (this.#used + n > buffer.byteLength) return this.#flushThenCopy(bytes);
       buffer.set(bytes, this.#used);
