@@ -46,6 +46,7 @@ import {
   checkPrefix,
   stepInEpoch,
 } from "./storage/layout.ts";
+import { SaveQueue, type SaveQueueFile } from "./save_queue.ts";
 import { SaveTrigger } from "./triggers.ts";
 import {
   type AppendValue,
@@ -129,12 +130,16 @@ export interface CheckpointMonitorEventMap {
  * the folder); then `meta.json` is replaced atomically; then retention
  * deletes old files of this monitor only. A failed save deletes nothing,
  * leaves no temporary file, is reported as an `error` event and rejects the
- * call. Tensors are written synchronously for now (`asyncSave` is
- * accepted and recorded): the step end resolves once every file of the save
- * is committed. The bookkeeping that reads no tensor (`meta.json`, then
- * retention) runs on in the background; the next save waits for it, and a
+ * call. By default the step end resolves once every file of the save is
+ * committed; the bookkeeping that reads no tensor (`meta.json`, then
+ * retention) runs on in the background, the next save waits for it, and a
  * failure there rejects the next step end, `flush()`, `onTrainEnd()` or
- * `close()`.
+ * `close()`. With `asyncSave`, the step end resolves once the tensors are
+ * copied into a reused arena; a Worker writes the files and the monitor
+ * then updates `meta.json` and applies retention, one save at a time (a
+ * save due while one is writing waits for it). A background failure
+ * rejects the next step end, `flush()`, `onTrainEnd()` or `close()` (once)
+ * and is an `error` event naming the file.
  *
  * Options are checked once, here: wrong types are TypeErrors, wrong values
  * and conflicts RangeErrors, missing permissions
@@ -189,6 +194,8 @@ export class CheckpointMonitor extends EventTarget
   #listeners: Map<CheckpointSignal, () => void> = new Map();
   #pendingSignal: CheckpointSignal | null = null;
   #hooks: Pick<CheckpointMonitorOptions, "onSaved" | "onRemoved" | "onError">;
+  /** The background pipeline, with `asyncSave`. */
+  #saver: SaveQueue | null = null;
 
   /**
    * Validates the options, checks permissions, creates
@@ -282,6 +289,7 @@ export class CheckpointMonitor extends EventTarget
       startTime: now,
     });
     this.#previousSaveTime = now;
+    if (config.asyncSave) this.#saver = new SaveQueue();
     this.#installSignals();
   }
 
@@ -371,6 +379,7 @@ export class CheckpointMonitor extends EventTarget
     this.#lastStep = step;
     this.#trigger.saved(step);
     this.#installSignals();
+    this.#reserve(ctx);
     return Promise.resolve();
   }
 
@@ -394,6 +403,8 @@ export class CheckpointMonitor extends EventTarget
     }
     if (this.#closed) return Promise.reject(closedError());
     if (this.#failure !== undefined) return Promise.reject(this.#takeFailure());
+    const failure = this.#saver?.takeFailure();
+    if (failure !== undefined) return Promise.reject(failure);
     this.#lastStep = step;
     if (
       this.#pendingSignal === null &&
@@ -441,6 +452,8 @@ export class CheckpointMonitor extends EventTarget
       }
       await this.flush();
     } finally {
+      // No Worker may keep the process alive after training.
+      await this.#saver?.stop().catch(() => {});
       this.#removeSignals();
     }
   }
@@ -491,6 +504,7 @@ export class CheckpointMonitor extends EventTarget
    */
   async flush(): Promise<void> {
     await this.#settle();
+    this.#saver?.throwIfFailed();
     if (this.#failure !== undefined) throw this.#takeFailure();
   }
 
@@ -515,7 +529,11 @@ export class CheckpointMonitor extends EventTarget
     if (this.#closed) return;
     this.#closed = true;
     this.#removeSignals();
-    await this.flush();
+    try {
+      await this.flush();
+    } finally {
+      await this.#saver?.close().catch(() => {});
+    }
   }
 
   /**
@@ -637,6 +655,7 @@ export class CheckpointMonitor extends EventTarget
    * background queue would call.
    */
   async #execute(plan: SavePlan): Promise<void> {
+    if (this.#saver !== null) return this.#executeAsync(plan, this.#saver);
     await this.#background;
     if (this.#failure !== undefined) throw this.#takeFailure();
     for (const file of plan.files) {
@@ -673,10 +692,75 @@ export class CheckpointMonitor extends EventTarget
   }
 
   /**
+   * `#execute` with `asyncSave`: resolves once the plan's tensors are copied
+   * (after waiting for the save in flight). The queue's Worker writes each
+   * file; after each, on this thread, the same `saved` event and, for the
+   * main file, `#commit` (`meta.json`, then retention) before the next file
+   * is written. A breakpoint save waits until it is committed.
+   */
+  async #executeAsync(plan: SavePlan, saver: SaveQueue): Promise<void> {
+    for (const file of plan.files) {
+      if (file.kind === "network" || file.kind === "trainable") {
+        await this.#makeDir(file.path);
+      }
+    }
+    const start = this.#clock();
+    let waitedMs = 0;
+    ({ waitedMs } = await saver.enqueue(this.#saveFiles(plan), {
+      onFile: async (i, result) => {
+        const file = plan.files[i]!;
+        await this.#emit("saved", {
+          file: result.path,
+          kind: file.kind,
+          bytes: result.bytes,
+          checksum: result.checksum,
+          durationMs: this.#clock() - start,
+          step: plan.step,
+          epoch: plan.epoch,
+          waitedMs,
+        });
+        if (file.kind === "main") await this.#commit(plan, result);
+      },
+      onError: (i, error) =>
+        this.#emit("error", { error, file: plan.files[i]!.path }),
+    }));
+    if (plan.files[0]?.kind === "breakpoint") await saver.flush();
+  }
+
+  /** What the save queue writes for a plan: the same options as `#execute`. */
+  #saveFiles(plan: SavePlan): SaveQueueFile[] {
+    return plan.files.map((file) => ({
+      path: file.path,
+      network: file.network,
+      options: {
+        format: file.kind === "breakpoint" ? "ckpt" : this.#config.format,
+        ...(file.appendInfo && { appendInfo: file.appendInfo }),
+        ...this.#cipher(),
+      },
+    }));
+  }
+
+  /**
+   * With `asyncSave`, prepares the snapshot arena for the saves to come off
+   * the loop's thread, so that even the first save copies at memory speed.
+   */
+  #reserve(ctx: StepContext): void {
+    if (this.#saver === null) return;
+    let plan: SavePlan;
+    try {
+      plan = this.#plan(ctx, "main");
+    } catch {
+      return; // The save itself will report what is wrong with the context.
+    }
+    this.#saver.reserve(this.#saveFiles(plan));
+  }
+
+  /**
    * After a main file is committed: `meta.json`, then retention. It runs in
    * the background (it reads no tensor), overlapping the extra files and
    * the next steps; the next save waits for it, and a failure is rethrown
-   * by the next step end, `flush()`, `onTrainEnd()` or `close()`.
+   * by the next step end, `flush()`, `onTrainEnd()` or `close()`. (With
+   * `asyncSave`, `#executeAsync` runs it after the main file instead.)
    */
   async #commit(plan: SavePlan, result: SaveResult): Promise<void> {
     const now = this.#clock();
@@ -768,6 +852,7 @@ export class CheckpointMonitor extends EventTarget
       const queue = this.#queue, background = this.#background;
       await queue;
       await background;
+      await this.#saver?.idle();
       if (queue === this.#queue && background === this.#background) return;
     }
   }

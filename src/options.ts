@@ -96,8 +96,13 @@ export interface CheckpointConfigOptions {
    */
   readonly saveTrainableParams?: boolean;
   /**
-   * Save in the background. Accepted and recorded; saves are synchronous
-   * (the step awaits the whole write) until the background queue lands.
+   * Save in the background: the step end waits only for a copy of the
+   * tensors into a reused arena; serialisation, encryption and the durable
+   * write run in a Worker, then `meta.json` and retention, one save at a
+   * time. A background failure rejects the next step end, `flush()`,
+   * `onTrainEnd()` or `close()`. Call `onTrainEnd()` or `close()` at the
+   * end (a live Worker keeps the process running; an idle one is ended
+   * after 5 s).
    *
    * @default {false}
    */
@@ -176,7 +181,7 @@ export class CheckpointConfig {
   readonly saveNetworkParams: boolean;
   /** Also write the trainable-only file. */
   readonly saveTrainableParams: boolean;
-  /** Save in the background (recorded; saves are synchronous for now). */
+  /** Save in the background (the step waits only for a snapshot copy). */
   readonly asyncSave: boolean;
   /** The network saved instead of the step context's, if any. */
   readonly savedNetwork: Network | undefined;
