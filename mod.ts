@@ -20,3 +20,6 @@ export * from "./src/callback.ts";
 export * from "./src/crypto/sm4.ts";
 export * from "./src/checkpoint.ts";
 export * from "./src/storage/atomic_write.ts";
+export * from "./src/storage/temp_files.ts";
+export * from "./src/verify.ts";
+export * from "./src/restore.ts";
