@@ -22,7 +22,12 @@ import type { Network } from "./types.ts";
  * ```
  */
 export interface StepContext {
-  /** The run-global step number, counting from 1 (0 before the first step). */
+  /**
+   * The global step number, counting from 1 across epochs (0 before the
+   * first step). A resumed run may continue the count (as `train` with
+   * `initialStep` does) or restart it at 1 and give the resume offset as
+   * `step_num` in a monitor's `appendInfo` (as MindSpore's `Model.train`).
+   */
   readonly step: number;
   /** The epoch number, counting from 1 (including a resume offset). */
   readonly epoch: number;

@@ -7,7 +7,18 @@
  */
 
 import type { ByteSink, ByteSource } from "./io.ts";
-import { CorruptCheckpointError } from "./errors.ts";
+import {
+  CorruptCheckpointError,
+  DecryptionError,
+  EncryptionMismatchError,
+} from "./errors.ts";
+import { type EncMode, validateCipher } from "./crypto/cipher.ts";
+import {
+  createEncryptingSink,
+  type DecryptingSource,
+  detectCipher,
+  openDecryptingSource,
+} from "./crypto/framing.ts";
 import {
   type AppendValue,
   type DType,
@@ -79,6 +90,23 @@ export interface SaveCheckpointOptions {
    * @default {0o400}
    */
   fileMode?: number;
+  /**
+   * Encrypts the file with this raw key (16, 24 or 32 bytes for AES, 16 for
+   * SM4) in MindSpore's block framing, which MindSpore's
+   * `load_checkpoint(dec_key=…, dec_mode=…)` decrypts. The key is checked
+   * before anything is written. The bytes stream through the cipher in
+   * pieces: the file is never held whole in memory.
+   *
+   * @default {undefined}
+   */
+  encKey?: Uint8Array;
+  /**
+   * The cipher for `encKey`: `"AES-GCM"`, `"AES-CBC"` or `"SM4-CBC"`. Only
+   * valid together with `encKey`.
+   *
+   * @default {"AES-GCM"}
+   */
+  encMode?: EncMode;
 }
 
 /** What {@linkcode saveCheckpoint} wrote. */
@@ -103,6 +131,21 @@ export interface LoadCheckpointOptions {
    * @default {undefined}
    */
   format?: CheckpointFormat;
+  /**
+   * The raw key of an encrypted file. Without it an encrypted file is an
+   * {@linkcode EncryptionMismatchError} naming its cipher; with it a plain
+   * file is an {@linkcode EncryptionMismatchError} too. A wrong key or mode,
+   * or a modified file, is a {@linkcode DecryptionError}.
+   *
+   * @default {undefined}
+   */
+  decKey?: Uint8Array;
+  /**
+   * The cipher for `decKey`. Only valid together with `decKey`.
+   *
+   * @default {"AES-GCM"}
+   */
+  decMode?: EncMode;
 }
 
 /** One value in a checkpoint, as listed by {@linkcode openCheckpoint}. */
@@ -280,6 +323,33 @@ function checkFormat(format: unknown, action: string): CheckpointFormat {
   );
 }
 
+/**
+ * The key and mode of a save or load, checked, or `null` for a plain file.
+ * The key is copied, so a caller that wipes its key after the call returns
+ * does not change a save in progress.
+ */
+function checkCipherOptions(
+  key: unknown,
+  mode: unknown,
+  keyName: string,
+  modeName: string,
+  action: string,
+): { key: Uint8Array; mode: EncMode } | null {
+  if (key === undefined) {
+    if (mode !== undefined) {
+      throw new TypeError(
+        `Cannot ${action}: ${modeName} was given without ${keyName}`,
+      );
+    }
+    return null;
+  }
+  const checked = validateCipher(key, mode ?? "AES-GCM", {
+    keyName,
+    modeName,
+  });
+  return { key: (key as Uint8Array).slice(), mode: checked };
+}
+
 function checkOptions(options: unknown, action: string): void {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(
@@ -305,7 +375,8 @@ function checkOptions(options: unknown, action: string): void {
  * @throws {TypeError} When an argument has the wrong type (the message
  *   names it and the value).
  * @throws {RangeError} When a value is out of range: an empty name or one
- *   with NUL, a shape that disagrees with the data, an unknown format.
+ *   with NUL, a shape that disagrees with the data, an unknown format, an
+ *   unknown `encMode` or an `encKey` of the wrong length for it.
  *
  * @example Save two tensors and an epoch number
  * ```ts
@@ -321,6 +392,23 @@ function checkOptions(options: unknown, action: string): void {
  *   const loaded = await loadCheckpoint(saved.path);
  *   assertEquals([...loaded.keys()], ["dense.weight", "dense.bias", "epoch_num", "note"]);
  *   assertEquals(loaded.get("note"), "first run");
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
+ *
+ * @example Encrypt with AES-256-GCM, as MindSpore's `enc_key` does
+ * ```ts
+ * import { loadCheckpoint, saveCheckpoint } from "@ckpt/monitor";
+ * import { deepEqual as assertEquals } from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   const key = crypto.getRandomValues(new Uint8Array(32));
+ *   const w = { dtype: "Float32", shape: [2], data: new Float32Array([1, 2]) } as const;
+ *   await saveCheckpoint(`${dir}/secret.ckpt`, { w }, { encKey: key, encMode: "AES-GCM" });
+ *   const m = await loadCheckpoint(`${dir}/secret.ckpt`, { decKey: key, decMode: "AES-GCM" });
+ *   assertEquals(m.get("w"), w);
  * } finally {
  *   await Deno.remove(dir, { recursive: true });
  * }
@@ -348,15 +436,33 @@ export async function saveCheckpoint(
     );
   }
   const fileMode = checkFileMode(options.fileMode ?? 0o400, "save checkpoint");
+  const cipher = checkCipherOptions(
+    options.encKey,
+    options.encMode,
+    "encKey",
+    "encMode",
+    "save checkpoint",
+  );
   const entries = collectEntries(network, options.appendInfo, format);
   const encode = (sink: ByteSink): Promise<void> =>
     format === "ckpt"
       ? encodeCkpt(sink, entries, { splitSize })
       : encodeSafetensors(sink, entries);
-  // The one place the sink is chosen: an encrypting sink wraps `fileSink` here.
-  const written = await atomicWrite(path, (fileSink) => encode(fileSink), {
-    fileMode,
-  });
+  // The one place the sink is chosen: an encrypting sink wraps `fileSink`.
+  // The checksum stays over the bytes on disk (the ciphertext).
+  const written = await atomicWrite(path, async (fileSink) => {
+    if (cipher === null) return await encode(fileSink);
+    const sink = createEncryptingSink(fileSink, cipher);
+    try {
+      await encode(sink);
+      await sink.finish();
+    } catch (error) {
+      sink.abort();
+      throw error;
+    } finally {
+      cipher.key.fill(0);
+    }
+  }, { fileMode });
   return { path, bytes: written.bytes, checksum: written.checksum };
 }
 
@@ -386,6 +492,7 @@ class Reader implements CheckpointReader {
   #source: ByteSource;
   #byName: Map<string, ParsedEntry>;
   #close: (() => Promise<void>) | null;
+  #encrypted: boolean;
 
   constructor(
     path: string,
@@ -393,7 +500,9 @@ class Reader implements CheckpointReader {
     source: ByteSource,
     parsed: ParsedEntry[],
     close: () => Promise<void>,
+    encrypted = false,
   ) {
+    this.#encrypted = encrypted;
     this.path = path;
     this.format = format;
     this.#source = source;
@@ -431,7 +540,11 @@ class Reader implements CheckpointReader {
       );
     }
     return readParsedEntry(this.#source, entry, (reason) => {
-      throw new CorruptCheckpointError(this.path, reason);
+      const error = new CorruptCheckpointError(this.path, reason);
+      if (this.#encrypted) {
+        throw new DecryptionError(this.path, { cause: error });
+      }
+      throw error;
     });
   }
 
@@ -457,7 +570,15 @@ class Reader implements CheckpointReader {
  * @returns An open reader.
  * @throws {CorruptCheckpointError} When the file is malformed (the message
  *   names the file and what is wrong).
- * @throws {TypeError} When `path` is not a string.
+ * @throws {EncryptionMismatchError} When the file is encrypted and no
+ *   `decKey` was given (the message names the cipher), or it is plain and a
+ *   `decKey` was given.
+ * @throws {DecryptionError} When an encrypted file cannot be decrypted: wrong
+ *   key or mode, or modified (one message for every cause).
+ * @throws {TypeError} When `path` is not a string, or `decKey` not a
+ *   `Uint8Array`.
+ * @throws {RangeError} When `decMode` is unknown or `decKey` has the wrong
+ *   length for it.
  *
  * @example List a checkpoint, then read one tensor
  * ```ts
@@ -491,19 +612,72 @@ export async function openCheckpoint(
   const chosen = options.format === undefined
     ? undefined
     : checkFormat(options.format, "open checkpoint");
+  const cipher = checkCipherOptions(
+    options.decKey,
+    options.decMode,
+    "decKey",
+    "decMode",
+    "open checkpoint",
+  );
   const file = await openFileSource(path);
+  let decrypted: DecryptingSource | null = null;
   try {
-    // The one place the source is chosen: a decrypting source wraps `file` here.
-    const source: ByteSource = file;
+    // The one place the source is chosen: a decrypting source wraps `file`.
+    let source: ByteSource = file;
+    if (cipher === null) {
+      const head = new Uint8Array(Math.min(4, file.size));
+      await file.readAt(0, head);
+      const fileMode = detectCipher(head);
+      if (fileMode !== null) {
+        throw new EncryptionMismatchError(path, fileMode, null);
+      }
+    } else {
+      try {
+        decrypted = await openDecryptingSource(file, { ...cipher, path });
+      } finally {
+        cipher.key.fill(0);
+      }
+      source = _opaqueSource(decrypted, path);
+    }
     const format = chosen ?? await detectFormat(path, source);
     const parsed = format === "ckpt"
       ? await parseCkpt(source, { path })
       : await parseSafetensors(source, { path });
-    return new Reader(path, format, source, parsed, () => file.close());
+    const opened = decrypted;
+    return new Reader(path, format, source, parsed, async () => {
+      opened?.close();
+      await file.close();
+    }, opened !== null);
   } catch (error) {
+    decrypted?.close();
     await file.close();
+    // A malformed plaintext inside an encrypted file (a CBC file tampered
+    // with past its padding, blocks reordered or dropped) is reported like
+    // every other decryption failure, so no error tells which check failed.
+    if (decrypted !== null && error instanceof CorruptCheckpointError) {
+      throw new DecryptionError(path, { cause: error });
+    }
     throw error;
   }
+}
+
+/**
+ * `source` with every read failure that is not a decryption failure turned
+ * into one: inside an encrypted file, a short or corrupt read means the
+ * ciphertext was modified.
+ */
+function _opaqueSource(source: ByteSource, path: string): ByteSource {
+  return {
+    size: source.size,
+    readAt: (position, into) =>
+      source.readAt(position, into).catch((error: unknown) => {
+        if (
+          error instanceof DecryptionError || error instanceof RangeError ||
+          error instanceof TypeError
+        ) throw error;
+        throw new DecryptionError(path, { cause: error });
+      }),
+  };
 }
 
 /**
@@ -517,7 +691,15 @@ export async function openCheckpoint(
  * @returns Name to value, in file order.
  * @throws {CorruptCheckpointError} When the file is malformed (the message
  *   names the file and what is wrong).
- * @throws {TypeError} When `path` is not a string.
+ * @throws {EncryptionMismatchError} When the file is encrypted and no
+ *   `decKey` was given (the message names the cipher), or it is plain and a
+ *   `decKey` was given.
+ * @throws {DecryptionError} When an encrypted file cannot be decrypted: wrong
+ *   key or mode, or modified (one message for every cause).
+ * @throws {TypeError} When `path` is not a string, or `decKey` not a
+ *   `Uint8Array`.
+ * @throws {RangeError} When `decMode` is unknown or `decKey` has the wrong
+ *   length for it.
  *
  * @example Round-trip a network
  * ```ts

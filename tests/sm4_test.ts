@@ -385,20 +385,30 @@ Deno.test("no method modifies its inputs", () => {
 
 Deno.test("destroy wipes the round keys and makes the cipher unusable", () => {
   const c = sm4(random(16));
-  // Round keys live in a private field; check through the memory it owns.
-  let rk: Uint32Array | undefined;
-  const origFill = Uint32Array.prototype.fill;
+  // Round keys live in a private field; catch the 64-word array that
+  // destroy() fills, whichever 32-bit array type holds it.
+  let rk: Int32Array | Uint32Array | undefined;
+  const i32Fill = Int32Array.prototype.fill;
+  const u32Fill = Uint32Array.prototype.fill;
   try {
+    Int32Array.prototype.fill = function (
+      this: Int32Array,
+      ...args: Parameters<Int32Array["fill"]>
+    ): Int32Array {
+      if (this.length === 64) rk = this;
+      return i32Fill.apply(this, args);
+    };
     Uint32Array.prototype.fill = function (
       this: Uint32Array,
       ...args: Parameters<Uint32Array["fill"]>
     ): Uint32Array {
       if (this.length === 64) rk = this;
-      return origFill.apply(this, args);
+      return u32Fill.apply(this, args);
     };
     c.destroy();
   } finally {
-    Uint32Array.prototype.fill = origFill;
+    Int32Array.prototype.fill = i32Fill;
+    Uint32Array.prototype.fill = u32Fill;
   }
   assert(rk !== undefined, "destroy filled the 64 round-key words");
   assert(rk.every((w) => w === 0));
@@ -433,4 +443,19 @@ Deno.test("CBC with PKCS#7 agrees with `openssl enc -sm4-cbc` in both directions
     assertEquals(c.decryptCbc(theirs, iv), plain, `length ${n}`);
     c.destroy();
   }
+});
+
+Deno.test("encryptCbcMany checks every item before encrypting any", () => {
+  const c = sm4(random(16));
+  const out = new Uint8Array(32);
+  assertThrows(
+    () =>
+      c.encryptCbcMany([
+        { plain: random(20), iv: random(16), out },
+        { plain: random(20), iv: random(15) },
+      ]),
+    RangeError,
+  );
+  assert(out.every((b) => b === 0));
+  assertEquals(c.encryptCbcMany([]), []);
 });

@@ -13,12 +13,17 @@ import {
   tfjsNetwork,
   tfjsOptimizerState,
 } from "../src/adapters/tfjs.ts";
+import { join } from "node:path";
 import {
+  loadCheckpoint,
   networkParameters,
+  type Parameter,
+  saveCheckpoint,
   type StepContext,
   type Tensor,
   type TrainCallback,
 } from "../mod.ts";
+import { withTempDir } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -68,41 +73,59 @@ function data(): { x: tf.Tensor2D; y: tf.Tensor2D } {
 
 type Checkpoint = Map<string, Tensor | string>;
 
-/** Copies the network and optimizer of a context into a checkpoint map. */
-function snapshot(ctx: StepContext): Checkpoint {
-  const params = [
+/** The network and optimizer parameters of a context, copied. */
+function parameters(ctx: StepContext): Parameter[] {
+  return [
     ...networkParameters(ctx.network),
     ...(ctx.optimizer ? networkParameters(ctx.optimizer) : []),
   ];
-  const out: Checkpoint = new Map(params.map((p) => [p.name, p]));
-  out.set("epoch_num", {
-    dtype: "Int64",
-    shape: [],
-    data: new BigInt64Array([BigInt(ctx.epoch)]),
-  });
-  return out;
 }
 
-/** A TrainCallback keeping a snapshot every `every` steps and at train end. */
-function memorySaver(every: number) {
+/**
+ * A TrainCallback saving every `every` steps and at train end. With `dir`,
+ * each save is a real file (`saveCheckpoint`) read back with
+ * `loadCheckpoint`; without, an in-memory copy.
+ */
+function makeSaver(
+  every: number,
+  file?: { dir: string; format: "ckpt" | "safetensors" },
+) {
   const saved = new Map<number, Checkpoint>();
   const seen: string[] = [];
+  const save = async (ctx: StepContext) => {
+    if (file === undefined) {
+      const m: Checkpoint = new Map(parameters(ctx).map((p) => [p.name, p]));
+      m.set("epoch_num", {
+        dtype: "Int64",
+        shape: [],
+        data: new BigInt64Array([BigInt(ctx.epoch)]),
+      });
+      saved.set(ctx.step, m);
+      return;
+    }
+    const path = join(file.dir, `step_${ctx.step}.${file.format}`);
+    await saveCheckpoint(path, parameters(ctx), {
+      format: file.format,
+      appendInfo: { epoch_num: ctx.epoch, step_num: ctx.step },
+    });
+    saved.set(ctx.step, await loadCheckpoint(path));
+  };
   const callback: TrainCallback = {
     onTrainBegin(ctx) {
       seen.push(`begin@${ctx.step}`);
     },
-    onStepEnd(ctx) {
+    async onStepEnd(ctx) {
       seen.push(`${ctx.epoch}:${ctx.step}/${ctx.stepsPerEpoch}`);
       if (ctx.step % every !== 0) return false;
-      saved.set(ctx.step, snapshot(ctx));
+      await save(ctx);
       return true;
     },
     onEpochEnd(ctx) {
       seen.push(`epoch${ctx.epoch}`);
     },
-    onTrainEnd(ctx) {
+    async onTrainEnd(ctx) {
       seen.push(`end@${ctx.step}`);
-      if (!saved.has(ctx.step)) saved.set(ctx.step, snapshot(ctx));
+      if (!saved.has(ctx.step)) await save(ctx);
     },
   };
   return { saved, seen, callback };
@@ -202,7 +225,7 @@ Deno.test("tfjsOptimizerState numbers the entries and frees the step counter ten
 Deno.test("fit with the callback counts global steps across epochs and saves every N", async () => {
   const model = build();
   const { x, y } = data();
-  const saver = memorySaver(3);
+  const saver = makeSaver(3);
   await fitWithCheckpoints(
     model,
     x,
@@ -231,109 +254,115 @@ Deno.test("fit with the callback counts global steps across epochs and saves eve
   assertEquals(nums(iter), [8]);
 });
 
-Deno.test("a model rebuilt from a checkpoint predicts the same and trains on identically", async () => {
-  const { x, y } = data();
-  const original = build();
-  const saver = memorySaver(4); // saves at the end of each epoch
-  const fitArgs = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 };
-  await fitWithCheckpoints(original, x, y, fitArgs, saver.callback, {
-    optimizer: original.optimizer,
-  });
+Deno.test("a model rebuilt from a .ckpt file predicts the same and trains on identically", async () => {
+  await withTempDir(async (dir) => {
+    const { x, y } = data();
+    const original = build();
+    const saver = makeSaver(4, { dir, format: "ckpt" }); // saves at the end of each epoch
+    const fitArgs = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 };
+    await fitWithCheckpoints(original, x, y, fitArgs, saver.callback, {
+      optimizer: original.optimizer,
+    });
 
-  // Same predictions from the final checkpoint.
-  const final = build();
-  const result = await restoreTfjs(final, saver.saved.get(8)!, {
-    tf,
-    optimizer: final.optimizer,
-  });
-  assertEquals(result.missing, []);
-  assertEquals(result.unexpected, []);
-  assertEquals(result.optimizerWeights, 7); // iter + 6 momentum slots
-  const probe = tf.tensor2d([[0.1, 0.2, 0.3], [-1, 0.5, 2]]);
-  assertEquals(
-    Array.from((final.predict(probe) as tf.Tensor).dataSync()),
-    Array.from((original.predict(probe) as tf.Tensor).dataSync()),
-  );
+    // Same predictions from the final checkpoint.
+    const final = build();
+    const result = await restoreTfjs(final, saver.saved.get(8)!, {
+      tf,
+      optimizer: final.optimizer,
+    });
+    assertEquals(result.missing, []);
+    assertEquals(result.unexpected, []);
+    assertEquals(result.optimizerWeights, 7); // iter + 6 momentum slots
+    const probe = tf.tensor2d([[0.1, 0.2, 0.3], [-1, 0.5, 2]]);
+    assertEquals(
+      Array.from((final.predict(probe) as tf.Tensor).dataSync()),
+      Array.from((original.predict(probe) as tf.Tensor).dataSync()),
+    );
 
-  // Same weights after 4 more batches: resume from step 4 (end of epoch 1),
-  // train epoch 2, compare with the uninterrupted run.
-  const resumed = build();
-  await restoreTfjs(resumed, saver.saved.get(4)!, {
-    tf,
-    optimizer: resumed.optimizer,
+    // Same weights after 4 more batches: resume from step 4 (end of epoch 1),
+    // train epoch 2, compare with the uninterrupted run.
+    const resumed = build();
+    await restoreTfjs(resumed, saver.saved.get(4)!, {
+      tf,
+      optimizer: resumed.optimizer,
+    });
+    const again = makeSaver(4);
+    await fitWithCheckpoints(
+      resumed,
+      x,
+      y,
+      { ...fitArgs, initialEpoch: 1 },
+      again.callback,
+      { optimizer: resumed.optimizer, initialStep: 4 },
+    );
+    assertEquals(again.seen.slice(0, 2), ["begin@4", "2:5/4"]);
+    assertEquals(values(resumed), values(original));
+    // Not trivially equal: training moved the weights.
+    const untrained = build();
+    assert(
+      JSON.stringify(values(untrained)) !== JSON.stringify(values(original)),
+    );
   });
-  const again = memorySaver(4);
-  await fitWithCheckpoints(
-    resumed,
-    x,
-    y,
-    { ...fitArgs, initialEpoch: 1 },
-    again.callback,
-    { optimizer: resumed.optimizer, initialStep: 4 },
-  );
-  assertEquals(again.seen.slice(0, 2), ["begin@4", "2:5/4"]);
-  assertEquals(values(resumed), values(original));
-  // Not trivially equal: training moved the weights.
-  const untrained = build();
-  assert(
-    JSON.stringify(values(untrained)) !== JSON.stringify(values(original)),
-  );
 });
 
-Deno.test("a mid-epoch checkpoint continues identically on the remaining batches", async () => {
-  const { x, y } = data();
-  const original = build();
-  const saver = memorySaver(2);
-  await fitWithCheckpoints(
-    original,
-    x,
-    y,
-    { epochs: 1, batchSize: 4, shuffle: false, verbose: 0 },
-    saver.callback,
-    { optimizer: original.optimizer },
-  );
-  const resumed = build();
-  await restoreTfjs(resumed, saver.saved.get(2)!, {
-    tf,
-    optimizer: resumed.optimizer,
+Deno.test("a mid-epoch safetensors checkpoint continues identically on the remaining batches", async () => {
+  await withTempDir(async (dir) => {
+    const { x, y } = data();
+    const original = build();
+    const saver = makeSaver(2, { dir, format: "safetensors" });
+    await fitWithCheckpoints(
+      original,
+      x,
+      y,
+      { epochs: 1, batchSize: 4, shuffle: false, verbose: 0 },
+      saver.callback,
+      { optimizer: original.optimizer },
+    );
+    const resumed = build();
+    await restoreTfjs(resumed, saver.saved.get(2)!, {
+      tf,
+      optimizer: resumed.optimizer,
+    });
+    // Batches 3 and 4 of the epoch are samples 8..15.
+    await resumed.fit(x.slice(8, 8), y.slice(8, 8), {
+      epochs: 1,
+      batchSize: 4,
+      shuffle: false,
+      verbose: 0,
+    });
+    assertEquals(values(resumed), values(original));
   });
-  // Batches 3 and 4 of the epoch are samples 8..15.
-  await resumed.fit(x.slice(8, 8), y.slice(8, 8), {
-    epochs: 1,
-    batchSize: 4,
-    shuffle: false,
-    verbose: 0,
-  });
-  assertEquals(values(resumed), values(original));
 });
 
 Deno.test("an Adam optimizer resumes to within float32 rounding", async () => {
-  // tfjs's Adam.setWeights recomputes beta^t with pow() instead of keeping
-  // the running product, so its bias correction can differ in the last bit:
-  // resuming after 2 steps is not bit for bit, after 4 it is.
-  const { x, y } = data();
-  const fitArgs = { epochs: 1, batchSize: 2, shuffle: false, verbose: 0 };
-  const original = build("adam");
-  const saver = memorySaver(2);
-  await fitWithCheckpoints(
-    original,
-    x.slice(0, 8),
-    y.slice(0, 8),
-    fitArgs,
-    saver.callback,
-    {
-      optimizer: original.optimizer,
-    },
-  );
-  const resumed = build("adam");
-  await restoreTfjs(resumed, saver.saved.get(2)!, {
-    tf,
-    optimizer: resumed.optimizer,
+  await withTempDir(async (dir) => {
+    // tfjs's Adam.setWeights recomputes beta^t with pow() instead of keeping
+    // the running product, so its bias correction can differ in the last bit:
+    // resuming after 2 steps is not bit for bit, after 4 it is.
+    const { x, y } = data();
+    const fitArgs = { epochs: 1, batchSize: 2, shuffle: false, verbose: 0 };
+    const original = build("adam");
+    const saver = makeSaver(2, { dir, format: "ckpt" });
+    await fitWithCheckpoints(
+      original,
+      x.slice(0, 8),
+      y.slice(0, 8),
+      fitArgs,
+      saver.callback,
+      {
+        optimizer: original.optimizer,
+      },
+    );
+    const resumed = build("adam");
+    await restoreTfjs(resumed, saver.saved.get(2)!, {
+      tf,
+      optimizer: resumed.optimizer,
+    });
+    await resumed.fit(x.slice(4, 4), y.slice(4, 4), fitArgs);
+    const a = values(original).flat(), b = values(resumed).flat();
+    const diff = Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+    assert(diff < 1e-5, `max difference ${diff}`);
   });
-  await resumed.fit(x.slice(4, 4), y.slice(4, 4), fitArgs);
-  const a = values(original).flat(), b = values(resumed).flat();
-  const diff = Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
-  assert(diff < 1e-5, `max difference ${diff}`);
 });
 
 Deno.test("restoreTfjs names missing, unexpected and mismatched weights and writes nothing", async () => {
@@ -488,6 +517,37 @@ Deno.test("fitWithCheckpoints calls onException with the last step and rethrows"
   assertEquals(calls, ["step1", "step2", "exception@2"]);
 });
 
+Deno.test("fitWithCheckpoints keeps the original error first when onException fails too", async () => {
+  const model = build();
+  const { x, y } = data();
+  const boom = new Error("step failed");
+  const also = new Error("breakpoint save failed");
+  await assertRejects(
+    fitWithCheckpoints(
+      model,
+      x,
+      y,
+      {
+        batchSize: 4,
+        verbose: 0,
+        callbacks: {
+          onBatchEnd: () => {
+            throw boom;
+          },
+        },
+      },
+      {
+        onException: () => {
+          throw also;
+        },
+      },
+    ),
+    (e: unknown) =>
+      e instanceof AggregateError && e.errors[0] === boom &&
+      e.errors[1] === also,
+  );
+});
+
 Deno.test("tfjsCallback without stepsPerEpoch makes fit fail with a clear message", async () => {
   const model = build();
   const { x, y } = data();
@@ -509,7 +569,7 @@ Deno.test("tfjsCallback without stepsPerEpoch makes fit fail with a clear messag
 Deno.test("tfjsCallback works after a tfjs Callback object in the same list", async () => {
   const model = build();
   const { x, y } = data();
-  const saver = memorySaver(100);
+  const saver = makeSaver(100);
   await model.fit(x, y, {
     epochs: 1,
     batchSize: 4,

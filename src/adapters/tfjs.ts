@@ -896,7 +896,8 @@ function _samples(x: unknown): number | undefined {
  * @param monitor The callback to drive (a `CheckpointMonitor`).
  * @param options The optimizer whose state to save, batches per epoch, resume step.
  * @returns What `model.fit` returns (tfjs's `History`).
- * @throws {unknown} Whatever `fit` rejects with, after `monitor.onException`.
+ * @throws {unknown} Whatever `fit` rejects with, after `monitor.onException`
+ * (an `AggregateError` holding it first when `onException` fails too).
  *
  * @example
  * ```ts
@@ -951,7 +952,15 @@ export async function fitWithCheckpoints<X, Y, A extends TfjsFitArgs, R>(
   try {
     return await model.fit(x, y, { ...fitArgs, callbacks } as A);
   } catch (error) {
-    await cb.onException(error);
+    try {
+      await cb.onException(error);
+    } catch (failure) {
+      // As train() does: the original error first.
+      throw new AggregateError(
+        [error, failure],
+        "Training failed, and the monitor's onException failed too",
+      );
+    }
     throw error;
   }
 }

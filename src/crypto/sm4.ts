@@ -93,10 +93,10 @@ function _tau(a: number): number {
  * is the first (most significant) byte of the big-endian word, so the tables
  * hold byte-swapped entries and no word ever has to be swapped.
  */
-const TA: Uint32Array = new Uint32Array(256);
-const TB: Uint32Array = new Uint32Array(256);
-const TC: Uint32Array = new Uint32Array(256);
-const TD: Uint32Array = new Uint32Array(256);
+const TA: Int32Array = new Int32Array(256);
+const TB: Int32Array = new Int32Array(256);
+const TC: Int32Array = new Int32Array(256);
+const TD: Int32Array = new Int32Array(256);
 
 for (let i = 0; i < 256; i++) {
   const s = SBOX[i]! << 24 >>> 0;
@@ -207,10 +207,10 @@ export function sm4KeySchedule(key: Uint8Array): Uint32Array {
 
 /** ECB over `n` blocks (encryption or decryption, by the round keys given). */
 function _ecb(
-  rk: Uint32Array,
-  src: Uint32Array,
+  rk: Int32Array,
+  src: Int32Array,
   si: number,
-  dst: Uint32Array,
+  dst: Int32Array,
   di: number,
   n: number,
 ): void {
@@ -219,18 +219,18 @@ function _ecb(
     let x0 = src[si]!, x1 = src[si + 1]!, x2 = src[si + 2]!, x3 = src[si + 3]!;
     let t = 0;
     for (let r = 0; r < 32; r += 4) {
-      t = x1 ^ x2 ^ x3 ^ rk[r]!;
-      x0 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      t = x2 ^ x3 ^ x0 ^ rk[r + 1]!;
-      x1 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      t = x3 ^ x0 ^ x1 ^ rk[r + 2]!;
-      x2 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      t = x0 ^ x1 ^ x2 ^ rk[r + 3]!;
-      x3 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
+      t = x1 ^ x2 ^ rk[r]! ^ x3;
+      x0 = x0 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      t = x2 ^ x3 ^ rk[r + 1]! ^ x0;
+      x1 = x1 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      t = x3 ^ x0 ^ rk[r + 2]! ^ x1;
+      x2 = x2 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      t = x0 ^ x1 ^ rk[r + 3]! ^ x2;
+      x3 = x3 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
     }
     dst[di] = x3;
     dst[di + 1] = x2;
@@ -241,13 +241,13 @@ function _ecb(
 
 /** CBC encryption of `n` blocks: one serial chain. */
 function _cbcEnc(
-  rk: Uint32Array,
-  src: Uint32Array,
+  rk: Int32Array,
+  src: Int32Array,
   si: number,
-  dst: Uint32Array,
+  dst: Int32Array,
   di: number,
   n: number,
-  iv: Uint32Array,
+  iv: Int32Array,
 ): void {
   const ta = TA, tb = TB, tc = TC, td = TD;
   let c0 = iv[0]!, c1 = iv[1]!, c2 = iv[2]!, c3 = iv[3]!;
@@ -256,18 +256,18 @@ function _cbcEnc(
     let x2 = src[si + 2]! ^ c2, x3 = src[si + 3]! ^ c3;
     let t = 0;
     for (let r = 0; r < 32; r += 4) {
-      t = x1 ^ x2 ^ x3 ^ rk[r]!;
-      x0 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      t = x2 ^ x3 ^ x0 ^ rk[r + 1]!;
-      x1 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      t = x3 ^ x0 ^ x1 ^ rk[r + 2]!;
-      x2 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      t = x0 ^ x1 ^ x2 ^ rk[r + 3]!;
-      x3 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
+      t = x1 ^ x2 ^ rk[r]! ^ x3;
+      x0 = x0 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      t = x2 ^ x3 ^ rk[r + 1]! ^ x0;
+      x1 = x1 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      t = x3 ^ x0 ^ rk[r + 2]! ^ x1;
+      x2 = x2 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      t = x0 ^ x1 ^ rk[r + 3]! ^ x2;
+      x3 = x3 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
     }
     c0 = x3;
     c1 = x2;
@@ -289,17 +289,17 @@ function _cbcEnc(
  * the CPU works on both dependency chains at once.
  */
 function _cbcEnc2(
-  rk: Uint32Array,
-  sa: Uint32Array,
+  rk: Int32Array,
+  sa: Int32Array,
   sai: number,
-  da: Uint32Array,
+  da: Int32Array,
   dai: number,
-  ivA: Uint32Array,
-  sb: Uint32Array,
+  ivA: Int32Array,
+  sb: Int32Array,
   sbi: number,
-  db: Uint32Array,
+  db: Int32Array,
   dbi: number,
-  ivB: Uint32Array,
+  ivB: Int32Array,
   n: number,
 ): void {
   const ta = TA, tb = TB, tc = TC, td = TD;
@@ -317,33 +317,33 @@ function _cbcEnc2(
     let t = 0, u = 0, k = 0;
     for (let r = 0; r < 32; r += 4) {
       k = rk[r]!;
-      t = x1 ^ x2 ^ x3 ^ k;
-      u = y1 ^ y2 ^ y3 ^ k;
-      x0 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      y0 ^= ta[u & 255]! ^ tb[(u >>> 8) & 255]! ^ tc[(u >>> 16) & 255]! ^
-        td[u >>> 24]!;
+      t = x1 ^ x2 ^ k ^ x3;
+      u = y1 ^ y2 ^ k ^ y3;
+      x0 = x0 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      y0 = y0 ^ (ta[u & 255]! ^ tb[(u >>> 8) & 255]!) ^
+        (tc[(u >>> 16) & 255]! ^ td[u >>> 24]!);
       k = rk[r + 1]!;
-      t = x2 ^ x3 ^ x0 ^ k;
-      u = y2 ^ y3 ^ y0 ^ k;
-      x1 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      y1 ^= ta[u & 255]! ^ tb[(u >>> 8) & 255]! ^ tc[(u >>> 16) & 255]! ^
-        td[u >>> 24]!;
+      t = x2 ^ x3 ^ k ^ x0;
+      u = y2 ^ y3 ^ k ^ y0;
+      x1 = x1 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      y1 = y1 ^ (ta[u & 255]! ^ tb[(u >>> 8) & 255]!) ^
+        (tc[(u >>> 16) & 255]! ^ td[u >>> 24]!);
       k = rk[r + 2]!;
-      t = x3 ^ x0 ^ x1 ^ k;
-      u = y3 ^ y0 ^ y1 ^ k;
-      x2 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      y2 ^= ta[u & 255]! ^ tb[(u >>> 8) & 255]! ^ tc[(u >>> 16) & 255]! ^
-        td[u >>> 24]!;
+      t = x3 ^ x0 ^ k ^ x1;
+      u = y3 ^ y0 ^ k ^ y1;
+      x2 = x2 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      y2 = y2 ^ (ta[u & 255]! ^ tb[(u >>> 8) & 255]!) ^
+        (tc[(u >>> 16) & 255]! ^ td[u >>> 24]!);
       k = rk[r + 3]!;
-      t = x0 ^ x1 ^ x2 ^ k;
-      u = y0 ^ y1 ^ y2 ^ k;
-      x3 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      y3 ^= ta[u & 255]! ^ tb[(u >>> 8) & 255]! ^ tc[(u >>> 16) & 255]! ^
-        td[u >>> 24]!;
+      t = x0 ^ x1 ^ k ^ x2;
+      u = y0 ^ y1 ^ k ^ y2;
+      x3 = x3 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      y3 = y3 ^ (ta[u & 255]! ^ tb[(u >>> 8) & 255]!) ^
+        (tc[(u >>> 16) & 255]! ^ td[u >>> 24]!);
     }
     a0 = x3;
     a1 = x2;
@@ -378,13 +378,13 @@ function _cbcEnc2(
  * `src` and `dst` may be the same memory.
  */
 function _cbcDec(
-  rk: Uint32Array,
-  src: Uint32Array,
+  rk: Int32Array,
+  src: Int32Array,
   si: number,
-  dst: Uint32Array,
+  dst: Int32Array,
   di: number,
   n: number,
-  iv: Uint32Array,
+  iv: Int32Array,
 ): void {
   const ta = TA, tb = TB, tc = TC, td = TD;
   let p0 = iv[0]!, p1 = iv[1]!, p2 = iv[2]!, p3 = iv[3]!;
@@ -398,33 +398,33 @@ function _cbcDec(
     let t = 0, u = 0, k = 0;
     for (let r = 0; r < 32; r += 4) {
       k = rk[r]!;
-      t = x1 ^ x2 ^ x3 ^ k;
-      u = y1 ^ y2 ^ y3 ^ k;
-      x0 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      y0 ^= ta[u & 255]! ^ tb[(u >>> 8) & 255]! ^ tc[(u >>> 16) & 255]! ^
-        td[u >>> 24]!;
+      t = x1 ^ x2 ^ k ^ x3;
+      u = y1 ^ y2 ^ k ^ y3;
+      x0 = x0 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      y0 = y0 ^ (ta[u & 255]! ^ tb[(u >>> 8) & 255]!) ^
+        (tc[(u >>> 16) & 255]! ^ td[u >>> 24]!);
       k = rk[r + 1]!;
-      t = x2 ^ x3 ^ x0 ^ k;
-      u = y2 ^ y3 ^ y0 ^ k;
-      x1 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      y1 ^= ta[u & 255]! ^ tb[(u >>> 8) & 255]! ^ tc[(u >>> 16) & 255]! ^
-        td[u >>> 24]!;
+      t = x2 ^ x3 ^ k ^ x0;
+      u = y2 ^ y3 ^ k ^ y0;
+      x1 = x1 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      y1 = y1 ^ (ta[u & 255]! ^ tb[(u >>> 8) & 255]!) ^
+        (tc[(u >>> 16) & 255]! ^ td[u >>> 24]!);
       k = rk[r + 2]!;
-      t = x3 ^ x0 ^ x1 ^ k;
-      u = y3 ^ y0 ^ y1 ^ k;
-      x2 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      y2 ^= ta[u & 255]! ^ tb[(u >>> 8) & 255]! ^ tc[(u >>> 16) & 255]! ^
-        td[u >>> 24]!;
+      t = x3 ^ x0 ^ k ^ x1;
+      u = y3 ^ y0 ^ k ^ y1;
+      x2 = x2 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      y2 = y2 ^ (ta[u & 255]! ^ tb[(u >>> 8) & 255]!) ^
+        (tc[(u >>> 16) & 255]! ^ td[u >>> 24]!);
       k = rk[r + 3]!;
-      t = x0 ^ x1 ^ x2 ^ k;
-      u = y0 ^ y1 ^ y2 ^ k;
-      x3 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      y3 ^= ta[u & 255]! ^ tb[(u >>> 8) & 255]! ^ tc[(u >>> 16) & 255]! ^
-        td[u >>> 24]!;
+      t = x0 ^ x1 ^ k ^ x2;
+      u = y0 ^ y1 ^ k ^ y2;
+      x3 = x3 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      y3 = y3 ^ (ta[u & 255]! ^ tb[(u >>> 8) & 255]!) ^
+        (tc[(u >>> 16) & 255]! ^ td[u >>> 24]!);
     }
     dst[di] = x3 ^ p0;
     dst[di + 1] = x2 ^ p1;
@@ -445,18 +445,18 @@ function _cbcDec(
     let x0 = c0, x1 = c1, x2 = c2, x3 = c3;
     let t = 0;
     for (let r = 0; r < 32; r += 4) {
-      t = x1 ^ x2 ^ x3 ^ rk[r]!;
-      x0 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      t = x2 ^ x3 ^ x0 ^ rk[r + 1]!;
-      x1 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      t = x3 ^ x0 ^ x1 ^ rk[r + 2]!;
-      x2 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
-      t = x0 ^ x1 ^ x2 ^ rk[r + 3]!;
-      x3 ^= ta[t & 255]! ^ tb[(t >>> 8) & 255]! ^ tc[(t >>> 16) & 255]! ^
-        td[t >>> 24]!;
+      t = x1 ^ x2 ^ rk[r]! ^ x3;
+      x0 = x0 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      t = x2 ^ x3 ^ rk[r + 1]! ^ x0;
+      x1 = x1 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      t = x3 ^ x0 ^ rk[r + 2]! ^ x1;
+      x2 = x2 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
+      t = x0 ^ x1 ^ rk[r + 3]! ^ x2;
+      x3 = x3 ^ (ta[t & 255]! ^ tb[(t >>> 8) & 255]!) ^
+        (tc[(t >>> 16) & 255]! ^ td[t >>> 24]!);
     }
     dst[di] = x3 ^ p0;
     dst[di + 1] = x2 ^ p1;
@@ -479,24 +479,24 @@ function _cbcDec(
 // synchronous call at a time per thread, so module-level scratch is safe.
 
 const CHUNK_BLOCKS = 4096; // 64 KiB
-const SCRATCH_IN = new Uint32Array(CHUNK_BLOCKS * 4);
-const SCRATCH_OUT = new Uint32Array(CHUNK_BLOCKS * 4);
+const SCRATCH_IN = new Int32Array(CHUNK_BLOCKS * 4);
+const SCRATCH_OUT = new Int32Array(CHUNK_BLOCKS * 4);
 const SCRATCH_IN_U8 = new Uint8Array(SCRATCH_IN.buffer);
 const SCRATCH_OUT_U8 = new Uint8Array(SCRATCH_OUT.buffer);
 /** One block (the padded tail, single blocks). */
-const BLOCK_SCRATCH = new Uint32Array(4);
+const BLOCK_SCRATCH = new Int32Array(4);
 const BLOCK_SCRATCH_U8 = new Uint8Array(BLOCK_SCRATCH.buffer);
 
 /** A native 32-bit view of the first `blocks` blocks of `u8`, or null. */
-function _view(u8: Uint8Array, blocks: number): Uint32Array | null {
+function _view(u8: Uint8Array, blocks: number): Int32Array | null {
   if ((u8.byteOffset & 3) !== 0) return null;
-  return new Uint32Array(u8.buffer, u8.byteOffset, blocks * 4);
+  return new Int32Array(u8.buffer, u8.byteOffset, blocks * 4);
 }
 
 type _Core = (
-  src: Uint32Array,
+  src: Int32Array,
   si: number,
-  dst: Uint32Array,
+  dst: Int32Array,
   di: number,
   n: number,
 ) => void;
@@ -524,7 +524,7 @@ function _run(
     const n = Math.min(CHUNK_BLOCKS, blocks - done);
     const bytes = n * BLOCK;
     const off = done * BLOCK;
-    let s: Uint32Array, si: number;
+    let s: Int32Array, si: number;
     if (sv !== null) {
       s = sv;
       si = done * 4;
@@ -723,7 +723,10 @@ export interface Sm4 {
    * own IV), interleaved two at a time in one loop, which is faster than
    * encrypting them one after another because CBC encryption of one stream
    * is a serial chain. Each result equals `encryptCbc(plain, iv, out)`.
-   * Streams whose buffers are not 4-byte aligned are encrypted on their own.
+   * Two lanes run at once and each takes the next stream when its own ends,
+   * so streams of unequal length and odd counts keep both busy. Streams whose
+   * buffers are not 4-byte aligned are encrypted on their own. All items are
+   * checked before any is encrypted.
    *
    * @param items The streams.
    * @returns The ciphertexts, in the order of `items`.
@@ -791,22 +794,35 @@ function _output(
 }
 
 /** Loads a 16-byte IV into a 4-word native chaining value. */
-function _loadIv(iv: Uint8Array, words: Uint32Array): void {
+function _loadIv(iv: Uint8Array, words: Int32Array): void {
   new Uint8Array(words.buffer, words.byteOffset, BLOCK).set(iv);
+}
+
+/** A stream in progress inside `encryptCbcMany`. */
+interface _Lane {
+  plain: Uint8Array;
+  out: Uint8Array;
+  src: Int32Array;
+  dst: Int32Array;
+  /** Word index of the next block. */
+  pos: number;
+  /** Full blocks still to encrypt. */
+  left: number;
+  chain: Int32Array;
 }
 
 class _Sm4 implements Sm4 {
   /** Encryption round keys (0..31) then decryption ones (32..63). */
-  #rk: Uint32Array;
-  #enc: Uint32Array;
-  #dec: Uint32Array;
+  #rk: Int32Array;
+  #enc: Int32Array;
+  #dec: Int32Array;
   #destroyed = false;
-  #ivA = new Uint32Array(4);
-  #ivB = new Uint32Array(4);
+  #ivA = new Int32Array(4);
+  #ivB = new Int32Array(4);
 
   constructor(key: Uint8Array) {
     const rk = sm4KeySchedule(key);
-    this.#rk = new Uint32Array(64);
+    this.#rk = new Int32Array(64);
     for (let i = 0; i < 32; i++) {
       const w = LITTLE_ENDIAN ? _bswap(rk[i]!) : rk[i]!;
       this.#rk[i] = w;
@@ -823,7 +839,7 @@ class _Sm4 implements Sm4 {
     }
   }
 
-  #block(block: Uint8Array, out: Uint8Array | undefined, rk: Uint32Array) {
+  #block(block: Uint8Array, out: Uint8Array | undefined, rk: Int32Array) {
     this.#alive();
     _checkBytes(block, "block");
     if (block.length !== BLOCK) {
@@ -852,7 +868,7 @@ class _Sm4 implements Sm4 {
     return this.#block(block, out, this.#dec);
   }
 
-  #ecbRun(data: Uint8Array, out: Uint8Array | undefined, rk: Uint32Array) {
+  #ecbRun(data: Uint8Array, out: Uint8Array | undefined, rk: Int32Array) {
     this.#alive();
     _checkBytes(data, "data");
     _checkMultiple(data, "ECB data");
@@ -916,7 +932,7 @@ class _Sm4 implements Sm4 {
   }
 
   /** Encrypts the padded last block of `plain` with the chain in `chain`. */
-  #encryptTail(plain: Uint8Array, o: Uint8Array, chain: Uint32Array): void {
+  #encryptTail(plain: Uint8Array, o: Uint8Array, chain: Int32Array): void {
     const full = plain.length & ~15;
     const rest = plain.length - full;
     const pad = BLOCK - rest;
@@ -974,49 +990,87 @@ class _Sm4 implements Sm4 {
         `Cannot encrypt SM4 streams: expected an array of items, received ${typeof items}`,
       );
     }
+    // Check everything before encrypting anything.
     const outs: Uint8Array[] = [];
-    const pending: number[] = [];
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i]!;
+    for (const it of items) {
       _checkBytes(it.plain, "plaintext");
       _checkIv(it.iv);
-      const o = _output(
-        it.out,
-        ((it.plain.length >>> 4) + 1) * BLOCK,
-        it.plain,
+      outs.push(
+        _output(it.out, ((it.plain.length >>> 4) + 1) * BLOCK, it.plain),
       );
-      outs.push(o);
+    }
+    const pending: number[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!, o = outs[i]!;
       if ((it.plain.byteOffset & 3) === 0 && (o.byteOffset & 3) === 0) {
         pending.push(i);
       } else {
         this.encryptCbc(it.plain, it.iv, o);
       }
     }
+    // Two lanes: each takes the next stream as soon as its own is done, so
+    // both dependency chains stay busy whatever the lengths; only the tail of
+    // the last stream runs alone.
     const rk = this.#enc;
-    const ivA = this.#ivA, ivB = this.#ivB;
-    for (let j = 0; j < pending.length; j += 2) {
-      const ia = pending[j]!;
-      const a = items[ia]!, oa = outs[ia]!;
-      const fa = a.plain.length >>> 4;
-      _loadIv(a.iv, ivA);
-      const sa = new Uint32Array(a.plain.buffer, a.plain.byteOffset, fa * 4);
-      const da = new Uint32Array(oa.buffer, oa.byteOffset, fa * 4);
-      if (j + 1 < pending.length) {
-        const ib = pending[j + 1]!;
-        const b = items[ib]!, ob = outs[ib]!;
-        const fb = b.plain.length >>> 4;
-        _loadIv(b.iv, ivB);
-        const sb = new Uint32Array(b.plain.buffer, b.plain.byteOffset, fb * 4);
-        const db = new Uint32Array(ob.buffer, ob.byteOffset, fb * 4);
-        const m = Math.min(fa, fb);
-        _cbcEnc2(rk, sa, 0, da, 0, ivA, sb, 0, db, 0, ivB, m);
-        if (fb > m) _cbcEnc(rk, sb, m * 4, db, m * 4, fb - m, ivB);
-        this.#encryptTail(b.plain, ob, ivB);
-        if (fa > m) _cbcEnc(rk, sa, m * 4, da, m * 4, fa - m, ivA);
-      } else {
-        _cbcEnc(rk, sa, 0, da, 0, fa, ivA);
+    let next = 0;
+    const take = (chain: Int32Array): _Lane | null => {
+      if (next >= pending.length) return null;
+      const i = pending[next++]!;
+      const it = items[i]!, o = outs[i]!;
+      const blocks = it.plain.length >>> 4;
+      _loadIv(it.iv, chain);
+      return {
+        plain: it.plain,
+        out: o,
+        src: new Int32Array(it.plain.buffer, it.plain.byteOffset, blocks * 4),
+        dst: new Int32Array(o.buffer, o.byteOffset, blocks * 4),
+        pos: 0,
+        left: blocks,
+        chain,
+      };
+    };
+    let a = take(this.#ivA), b = take(this.#ivB);
+    while (a !== null && b !== null) {
+      const m = Math.min(a.left, b.left);
+      _cbcEnc2(
+        rk,
+        a.src,
+        a.pos,
+        a.dst,
+        a.pos,
+        a.chain,
+        b.src,
+        b.pos,
+        b.dst,
+        b.pos,
+        b.chain,
+        m,
+      );
+      a.pos += 4 * m;
+      a.left -= m;
+      b.pos += 4 * m;
+      b.left -= m;
+      if (a.left === 0) {
+        this.#encryptTail(a.plain, a.out, a.chain);
+        a = take(a.chain);
       }
-      this.#encryptTail(a.plain, oa, ivA);
+      if (b.left === 0) {
+        this.#encryptTail(b.plain, b.out, b.chain);
+        b = take(b.chain);
+      }
+    }
+    const last = a ?? b;
+    if (last !== null) {
+      _cbcEnc(
+        rk,
+        last.src,
+        last.pos,
+        last.dst,
+        last.pos,
+        last.left,
+        last.chain,
+      );
+      this.#encryptTail(last.plain, last.out, last.chain);
     }
     return outs;
   }

@@ -1,0 +1,709 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * MindSpore's encrypted checkpoint framing, as a stream.
+ *
+ * The plaintext file body is cut into pieces; each piece is encrypted on its
+ * own with a fresh random 16-byte IV and written as one block:
+ *
+ * ```text
+ * u32 LE  magic       0x7F3A5ED8 AES-GCM | 0x7F3A5ED9 AES-CBC | 0x7F3A5EDA SM4-CBC
+ * [16]    tag         AES-GCM only
+ * i32 LE  block_len   = 4 + 16 + 4 + cipher_len
+ * i32 LE  iv_len      = 16
+ * [16]    iv
+ * i32 LE  cipher_len
+ * [cipher_len] ciphertext
+ * ```
+ *
+ * Blocks follow each other with no file header or trailer. MindSpore writes
+ * 64 MiB pieces; its reader takes each block's length from the block header
+ * and accepts blocks up to 64 MiB + 50 bytes, so smaller pieces, which
+ * encrypt in parallel and keep memory low, still give files MindSpore reads.
+ *
+ * What the framing cannot detect: every block is sealed on its own, and
+ * nothing binds a block to its position, so blocks that are reordered, or
+ * whole blocks that are removed from the end, decrypt without error. The
+ * format parser (and the checksum in `meta.json`) must catch those; the load
+ * functions report such parse failures of an encrypted file as a
+ * {@linkcode DecryptionError}.
+ *
+ * @module
+ */
+
+import { DecryptionError, EncryptionMismatchError } from "../errors.ts";
+import type { ByteSink, ByteSource } from "../io.ts";
+import { describeValue as describe } from "../_describe.ts";
+import { giveBuffer, takeBuffer } from "./_buffer_pool.ts";
+import {
+  type EncMode,
+  importCipher,
+  type PieceCipher,
+  validateCipher,
+} from "./cipher.ts";
+
+const MAGIC: Readonly<Record<EncMode, number>> = {
+  "AES-GCM": 0x7F3A5ED8,
+  "AES-CBC": 0x7F3A5ED9,
+  "SM4-CBC": 0x7F3A5EDA,
+};
+
+const MIB = 1024 * 1024;
+
+/** The largest piece a writer may use: MindSpore's own piece size. */
+export const MAX_PIECE_SIZE: number = 64 * MIB;
+
+/**
+ * The piece size {@linkcode createEncryptingSink} uses by default: 8 MiB.
+ * Measured with `deno task bench:crypto` (see the README): Web Crypto's
+ * throughput per call rises up to 4-16 MiB and falls at 64 MiB, while the JS
+ * thread is blocked while each call copies its input (~0.5 ms at 8 MiB,
+ * ~190 ms at 64 MiB). 8 MiB keeps both cores busy with a few calls in flight,
+ * memory at a few tens of MiB, and every pause of the JS thread short.
+ */
+export const DEFAULT_PIECE_SIZE: number = 8 * MIB;
+
+/** The largest `cipher_len` MindSpore's reader accepts: 64 MiB + 50 bytes. */
+const MAX_CIPHER_LEN = 64 * MIB + 50;
+
+function _headerLength(mode: EncMode): number {
+  return mode === "AES-GCM" ? 48 : 32;
+}
+
+/**
+ * The cipher a file is encrypted with, read from the magic number in its
+ * first four bytes.
+ *
+ * @param firstBytes The start of the file (at least 4 bytes to detect
+ * anything).
+ * @returns The mode, or `null` when the bytes are not a block magic (a plain
+ * file).
+ *
+ * @example
+ * ```ts
+ * import { detectCipher } from "@ckpt/monitor";
+ * console.assert(detectCipher(new Uint8Array([0xd8, 0x5e, 0x3a, 0x7f])) === "AES-GCM");
+ * console.assert(detectCipher(new Uint8Array([0x0a, 0x10, 0, 0])) === null);
+ * ```
+ */
+export function detectCipher(firstBytes: Uint8Array): EncMode | null {
+  if (firstBytes.byteLength < 4) return null;
+  const magic = new DataView(
+    firstBytes.buffer,
+    firstBytes.byteOffset,
+    4,
+  ).getUint32(0, true);
+  for (const mode of Object.keys(MAGIC) as EncMode[]) {
+    if (MAGIC[mode] === magic) return mode;
+  }
+  return null;
+}
+
+/** Options of {@linkcode createEncryptingSink}. */
+export interface EncryptingSinkOptions {
+  /** The raw key: 16, 24 or 32 bytes for AES, 16 for SM4. */
+  key: Uint8Array;
+  /** The cipher. */
+  mode: EncMode;
+  /**
+   * Plaintext bytes per block, 1 to 64 MiB.
+   *
+   * @default {8388608}
+   */
+  pieceSize?: number;
+  /**
+   * Pieces encrypted at the same time, 1 to 64.
+   *
+   * @default {4}
+   */
+  concurrency?: number;
+}
+
+/** A {@linkcode ByteSink} that encrypts; see {@linkcode createEncryptingSink}. */
+export interface EncryptingSink extends ByteSink {
+  /**
+   * Encrypts and writes what is still buffered. Call once, after the last
+   * write; the sink cannot be written to afterwards.
+   */
+  finish(): Promise<void>;
+  /**
+   * Gives up: drops what is buffered or in flight and frees the sink's
+   * buffers and cipher. Use it when the stream fails before `finish()`.
+   */
+  abort(): void;
+}
+
+function _checkInteger(
+  name: string,
+  value: unknown,
+  min: number,
+  max: number,
+): number {
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < min ||
+    value > max
+  ) {
+    throw new RangeError(
+      `Cannot encrypt: ${name} must be an integer from ${min} to ${max}, received ${
+        describe(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+interface _Job {
+  iv: Uint8Array;
+  out: Promise<Uint8Array>;
+}
+
+/**
+ * Wraps `inner` so that everything written to it is encrypted in
+ * MindSpore's block framing.
+ *
+ * Plaintext is gathered into pieces in one reused buffer; each full piece is
+ * handed to the cipher at once (Web Crypto copies it and encrypts off the JS
+ * thread) and up to `concurrency` pieces are encrypted at the same time.
+ * Blocks are written to `inner` strictly in order, and memory stays bounded
+ * by about `concurrency + 1` pieces. A write that fills a piece waits only
+ * when `concurrency` pieces are already in flight. An empty stream still
+ * produces one block, so an encrypted file is never empty.
+ *
+ * @param inner Where the blocks go.
+ * @param options The key, the mode and tuning.
+ * @returns The encrypting sink; call `finish()` after the last write.
+ * @throws {TypeError} When the key is not a `Uint8Array`.
+ * @throws {RangeError} When the mode, the key length, `pieceSize` or
+ * `concurrency` is out of range.
+ *
+ * @example Encrypt into memory
+ * ```ts
+ * import { createEncryptingSink } from "@ckpt/monitor";
+ * const blocks: Uint8Array[] = [];
+ * const sink = createEncryptingSink(
+ *   { write: (c) => { blocks.push(c.slice()); return Promise.resolve(); } },
+ *   { key: new Uint8Array(16), mode: "AES-GCM" },
+ * );
+ * await sink.write(new TextEncoder().encode("hello"));
+ * await sink.finish();
+ * const size = blocks.reduce((n, b) => n + b.length, 0);
+ * console.assert(size === 48 + 5 + 0); // header (with tag) + ciphertext
+ * ```
+ */
+export function createEncryptingSink(
+  inner: ByteSink,
+  options: EncryptingSinkOptions,
+): EncryptingSink {
+  const mode = validateCipher(options.key, options.mode);
+  const pieceSize = _checkInteger(
+    "pieceSize",
+    options.pieceSize ?? DEFAULT_PIECE_SIZE,
+    1,
+    MAX_PIECE_SIZE,
+  );
+  const concurrency = _checkInteger(
+    "concurrency",
+    options.concurrency ?? 4,
+    1,
+    64,
+  );
+  return new _EncryptingSink(
+    inner,
+    importCipher(options.key, mode),
+    mode,
+    pieceSize,
+    concurrency,
+  );
+}
+
+class _EncryptingSink implements EncryptingSink {
+  #inner: ByteSink;
+  #cipherPromise: Promise<PieceCipher>;
+  #cipher: PieceCipher | null = null;
+  #mode: EncMode;
+  #pieceSize: number;
+  #concurrency: number;
+  #buffer: Uint8Array<ArrayBuffer> | null = null;
+  #fill = 0;
+  #queue: _Job[] = [];
+  #blocks = 0;
+  #header: Uint8Array<ArrayBuffer>;
+  #error: unknown = undefined;
+  #finished = false;
+
+  constructor(
+    inner: ByteSink,
+    cipher: Promise<PieceCipher>,
+    mode: EncMode,
+    pieceSize: number,
+    concurrency: number,
+  ) {
+    this.#inner = inner;
+    this.#cipherPromise = cipher;
+    cipher.catch(() => {}); // reported by the first write
+    this.#mode = mode;
+    this.#pieceSize = pieceSize;
+    this.#concurrency = concurrency;
+    this.#header = new Uint8Array(_headerLength(mode));
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#check();
+    try {
+      let offset = 0;
+      const length = chunk.byteLength;
+      while (offset < length) {
+        if (
+          this.#fill === 0 && length - offset >= this.#pieceSize &&
+          chunk.buffer instanceof ArrayBuffer
+        ) {
+          // A whole piece in the caller's chunk: the cipher copies it anyway.
+          await this.#dispatch(
+            chunk.subarray(offset, offset + this.#pieceSize),
+          );
+          offset += this.#pieceSize;
+          continue;
+        }
+        const buffer = this.#buffer ??= new Uint8Array(
+          takeBuffer(this.#pieceSize),
+        );
+        const n = Math.min(this.#pieceSize - this.#fill, length - offset);
+        buffer.set(chunk.subarray(offset, offset + n), this.#fill);
+        this.#fill += n;
+        offset += n;
+        if (this.#fill === this.#pieceSize) {
+          this.#fill = 0;
+          await this.#dispatch(buffer);
+        }
+      }
+    } catch (error) {
+      this.#fail(error);
+      throw error;
+    }
+  }
+
+  async finish(): Promise<void> {
+    this.#check();
+    this.#finished = true;
+    try {
+      if (this.#fill > 0 || this.#blocks + this.#queue.length === 0) {
+        const buffer = this.#buffer ?? new Uint8Array(0);
+        await this.#dispatch(buffer.subarray(0, this.#fill));
+        this.#fill = 0;
+      }
+      while (this.#queue.length > 0) await this.#drainOne();
+    } catch (error) {
+      this.#fail(error);
+      throw error;
+    } finally {
+      this.#release();
+    }
+  }
+
+  abort(): void {
+    this.#finished = true;
+    this.#fail(new TypeError("Cannot write to an encrypting sink: aborted"));
+  }
+
+  #check(): void {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#finished) {
+      throw new TypeError("Cannot write to an encrypting sink after finish()");
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.#error === undefined) this.#error = error;
+    this.#release();
+  }
+
+  #release(): void {
+    if (this.#buffer !== null) giveBuffer(this.#buffer.buffer);
+    this.#buffer = null;
+    for (const job of this.#queue) job.out.catch(() => {});
+    this.#queue = [];
+    this.#cipher?.destroy();
+    this.#cipher = null;
+  }
+
+  async #dispatch(piece: Uint8Array): Promise<void> {
+    const cipher = this.#cipher ??= await this.#cipherPromise;
+    const iv = crypto.getRandomValues(new Uint8Array(16));
+    // The cipher reads `piece` before returning, so it may be reused now.
+    const out = cipher.encrypt(piece, iv);
+    out.catch(() => {}); // awaited in order by #drainOne
+    this.#queue.push({ iv, out });
+    while (this.#queue.length >= this.#concurrency) await this.#drainOne();
+  }
+
+  async #drainOne(): Promise<void> {
+    const job = this.#queue.shift()!;
+    const sealed = await job.out;
+    const tagLength = this.#mode === "AES-GCM" ? 16 : 0;
+    const cipherLength = sealed.byteLength - tagLength;
+    const header = this.#header;
+    const view = new DataView(header.buffer);
+    view.setUint32(0, MAGIC[this.#mode], true);
+    let at = 4;
+    if (tagLength > 0) {
+      header.set(sealed.subarray(cipherLength), at);
+      at += 16;
+    }
+    view.setInt32(at, 24 + cipherLength, true);
+    view.setInt32(at + 4, 16, true);
+    header.set(job.iv, at + 8);
+    view.setInt32(at + 24, cipherLength, true);
+    await this.#inner.write(header);
+    await this.#inner.write(sealed.subarray(0, cipherLength));
+    this.#cipher?.recycle(sealed);
+    this.#blocks++;
+  }
+}
+
+/** The plaintext of an encrypted file; see {@linkcode openDecryptingSource}. */
+export interface DecryptingSource extends ByteSource {
+  /**
+   * Frees the cached blocks and the cipher (and stops SM4 workers). Reads
+   * reject afterwards. Does not close the underlying source.
+   */
+  close(): void;
+}
+
+/** Options of {@linkcode openDecryptingSource}. */
+export interface DecryptingSourceOptions {
+  /** The raw key. */
+  key: Uint8Array;
+  /** The cipher the file is expected to use. */
+  mode: EncMode;
+  /** The file's name, for error messages. */
+  path: string;
+}
+
+interface _Block {
+  /** Offset of the ciphertext in the file. */
+  cipherAt: number;
+  cipherLength: number;
+  iv: Uint8Array;
+  /** GCM tag, else empty. */
+  tag: Uint8Array;
+  /** Offset of the block's plaintext in the decrypted stream. */
+  plainAt: number;
+  plainLength: number;
+}
+
+/**
+ * Opens an encrypted file for random-access reads of its plaintext.
+ *
+ * Every block header is read and checked first (magic against `mode`, IV
+ * length, `block_len`, `cipher_len` bounds, truncation; for CBC modes the
+ * padding of each block's last 16 bytes), which gives an index from
+ * plaintext offsets to blocks. Blocks are then decrypted (and GCM tags
+ * verified) when a read touches them; the last few are cached, and a read
+ * that continues where the previous one ended starts decrypting the next
+ * block in parallel. Every failure of any check is the same
+ * {@linkcode DecryptionError}.
+ *
+ * @param inner The encrypted bytes.
+ * @param options The key, the expected mode and the file's name.
+ * @returns The plaintext as a {@linkcode ByteSource}; `close()` it when done.
+ * @throws {TypeError} When the key is not a `Uint8Array`.
+ * @throws {RangeError} When the mode is unknown or the key length wrong.
+ * @throws {EncryptionMismatchError} When the file is not encrypted.
+ * @throws {DecryptionError} When the file cannot be decrypted with this key
+ * and mode (rejected here or by a later `readAt`).
+ *
+ * @example Decrypt what an encrypting sink wrote
+ * ```ts
+ * import { createEncryptingSink, openDecryptingSource } from "@ckpt/monitor";
+ * const key = crypto.getRandomValues(new Uint8Array(16));
+ * const parts: Uint8Array[] = [];
+ * const sink = createEncryptingSink(
+ *   { write: (c) => { parts.push(c.slice()); return Promise.resolve(); } },
+ *   { key, mode: "AES-CBC", pieceSize: 1024 },
+ * );
+ * await sink.write(new Uint8Array(3000).fill(7));
+ * await sink.finish();
+ * const file = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+ * parts.reduce((at, p) => (file.set(p, at), at + p.length), 0);
+ * const source = await openDecryptingSource({
+ *   size: file.length,
+ *   readAt: (at, into) => Promise.resolve(into.set(file.subarray(at, at + into.length))),
+ * }, { key, mode: "AES-CBC", path: "mem" });
+ * const into = new Uint8Array(10);
+ * await source.readAt(2000, into);
+ * console.assert(source.size === 3000 && into.every((b) => b === 7));
+ * source.close();
+ * ```
+ */
+export async function openDecryptingSource(
+  inner: ByteSource,
+  options: DecryptingSourceOptions,
+): Promise<DecryptingSource> {
+  const mode = validateCipher(options.key, options.mode);
+  const path = options.path;
+  const head = new Uint8Array(Math.min(48, inner.size));
+  await inner.readAt(0, head);
+  const fileMode = detectCipher(head);
+  if (fileMode === null) {
+    if (_looksFramed(head)) throw new DecryptionError(path);
+    throw new EncryptionMismatchError(path, null, mode);
+  }
+  if (fileMode !== mode) throw new DecryptionError(path);
+  const cipher = await importCipher(options.key, mode);
+  try {
+    const blocks = await _scan(inner, cipher, mode);
+    const source = new _DecryptingSource(inner, cipher, blocks, path);
+    try {
+      await source.verifyFirst();
+    } catch (error) {
+      source.close();
+      throw error;
+    }
+    return source;
+  } catch (error) {
+    cipher.destroy();
+    throw new DecryptionError(path, { cause: error });
+  }
+}
+
+/**
+ * Whether bytes that start with no valid magic still look like a damaged
+ * block: a prefix of a magic (a file cut short), three of the four magic
+ * bytes, or a GCM or CBC header whose lengths agree. A plain `.ckpt` or
+ * safetensors file does none of these.
+ */
+function _looksFramed(head: Uint8Array): boolean {
+  if (head.byteLength === 0) return false;
+  const magics = Object.values(MAGIC).map((
+    m,
+  ) => [m & 0xff, (m >>> 8) & 0xff, (m >>> 16) & 0xff, m >>> 24]);
+  for (const magic of magics) {
+    const n = Math.min(4, head.byteLength);
+    let same = 0;
+    for (let i = 0; i < n; i++) if (head[i] === magic[i]) same++;
+    if (same === n && n < 4) return true;
+    if (same >= 3) return true;
+  }
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  for (const at of [4, 20]) { // block_len of a CBC / GCM header
+    if (at + 28 > head.byteLength) continue;
+    const blockLength = view.getInt32(at, true);
+    const ivLength = view.getInt32(at + 4, true);
+    const cipherLength = view.getInt32(at + 24, true);
+    if (ivLength === 16 && blockLength === 24 + cipherLength) return true;
+  }
+  return false;
+}
+
+async function _scan(
+  inner: ByteSource,
+  cipher: PieceCipher,
+  mode: EncMode,
+): Promise<_Block[]> {
+  const gcm = mode === "AES-GCM";
+  const headerLength = _headerLength(mode);
+  const header = new Uint8Array(headerLength);
+  const view = new DataView(header.buffer);
+  const blocks: _Block[] = [];
+  let at = 0;
+  let plainAt = 0;
+  while (at < inner.size) {
+    if (at + headerLength > inner.size) throw new Error("truncated header");
+    await inner.readAt(at, header);
+    if (view.getUint32(0, true) !== MAGIC[mode]) throw new Error("magic");
+    let p = 4;
+    const tag = gcm ? header.slice(4, 20) : new Uint8Array(0);
+    if (gcm) p += 16;
+    const blockLength = view.getInt32(p, true);
+    const ivLength = view.getInt32(p + 4, true);
+    const iv = header.slice(p + 8, p + 24);
+    const cipherLength = view.getInt32(p + 24, true);
+    if (ivLength !== 16) throw new Error("iv_len");
+    if (cipherLength < 0 || cipherLength > MAX_CIPHER_LEN) {
+      throw new Error("cipher_len");
+    }
+    if (blockLength !== 24 + cipherLength) throw new Error("block_len");
+    if (!gcm && (cipherLength === 0 || cipherLength % 16 !== 0)) {
+      throw new Error("cipher_len not a multiple of 16");
+    }
+    const cipherAt = at + headerLength;
+    if (cipherAt + cipherLength > inner.size) throw new Error("truncated");
+    blocks.push({
+      cipherAt,
+      cipherLength,
+      iv,
+      tag,
+      plainAt,
+      plainLength: cipherLength, // CBC: fixed below
+    });
+    plainAt += cipherLength;
+    at = cipherAt + cipherLength;
+  }
+  if (blocks.length === 0) throw new Error("no blocks");
+  if (!gcm) {
+    // The plaintext length of a CBC block is known only from its padding:
+    // decrypt each block's last 16 bytes (the cipher checks the padding),
+    // chained to the 16 bytes before them (or to the IV).
+    const tail = new Uint8Array(32);
+    const pending: Promise<number>[] = [];
+    for (const block of blocks) {
+      const n = block.cipherLength;
+      let iv = block.iv;
+      if (n === 16) {
+        await inner.readAt(block.cipherAt, tail.subarray(16));
+      } else {
+        await inner.readAt(block.cipherAt + n - 32, tail);
+        iv = tail.subarray(0, 16);
+      }
+      // Both arguments are read before decrypt returns.
+      pending.push(
+        cipher.decrypt(tail.subarray(16), iv).then((last) =>
+          n - 16 + last.byteLength
+        ),
+      );
+    }
+    const lengths = await Promise.all(pending);
+    plainAt = 0;
+    blocks.forEach((block, i) => {
+      block.plainAt = plainAt;
+      block.plainLength = lengths[i]!;
+      plainAt += block.plainLength;
+    });
+  }
+  return blocks;
+}
+
+/** Blocks decrypted ahead of a sequential reader. */
+const _READ_AHEAD = 2;
+
+class _DecryptingSource implements DecryptingSource {
+  readonly size: number;
+  #inner: ByteSource;
+  #cipher: PieceCipher;
+  #blocks: _Block[];
+  #path: string;
+  #cache = new Map<number, Promise<Uint8Array>>();
+  #cacheLimit = _READ_AHEAD + 2;
+  #io: Promise<void> = Promise.resolve();
+  #readBuffer: Uint8Array<ArrayBuffer> | null = null;
+  #nextExpected = -1;
+  #closed = false;
+
+  constructor(
+    inner: ByteSource,
+    cipher: PieceCipher,
+    blocks: _Block[],
+    path: string,
+  ) {
+    this.#inner = inner;
+    this.#cipher = cipher;
+    this.#blocks = blocks;
+    this.#path = path;
+    const last = blocks[blocks.length - 1]!;
+    this.size = last.plainAt + last.plainLength;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#cache.clear();
+    this.#readBuffer = null;
+    this.#cipher.destroy();
+  }
+
+  async readAt(position: number, into: Uint8Array): Promise<void> {
+    if (this.#closed) {
+      throw new TypeError(`Cannot read "${this.#path}": it is closed`);
+    }
+    const end = position + into.byteLength;
+    if (!Number.isInteger(position) || position < 0 || end > this.size) {
+      throw new RangeError(
+        `Cannot read bytes ${position}..${end} of "${this.#path}": it holds ${this.size} bytes`,
+      );
+    }
+    if (into.byteLength === 0) return;
+    let i = this.#find(position);
+    const sequential = position === this.#nextExpected;
+    this.#nextExpected = end;
+    let done = 0;
+    while (done < into.byteLength) {
+      const block = this.#blocks[i]!;
+      const plain = this.#get(i);
+      if (sequential || done > 0) {
+        // Reading on: decrypt the next blocks in parallel with this one.
+        for (let k = 1; k <= _READ_AHEAD; k++) this.#get(i + k);
+      }
+      let bytes: Uint8Array;
+      try {
+        bytes = await plain;
+      } catch (error) {
+        throw new DecryptionError(this.#path, { cause: error });
+      }
+      const from = position + done - block.plainAt;
+      const n = Math.min(bytes.byteLength - from, into.byteLength - done);
+      into.set(bytes.subarray(from, from + n), done);
+      done += n;
+      i++;
+    }
+  }
+
+  /** Index of the block holding plaintext byte `position`. */
+  #find(position: number): number {
+    let lo = 0;
+    let hi = this.#blocks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.#blocks[mid]!.plainAt <= position) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** The plaintext of block `i`, decrypted once while it stays cached. */
+  #get(i: number): Promise<Uint8Array> {
+    if (i >= this.#blocks.length) return Promise.resolve(new Uint8Array(0));
+    const cached = this.#cache.get(i);
+    if (cached !== undefined) {
+      this.#cache.delete(i);
+      this.#cache.set(i, cached);
+      return cached;
+    }
+    const block = this.#blocks[i]!;
+    const plain = this.#decrypt(block);
+    plain.catch(() => {});
+    this.#cache.set(i, plain);
+    while (this.#cache.size > this.#cacheLimit) {
+      this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    return plain;
+  }
+
+  #decrypt(block: _Block): Promise<Uint8Array> {
+    // Reads from `inner` go one at a time, into one reused buffer; the
+    // cipher reads its input before returning, so the decryption of several
+    // blocks still overlaps.
+    const started = this.#io.then(async () => {
+      const n = block.cipherLength;
+      const total = n + block.tag.byteLength;
+      if (this.#readBuffer === null || this.#readBuffer.byteLength < total) {
+        this.#readBuffer = new Uint8Array(total);
+      }
+      const sealed = this.#readBuffer.subarray(0, total);
+      await this.#inner.readAt(block.cipherAt, sealed.subarray(0, n));
+      sealed.set(block.tag, n);
+      // Wrapped, so that `started` settles when decryption starts, not ends.
+      return { out: this.#cipher.decrypt(sealed, block.iv) };
+    });
+    this.#io = started.then(() => {}, () => {});
+    return started.then(async ({ out }) => {
+      const plain = await out;
+      if (plain.byteLength !== block.plainLength) {
+        throw new Error("plaintext length differs from the index");
+      }
+      return plain;
+    });
+  }
+
+  /** Decrypts the first block now, so a wrong key fails at open. */
+  async verifyFirst(): Promise<void> {
+    await this.#get(0);
+  }
+}
