@@ -32,3 +32,4 @@ export * from "./src/storage/atomic_write.ts";
 export * from "./src/storage/temp_files.ts";
 export * from "./src/verify.ts";
 export * from "./src/restore.ts";
+export * from "./src/resume.ts";
