@@ -392,8 +392,13 @@ export async function findResumeCheckpoint(
 
   const lines = skipped.map((s) => `${s.file}: ${s.reason}`);
   if (shared.length === 0) {
+    const empty = perRank.flatMap((m, r) => m.size === 0 ? [`rank_${r}`] : []);
     lines.push(
-      `no (epoch, step) has a checkpoint in all ${count} rank folders`,
+      empty.length > 0
+        ? `${empty.join(", ")} ${
+          empty.length === 1 ? "has" : "have"
+        } no checkpoint, while other ranks do`
+        : `no (epoch, step) has a checkpoint in all ${count} rank folders`,
     );
   }
   throw new CorruptCheckpointError(
