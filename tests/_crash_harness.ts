@@ -243,13 +243,17 @@ export async function runKills(options: KillOptions): Promise<KillReport> {
 
     // Files of earlier runs accumulate (another prefix each run, as in
     // MindFormers); remove those meta.json does not list, to bound the disk.
-    const meta = JSON.parse(await Deno.readTextFile(`${main}/meta.json`));
-    const listed = new Set<string>(
-      meta.files.map((f: { name: string }) => f.name),
-    );
-    for (const name of await names(main)) {
-      if (/\.ckpt$/.test(name) && !listed.has(name)) {
-        await Deno.remove(`${main}/${name}`);
+    // (A kill between the first commit and the first meta.json leaves no
+    // meta.json: resume then found the file by name; keep everything.)
+    const text = await Deno.readTextFile(`${main}/meta.json`).catch(() => null);
+    if (text !== null) {
+      const listed = new Set<string>(
+        JSON.parse(text).files.map((f: { name: string }) => f.name),
+      );
+      for (const name of await names(main)) {
+        if (/\.ckpt$/.test(name) && !listed.has(name)) {
+          await Deno.remove(`${main}/${name}`);
+        }
       }
     }
     if ((i + 1) % 10 === 0 || i + 1 === kills) {
