@@ -268,3 +268,18 @@ Deno.test("findResumeCheckpoint rejects bad options", async () => {
     RangeError,
   );
 });
+
+Deno.test("findResumeCheckpoint passes decKey/decMode through, and says so when an encrypted checkpoint has no key", async () => {
+  await withTempDir(async (dir) => {
+    const key = new Uint8Array(32).fill(7);
+    await run(dir, 4, { encKey: key, encMode: "AES-GCM" });
+    const found = await findResumeCheckpoint(dir, {
+      decKey: key,
+      decMode: "AES-GCM",
+      verify: "full",
+    });
+    deepEqual(names(found!.files), ["CKP_rank_0-1_4.ckpt"]);
+    equal(found!.context.stepNum, 4);
+    await rejects(findResumeCheckpoint(dir), /encrypted with AES-GCM/);
+  });
+});

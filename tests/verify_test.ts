@@ -181,3 +181,36 @@ Deno.test("verifyCheckpoint rejects bad arguments", async () => {
     TypeError,
   );
 });
+
+Deno.test("verifyCheckpoint checks every GCM tag of an encrypted file and says when the key is missing or wrong", async () => {
+  await withTempDir(async (dir) => {
+    const key = new Uint8Array(16).map((_, i) => i + 1);
+    for (const encMode of ["AES-GCM", "AES-CBC", "SM4-CBC"] as const) {
+      const path = `${dir}/${encMode}.ckpt`;
+      await saveCheckpoint(path, { w }, {
+        encKey: key,
+        encMode,
+        fileMode: 0o600,
+      });
+      ok((await verifyCheckpoint(path, { decKey: key, decMode: encMode })).ok);
+      failed(await verifyCheckpoint(path), "encryption");
+      failed(
+        await verifyCheckpoint(path, {
+          decKey: key.map((b) => b ^ 1),
+          decMode: encMode,
+        }),
+        "decryption",
+      );
+    }
+    // A flipped ciphertext byte, with no checksum to compare with: the GCM
+    // tag catches it.
+    const path = `${dir}/AES-GCM.ckpt`;
+    const bytes = await Deno.readFile(path);
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 1;
+    await Deno.writeFile(path, bytes);
+    failed(
+      await verifyCheckpoint(path, { decKey: key, decMode: "AES-GCM" }),
+      "decryption",
+    );
+  });
+});
