@@ -7,6 +7,7 @@ import {
   CorruptCheckpointError,
   findResumeCheckpoint,
   type Parameter,
+  saveCheckpoint,
   train,
 } from "../mod.ts";
 import { withTempDir } from "./_helpers.ts";
@@ -281,5 +282,30 @@ Deno.test("findResumeCheckpoint passes decKey/decMode through, and says so when 
     deepEqual(names(found!.files), ["CKP_rank_0-1_4.ckpt"]);
     equal(found!.context.stepNum, 4);
     await rejects(findResumeCheckpoint(dir), /encrypted with AES-GCM/);
+  });
+});
+
+Deno.test("findResumeCheckpoint reads MindFormers' own three-key meta.json: its prefix, up to its last file", async () => {
+  await withTempDir(async (dir) => {
+    const folder = `${dir}/checkpoint/rank_0`;
+    await Deno.mkdir(folder, { recursive: true });
+    for (const [e, s, step] of [[1, 5, 5], [2, 5, 10], [3, 5, 15]]) {
+      await saveCheckpoint(`${folder}/llama_rank_0-${e}_${s}.ckpt`, model(), {
+        appendInfo: { epoch_num: e!, step_num: step! },
+      });
+    }
+    await saveCheckpoint(`${folder}/other_rank_0-9_5.ckpt`, model());
+    await Deno.writeTextFile(
+      `${folder}/meta.json`,
+      JSON.stringify({
+        last_epoch: 2,
+        last_step: 5,
+        last_ckpt_file: "llama_rank_0-2_5.ckpt",
+      }),
+    );
+    const found = await findResumeCheckpoint(dir, { stepsPerEpoch: 5 });
+    deepEqual(names(found!.files), ["llama_rank_0-2_5.ckpt"]);
+    equal(found!.context.initialStep, 10);
+    equal(found!.context.initialEpoch, 2);
   });
 });
