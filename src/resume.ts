@@ -350,10 +350,16 @@ export async function findResumeCheckpoint(
     perRank.push(byKey);
   }
 
-  // Keys present for every rank, newest first.
+  // Keys present for every rank, newest first: by (epoch, step), or, with
+  // no meta.json anywhere, by rank 0's file time as MindFormers does.
+  const byTime = !anyMeta;
   const shared = [...perRank[0]!.values()]
     .filter((c) => perRank.every((m) => m.has(key(c))))
-    .sort((a, b) => b.epoch - a.epoch || b.step - a.step);
+    .sort((a, b) =>
+      byTime
+        ? b.mtime - a.mtime || b.epoch - a.epoch || b.step - a.step
+        : b.epoch - a.epoch || b.step - a.step
+    );
   const anyCandidate = perRank.some((m) => m.size > 0);
   if (!anyCandidate && !anyMeta) return null;
 
