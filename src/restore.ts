@@ -13,6 +13,7 @@ import {
   networkParameters,
   type Parameter,
   type Tensor,
+  tensorBytes,
   type TensorData,
 } from "./types.ts";
 
@@ -131,8 +132,8 @@ function list(names: string[]): string {
  * @param network The network (and optimizer state) to restore into: an
  *   iterable of parameters, a `Map` or a record of tensors.
  * @param checkpoint The checkpoint: the map {@linkcode loadCheckpoint}
- *   returns, or an open {@linkcode CheckpointReader} (read one tensor at a
- *   time, so memory stays at one tensor).
+ *   returns, or an open {@linkcode CheckpointReader} (each tensor is read
+ *   straight into the network's bytes: no memory beyond the network's).
  * @param options Options.
  * @returns The names loaded, missing and unexpected.
  * @throws {CheckpointMismatchError} When a dtype or shape differs, or, with
@@ -187,6 +188,7 @@ export async function loadParamsInto(
 
   let described: Described[];
   let read: (name: string) => Promise<Tensor | string>;
+  let reader: CheckpointReader | null = null;
   if (checkpoint instanceof Map) {
     described = [];
     for (const [name, value] of checkpoint as Map<string, Tensor | string>) {
@@ -201,6 +203,7 @@ export async function loadParamsInto(
   } else if (isReader(checkpoint)) {
     described = [...checkpoint.entries];
     read = (name) => checkpoint.read(name);
+    reader = checkpoint;
   } else {
     throw new TypeError(
       `Cannot load checkpoint into network: expected a Map from loadCheckpoint or a CheckpointReader, received ${
@@ -256,6 +259,11 @@ export async function loadParamsInto(
     );
   }
   for (const p of loaded) {
+    if (reader !== null) {
+      // Straight into the network's bytes: no allocation, no second copy.
+      await reader.readInto(p.name, tensorBytes(p));
+      continue;
+    }
     const value = await read(p.name) as Tensor;
     (p.data as TensorData & { set(a: ArrayLike<unknown>): void }).set(
       value.data as ArrayLike<unknown>,

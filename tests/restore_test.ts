@@ -169,3 +169,23 @@ Deno.test("loadParamsInto rejects bad arguments", async () => {
     throw new CheckpointMismatchError(null, "x");
   }, /Cannot load checkpoint into network: x/);
 });
+
+Deno.test("loadParamsInto from a reader joins a tensor split across .ckpt entries, straight into the network's bytes", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/m.ckpt`;
+    await saveCheckpoint(path, source(), {
+      splitSize: 8,
+      appendInfo: { s: "x" },
+    });
+    await using reader = await openCheckpoint(path);
+    const target = net();
+    await loadParamsInto(target, reader, { strict: true, ignore: ["s"] });
+    deepEqual(target, source());
+    await rejects(reader.readInto("s", new Uint8Array(4)), RangeError);
+    await rejects(
+      reader.readInto("dense.bias", new Uint8Array(15)),
+      RangeError,
+    );
+    await rejects(reader.readInto("nope", new Uint8Array(4)), RangeError);
+  });
+});
