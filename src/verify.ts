@@ -265,7 +265,17 @@ export async function verifyCheckpoint(
 
   try {
     await using reader = await openCheckpoint(path, load);
-    for (const e of reader.entries) await reader.read(e.name);
+    // Tensors are read into one reused buffer (of the largest), strings
+    // decoded; fresh memory for every tensor would cost page faults.
+    let largest = 0;
+    for (const e of reader.entries) {
+      if (e.dtype !== "str") largest = Math.max(largest, e.byteLength);
+    }
+    const scratch = new Uint8Array(largest);
+    for (const e of reader.entries) {
+      if (e.dtype === "str") await reader.read(e.name);
+      else await reader.readInto(e.name, scratch.subarray(0, e.byteLength));
+    }
     return {
       ok: true,
       path,
