@@ -353,6 +353,38 @@ export async function findResumeCheckpoint(
   // Keys present for every rank, newest first: by (epoch, step), or, with
   // no meta.json anywhere, by rank 0's file time as MindFormers does.
   const byTime = !anyMeta;
+  if (
+    count > 1 && anyMeta &&
+    ![...perRank[0]!.keys()].some((k) => perRank.every((m) => m.has(k)))
+  ) {
+    // A resumed run's meta.json lists only its own files: when some ranks
+    // saved in the new run and others died before their first save, the
+    // step they all resumed from is listed by none of the new ones. Add
+    // each rank's files from earlier runs (not newer than its meta.json's
+    // last), checked by a full read as their checksums are not recorded.
+    for (let rank = 0; rank < count; rank++) {
+      const meta = metas[rank];
+      if (meta === null || meta === undefined) continue;
+      const byKey = perRank[rank]!;
+      let added = false;
+      const older = (await scan(join(root, `rank_${rank}`)))
+        .sort((a, b) => b.mtime - a.mtime);
+      for (const c of older) {
+        if (byKey.has(key(c))) continue;
+        if (
+          c.epoch > meta.last_epoch ||
+          (c.epoch === meta.last_epoch && c.step > meta.last_step)
+        ) continue;
+        byKey.set(key(c), c);
+        added = true;
+      }
+      if (added) {
+        warnings.push(
+          `rank ${rank}: no step is listed by every rank's meta.json; files meta.json no longer lists (an earlier run's) were considered, checked by structure only`,
+        );
+      }
+    }
+  }
   const shared = [...perRank[0]!.values()]
     .filter((c) => perRank.every((m) => m.has(key(c))))
     .sort((a, b) =>

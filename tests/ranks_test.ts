@@ -85,7 +85,21 @@ Deno.test({
         await round(directory, found, 500);
         await Deno.remove(`${directory}/barrier`, { recursive: true })
           .catch(() => {});
-        found = await findResumeCheckpoint(directory, { verify: "full" });
+        found = await findResumeCheckpoint(directory, { verify: "full" })
+          .catch(async (e) => {
+            const seen: string[] = [];
+            for (let k = 0; k < RANKS; k++) {
+              const dir = `${directory}/checkpoint/rank_${k}`;
+              const meta = await Deno.readTextFile(`${dir}/meta.json`)
+                .then((t) =>
+                  JSON.parse(t).files.map((f: { name: string }) => f.name)
+                )
+                .catch(() => "none");
+              const files = [...Deno.readDirSync(dir)].map((f) => f.name);
+              seen.push(`rank ${k}: meta ${meta}; files ${files.sort()}`);
+            }
+            throw new Error(`round ${r}: ${seen.join(" | ")}`, { cause: e });
+          });
         ok(found, `round ${r}: nothing to resume from`);
         equal(found.files.length, RANKS);
         deepEqual(found.skipped, []);

@@ -309,3 +309,39 @@ Deno.test("findResumeCheckpoint reads MindFormers' own three-key meta.json: its 
     equal(found!.context.initialEpoch, 2);
   });
 });
+
+Deno.test("findResumeCheckpoint finds the step all ranks resumed from when only some ranks saved in the new run", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 4, { rank: 0 });
+    await run(dir, 4, { rank: 1 });
+    // The resumed run: rank 0 saves step 5 (a new prefix, a new meta.json
+    // listing only that file); rank 1 dies before its first save.
+    const params = model();
+    const monitor = new CheckpointMonitor({
+      directory: dir,
+      rank: 0,
+      saveCheckpointSteps: 1,
+      saveNetworkParams: false,
+    });
+    await monitor.onTrainBegin({
+      step: 4,
+      epoch: 1,
+      stepsPerEpoch: 5,
+      network: params,
+    });
+    await monitor.onStepEnd({
+      step: 5,
+      epoch: 1,
+      stepsPerEpoch: 5,
+      network: params,
+    });
+    await monitor.close();
+    const found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), [
+      "CKP_rank_0-1_4.ckpt",
+      "CKP_rank_1-1_4.ckpt",
+    ]);
+    equal(found!.warnings.length, 1);
+    ok(found!.warnings[0]!.startsWith("rank 0:"), found!.warnings[0]);
+  });
+});
