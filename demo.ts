@@ -166,8 +166,8 @@ function step(model: Model, epoch: number, stepInEpoch: number): number {
 
 // ---------------------------------------------------------- training ---
 
-const ENC_KEY = new Uint8Array(32).map((_, i) => i * 7 + 1); // a demo key, not a secret
-const ENCRYPTED: boolean = false; // set to true once the encryption milestone is merged
+// A fixed demo key, not a secret: use a key from your secret store.
+const ENC_KEY = new Uint8Array(32).map((_, i) => i * 7 + 1);
 
 function monitorOptions(): CheckpointMonitorOptions {
   return {
@@ -176,7 +176,8 @@ function monitorOptions(): CheckpointMonitorOptions {
     saveCheckpointSteps: 25,
     keepCheckpointMax: 3,
     exceptionSave: true,
-    ...(ENCRYPTED ? { encKey: ENC_KEY, encMode: "AES-GCM" as const } : {}),
+    encKey: ENC_KEY,
+    encMode: "AES-GCM",
   };
 }
 
@@ -239,7 +240,10 @@ async function resume(reference: number[]): Promise<void> {
   console.log(
     `run 2: resume from ${meta.last_ckpt_file} (meta.json: epoch ${meta.last_epoch}, step ${meta.last_step}, global step ${meta.global_step})`,
   );
-  const loaded = await loadCheckpoint(file);
+  const loaded = await loadCheckpoint(file, {
+    decKey: ENC_KEY,
+    decMode: meta.enc_mode,
+  });
   const model = makeModel();
   for (const p of [...model.params, ...model.optimizer]) {
     const t = loaded.get(p.name) as Tensor | undefined;
@@ -287,9 +291,7 @@ if (import.meta.main) {
   const start = performance.now();
   await Deno.remove(DIRECTORY, { recursive: true }).catch(() => {});
   console.log(
-    `checkpoints: ${
-      ENCRYPTED ? "AES-GCM encrypted" : "plain (encryption not merged yet)"
-    }, every 25 steps, keep 3, in ${DIRECTORY}`,
+    `checkpoints: AES-256-GCM encrypted, every 25 steps, keep 3, in ${DIRECTORY}`,
   );
   const reference = referenceLosses();
   await firstRun();

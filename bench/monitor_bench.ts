@@ -37,7 +37,8 @@ Deno.bench("save 16 MiB: saveCheckpoint (baseline)", {
   group: "save",
   baseline: true,
 }, async () => {
-  await saveCheckpoint(`${dir}/direct-${direct++ % 2}.ckpt`, big);
+  await saveCheckpoint(`${dir}/direct-${direct}.ckpt`, big);
+  await Deno.remove(`${dir}/direct-${direct++ - 1}.ckpt`).catch(() => {});
 });
 
 const saving = new CheckpointMonitor({
@@ -47,11 +48,16 @@ const saving = new CheckpointMonitor({
   saveNetworkParams: false,
 });
 let savingStep = 0;
-Deno.bench("save 16 MiB: CheckpointMonitor.onStepEnd (meta.json + retention)", {
-  group: "save",
-}, async () => {
-  await saving.onStepEnd(context(big, ++savingStep));
-});
+Deno.bench(
+  "save 16 MiB: CheckpointMonitor.onStepEnd, then flush (meta.json + retention)",
+  {
+    group: "save",
+  },
+  async () => {
+    await saving.onStepEnd(context(big, ++savingStep));
+    await saving.flush();
+  },
+);
 
 globalThis.addEventListener("unload", () => {
   Deno.removeSync(dir, { recursive: true });

@@ -35,6 +35,7 @@ import {
 } from "./format/entry.ts";
 import { DEFAULT_SPLIT_SIZE, encodeCkpt, parseCkpt } from "./format/ckpt.ts";
 import { encodeSafetensors, parseSafetensors } from "./format/safetensors.ts";
+import { ReadAheadSource } from "./format/_read_ahead.ts";
 import { atomicWrite } from "./storage/atomic_write.ts";
 import { openFileSource } from "./storage/file_source.ts";
 import { checkFileMode, checkPath } from "./storage/_paths.ts";
@@ -314,6 +315,15 @@ function collectEntries(
       `Cannot save checkpoint as safetensors: the name "__metadata__" is reserved`,
     );
   }
+  for (const name of values.keys()) {
+    if (!name.isWellFormed()) {
+      throw new RangeError(
+        `Cannot save checkpoint: name ${
+          JSON.stringify(name)
+        } holds a lone surrogate, which UTF-8 cannot store`,
+      );
+    }
+  }
   return Array.from(values, ([name, value]) => ({ name, value }));
 }
 
@@ -515,8 +525,12 @@ class Reader implements CheckpointReader {
     this.#encrypted = encrypted;
     this.path = path;
     this.format = format;
-    this.#source = source;
-    this.#close = close;
+    const ahead = new ReadAheadSource(source);
+    this.#source = ahead;
+    this.#close = async () => {
+      await ahead.release();
+      await close();
+    };
     this.#byName = new Map(parsed.map((e) => [e.name, e]));
     this.entries = Object.freeze(parsed.map((e) =>
       Object.freeze({

@@ -41,6 +41,11 @@ export interface CheckpointSavedDetail {
   readonly step: number;
   /** The epoch it holds. */
   readonly epoch: number;
+  /**
+   * With `asyncSave`: milliseconds the step end waited for the previous
+   * background save before it could copy the tensors (back-pressure).
+   */
+  readonly waitedMs?: number;
 }
 
 /**

@@ -46,6 +46,7 @@ import {
   checkPrefix,
   stepInEpoch,
 } from "./storage/layout.ts";
+import { SaveQueue, type SaveQueueFile } from "./save_queue.ts";
 import { SaveTrigger } from "./triggers.ts";
 import {
   type AppendValue,
@@ -129,8 +130,16 @@ export interface CheckpointMonitorEventMap {
  * the folder); then `meta.json` is replaced atomically; then retention
  * deletes old files of this monitor only. A failed save deletes nothing,
  * leaves no temporary file, is reported as an `error` event and rejects the
- * call. Saves are synchronous for now (`asyncSave` is accepted and
- * recorded): the step end resolves once the files are committed.
+ * call. By default the step end resolves once every file of the save is
+ * committed; the bookkeeping that reads no tensor (`meta.json`, then
+ * retention) runs on in the background, the next save waits for it, and a
+ * failure there rejects the next step end, `flush()`, `onTrainEnd()` or
+ * `close()`. With `asyncSave`, the step end resolves once the tensors are
+ * copied into a reused arena; a Worker writes the files and the monitor
+ * then updates `meta.json` and applies retention, one save at a time (a
+ * save due while one is writing waits for it). A background failure
+ * rejects the next step end, `flush()`, `onTrainEnd()` or `close()` (once)
+ * and is an `error` event naming the file.
  *
  * Options are checked once, here: wrong types are TypeErrors, wrong values
  * and conflicts RangeErrors, missing permissions
@@ -178,11 +187,15 @@ export class CheckpointMonitor extends EventTarget
   #lastStep = 0;
   #closed = false;
   #queue: Promise<void> = Promise.resolve();
+  #background: Promise<void> = Promise.resolve();
+  #failure: { error: unknown } | undefined;
   #extraDirsMade = new Set<string>();
   #signals: readonly CheckpointSignal[];
   #listeners: Map<CheckpointSignal, () => void> = new Map();
   #pendingSignal: CheckpointSignal | null = null;
   #hooks: Pick<CheckpointMonitorOptions, "onSaved" | "onRemoved" | "onError">;
+  /** The background pipeline, with `asyncSave`. */
+  #saver: SaveQueue | null = null;
 
   /**
    * Validates the options, checks permissions, creates
@@ -276,6 +289,7 @@ export class CheckpointMonitor extends EventTarget
       startTime: now,
     });
     this.#previousSaveTime = now;
+    if (config.asyncSave) this.#saver = new SaveQueue();
     this.#installSignals();
   }
 
@@ -365,6 +379,7 @@ export class CheckpointMonitor extends EventTarget
     this.#lastStep = step;
     this.#trigger.saved(step);
     this.#installSignals();
+    this.#reserve(ctx);
     return Promise.resolve();
   }
 
@@ -387,6 +402,9 @@ export class CheckpointMonitor extends EventTarget
       return Promise.reject(this.#stepError(step));
     }
     if (this.#closed) return Promise.reject(closedError());
+    if (this.#failure !== undefined) return Promise.reject(this.#takeFailure());
+    const failure = this.#saver?.takeFailure();
+    if (failure !== undefined) return Promise.reject(failure);
     this.#lastStep = step;
     if (
       this.#pendingSignal === null &&
@@ -428,11 +446,16 @@ export class CheckpointMonitor extends EventTarget
     if (this.#closed) throw closedError();
     if (ctx.step < this.#lastStep) throw this.#stepError(ctx.step);
     this.#lastStep = ctx.step;
-    if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
-      await this.#save(ctx);
+    try {
+      if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+        await this.#save(ctx);
+      }
+      await this.flush();
+    } finally {
+      // No Worker may keep the process alive after training.
+      await this.#saver?.stop().catch(() => {});
+      this.#removeSignals();
     }
-    await this.flush();
-    this.#removeSignals();
   }
 
   /**
@@ -452,7 +475,7 @@ export class CheckpointMonitor extends EventTarget
   async onException(ctx: StepContext, _error: unknown): Promise<void> {
     this.#removeSignals();
     if (this.#closed || !this.#config.exceptionSave) return;
-    await this.flush();
+    await this.#settle();
     const plan = this.#plan(ctx, "breakpoint");
     const names = await listFiles(this.#layout.checkpointDir);
     const path = this.#layout.breakpointFile(
@@ -467,10 +490,12 @@ export class CheckpointMonitor extends EventTarget
   }
 
   /**
-   * Waits until no save is in flight. Saves are synchronous for now, so
-   * this resolves at once unless a save is running concurrently.
+   * Waits until every save started so far, with its `meta.json` update and
+   * retention, has finished.
    *
-   * @returns When every save started so far has finished.
+   * @returns When done.
+   * @throws When that bookkeeping failed (the error was also reported as an
+   * `error` event).
    *
    * @example
    * ```ts ignore
@@ -478,12 +503,15 @@ export class CheckpointMonitor extends EventTarget
    * ```
    */
   async flush(): Promise<void> {
-    await this.#queue;
+    await this.#settle();
+    this.#saver?.throwIfFailed();
+    if (this.#failure !== undefined) throw this.#takeFailure();
   }
 
   /**
-   * Waits for every save and removes the signal listeners; later callback
-   * calls reject. Calling it again does nothing.
+   * Removes the signal listeners and waits for every save (rethrowing a
+   * bookkeeping failure, as `flush()`); later callback calls reject.
+   * Calling it again does nothing.
    *
    * @returns When closed.
    *
@@ -500,8 +528,12 @@ export class CheckpointMonitor extends EventTarget
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.flush();
     this.#removeSignals();
+    try {
+      await this.flush();
+    } finally {
+      await this.#saver?.close().catch(() => {});
+    }
   }
 
   /**
@@ -525,17 +557,20 @@ export class CheckpointMonitor extends EventTarget
 
   async #saveAtStepEnd(ctx: StepContext): Promise<boolean> {
     const signal = this.#pendingSignal;
-    let saved = false;
-    if (signal === null || this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+    if (signal === null) {
       await this.#save(ctx);
-      saved = true;
+      return true;
     }
-    if (signal !== null) {
-      await this.flush();
+    try {
+      // A failed save was reported as an `error` event; exit all the same.
+      if (this.#trigger.isDue(ctx.step, this.#clock(), true)) {
+        await this.#save(ctx);
+      }
+    } finally {
+      await this.#settle();
       this.#removeSignals();
       Deno.exit(128 + SIGNAL_NUMBERS[signal]);
     }
-    return saved;
   }
 
   async #save(ctx: StepContext): Promise<void> {
@@ -620,6 +655,9 @@ export class CheckpointMonitor extends EventTarget
    * background queue would call.
    */
   async #execute(plan: SavePlan): Promise<void> {
+    if (this.#saver !== null) return this.#executeAsync(plan, this.#saver);
+    await this.#background;
+    if (this.#failure !== undefined) throw this.#takeFailure();
     for (const file of plan.files) {
       const start = this.#clock();
       if (file.kind === "network" || file.kind === "trainable") {
@@ -633,10 +671,10 @@ export class CheckpointMonitor extends EventTarget
           ...this.#cipher(),
         });
       } catch (error) {
-        await this.#emitError({ error, file: file.path });
+        await this.#emit("error", { error, file: file.path });
         throw error;
       }
-      await this.#emitSaved({
+      await this.#emit("saved", {
         file: result.path,
         kind: file.kind,
         bytes: result.bytes,
@@ -645,11 +683,85 @@ export class CheckpointMonitor extends EventTarget
         step: plan.step,
         epoch: plan.epoch,
       });
-      if (file.kind === "main") await this.#commit(plan, result);
+      if (file.kind === "main") {
+        this.#background = this.#commit(plan, result).catch((error) => {
+          this.#failure ??= { error };
+        });
+      }
     }
   }
 
-  /** After a main file is committed: `meta.json`, then retention. */
+  /**
+   * `#execute` with `asyncSave`: resolves once the plan's tensors are copied
+   * (after waiting for the save in flight). The queue's Worker writes each
+   * file; after each, on this thread, the same `saved` event and, for the
+   * main file, `#commit` (`meta.json`, then retention) before the next file
+   * is written. A breakpoint save waits until it is committed.
+   */
+  async #executeAsync(plan: SavePlan, saver: SaveQueue): Promise<void> {
+    for (const file of plan.files) {
+      if (file.kind === "network" || file.kind === "trainable") {
+        await this.#makeDir(file.path);
+      }
+    }
+    const start = this.#clock();
+    let waitedMs = 0;
+    ({ waitedMs } = await saver.enqueue(this.#saveFiles(plan), {
+      onFile: async (i, result) => {
+        const file = plan.files[i]!;
+        await this.#emit("saved", {
+          file: result.path,
+          kind: file.kind,
+          bytes: result.bytes,
+          checksum: result.checksum,
+          durationMs: this.#clock() - start,
+          step: plan.step,
+          epoch: plan.epoch,
+          waitedMs,
+        });
+        if (file.kind === "main") await this.#commit(plan, result);
+      },
+      onError: (i, error) =>
+        this.#emit("error", { error, file: plan.files[i]!.path }),
+    }));
+    if (plan.files[0]?.kind === "breakpoint") await saver.flush();
+  }
+
+  /** What the save queue writes for a plan: the same options as `#execute`. */
+  #saveFiles(plan: SavePlan): SaveQueueFile[] {
+    return plan.files.map((file) => ({
+      path: file.path,
+      network: file.network,
+      options: {
+        format: file.kind === "breakpoint" ? "ckpt" : this.#config.format,
+        ...(file.appendInfo && { appendInfo: file.appendInfo }),
+        ...this.#cipher(),
+      },
+    }));
+  }
+
+  /**
+   * With `asyncSave`, prepares the snapshot arena for the saves to come off
+   * the loop's thread, so that even the first save copies at memory speed.
+   */
+  #reserve(ctx: StepContext): void {
+    if (this.#saver === null) return;
+    let plan: SavePlan;
+    try {
+      plan = this.#plan(ctx, "main");
+    } catch {
+      return; // The save itself will report what is wrong with the context.
+    }
+    this.#saver.reserve(this.#saveFiles(plan));
+  }
+
+  /**
+   * After a main file is committed: `meta.json`, then retention. It runs in
+   * the background (it reads no tensor), overlapping the extra files and
+   * the next steps; the next save waits for it, and a failure is rethrown
+   * by the next step end, `flush()`, `onTrainEnd()` or `close()`. (With
+   * `asyncSave`, `#executeAsync` runs it after the main file instead.)
+   */
   async #commit(plan: SavePlan, result: SaveResult): Promise<void> {
     const now = this.#clock();
     const name = basename(result.path);
@@ -691,15 +803,16 @@ export class CheckpointMonitor extends EventTarget
         { fileMode: 0o600 },
       );
     } catch (error) {
-      await this.#emitError({ error, file: this.#layout.metaFile });
-      throw error;
+      this.#failure = { error };
+      await this.#emit("error", { error, file: this.#layout.metaFile });
+      return;
     }
     this.#committed = keep;
     for (const { checkpoint, reason } of decision.remove) {
       try {
         await Deno.remove(checkpoint.file);
       } catch (error) {
-        await this.#emitError({ error, file: checkpoint.file });
+        await this.#emit("error", { error, file: checkpoint.file });
         continue;
       }
       await this.#emit("removed", { file: checkpoint.file, reason });
@@ -720,14 +833,6 @@ export class CheckpointMonitor extends EventTarget
     this.#extraDirsMade.add(dir);
   }
 
-  async #emitSaved(detail: CheckpointSavedDetail): Promise<void> {
-    await this.#emit("saved", detail);
-  }
-
-  async #emitError(detail: CheckpointErrorDetail): Promise<void> {
-    await this.#emit("error", detail);
-  }
-
   async #emit<K extends keyof CheckpointMonitorEventMap>(
     type: K,
     detail: CheckpointMonitorEventMap[K]["detail"],
@@ -739,6 +844,23 @@ export class CheckpointMonitor extends EventTarget
       ? this.#hooks.onRemoved
       : this.#hooks.onError;
     await (hook as ((d: typeof detail) => unknown) | undefined)?.(detail);
+  }
+
+  /** Waits until no save and no bookkeeping is running. */
+  async #settle(): Promise<void> {
+    for (;;) {
+      const queue = this.#queue, background = this.#background;
+      await queue;
+      await background;
+      await this.#saver?.idle();
+      if (queue === this.#queue && background === this.#background) return;
+    }
+  }
+
+  #takeFailure(): unknown {
+    const error = this.#failure?.error;
+    this.#failure = undefined;
+    return error;
   }
 
   #stepError(step: unknown): RangeError {

@@ -22,6 +22,7 @@ import type {
   CheckpointSavedDetail,
 } from "./events.ts";
 import type { CheckpointFormat } from "./checkpoint.ts";
+import { ENC_MODES, type EncMode, validateCipher } from "./crypto/cipher.ts";
 import { type AppendValue, type Network, networkParameters } from "./types.ts";
 
 /**
@@ -35,7 +36,6 @@ export type AppendInfoItem =
   | Readonly<Record<string, AppendValue>>
   | ReadonlyMap<string, AppendValue>;
 
-const ENC_MODES = ["AES-GCM", "AES-CBC", "SM4-CBC"] as const;
 const FORMATS = ["ckpt", "safetensors"] as const;
 
 /**
@@ -96,8 +96,13 @@ export interface CheckpointConfigOptions {
    */
   readonly saveTrainableParams?: boolean;
   /**
-   * Save in the background. Accepted and recorded; saves are synchronous
-   * (the step awaits the whole write) until the background queue lands.
+   * Save in the background: the step end waits only for a copy of the
+   * tensors into a reused arena; serialisation, encryption and the durable
+   * write run in a Worker, then `meta.json` and retention, one save at a
+   * time. A background failure rejects the next step end, `flush()`,
+   * `onTrainEnd()` or `close()`. Call `onTrainEnd()` or `close()` at the
+   * end (a live Worker keeps the process running; an idle one is ended
+   * after 5 s).
    *
    * @default {false}
    */
@@ -118,7 +123,7 @@ export interface CheckpointConfigOptions {
    *
    * @default {"AES-GCM"}
    */
-  readonly encMode?: "AES-GCM" | "AES-CBC" | "SM4-CBC";
+  readonly encMode?: EncMode;
   /**
    * On an exception escaping the loop, save a `_breakpoint` checkpoint; with
    * `signals`, also save at the next step end after SIGTERM / SIGINT.
@@ -176,7 +181,7 @@ export class CheckpointConfig {
   readonly saveNetworkParams: boolean;
   /** Also write the trainable-only file. */
   readonly saveTrainableParams: boolean;
-  /** Save in the background (recorded; saves are synchronous for now). */
+  /** Save in the background (the step waits only for a snapshot copy). */
   readonly asyncSave: boolean;
   /** The network saved instead of the step context's, if any. */
   readonly savedNetwork: Network | undefined;
@@ -185,7 +190,7 @@ export class CheckpointConfig {
   /** A copy of the encryption key, if any. */
   readonly encKey: Uint8Array | undefined;
   /** The cipher. */
-  readonly encMode: "AES-GCM" | "AES-CBC" | "SM4-CBC";
+  readonly encMode: EncMode;
   /** Save a breakpoint checkpoint on exceptions. */
   readonly exceptionSave: boolean;
   /** The global batch size stored in checkpoints, if any. */
@@ -216,36 +221,23 @@ export class CheckpointConfig {
     const count = (v: unknown, k: string) => checkCount(v, k, true);
     const time = (v: unknown, k: string) => checkCount(v, k, false);
 
-    const steps = opt("saveCheckpointSteps", count) as number | undefined;
-    const seconds = opt("saveCheckpointSeconds", time) as number | undefined;
-    if (
-      steps !== undefined && seconds !== undefined && steps > 0 && seconds > 0
-    ) {
-      throw new RangeError(
-        `Cannot configure checkpoints: options "saveCheckpointSteps" (${steps}) and "saveCheckpointSeconds" (${seconds}) conflict; set only one above 0`,
-      );
-    }
-    this.saveCheckpointSeconds = seconds ?? 0;
-    this.saveCheckpointSteps = steps ??
-      (this.saveCheckpointSeconds > 0 ? 0 : 1);
+    [this.saveCheckpointSteps, this.saveCheckpointSeconds] = resolvePair(
+      opt("saveCheckpointSteps", count) as number | undefined,
+      opt("saveCheckpointSeconds", time) as number | undefined,
+      ["saveCheckpointSteps", "saveCheckpointSeconds"],
+      1,
+    );
     if (this.saveCheckpointSteps === 0 && this.saveCheckpointSeconds === 0) {
       throw new RangeError(
         `Cannot configure checkpoints: options "saveCheckpointSteps" and "saveCheckpointSeconds" are both 0, so nothing would ever be saved`,
       );
     }
-
-    const keepMax = opt("keepCheckpointMax", count) as number | undefined;
-    const perN = opt("keepCheckpointPerNMinutes", time) as number | undefined;
-    if (
-      keepMax !== undefined && perN !== undefined && keepMax > 0 && perN > 0
-    ) {
-      throw new RangeError(
-        `Cannot configure checkpoints: options "keepCheckpointMax" (${keepMax}) and "keepCheckpointPerNMinutes" (${perN}) conflict; set only one above 0`,
-      );
-    }
-    this.keepCheckpointPerNMinutes = perN ?? 0;
-    this.keepCheckpointMax = keepMax ??
-      (this.keepCheckpointPerNMinutes > 0 ? 0 : 5);
+    [this.keepCheckpointMax, this.keepCheckpointPerNMinutes] = resolvePair(
+      opt("keepCheckpointMax", count) as number | undefined,
+      opt("keepCheckpointPerNMinutes", time) as number | undefined,
+      ["keepCheckpointMax", "keepCheckpointPerNMinutes"],
+      5,
+    );
 
     const bool = (key: string, fallback: boolean) =>
       (opt(key, checkBoolean) as boolean | undefined) ?? fallback;
@@ -270,10 +262,14 @@ export class CheckpointConfig {
     this.format = (opt("format", (v, k) => checkChoice(v, k, FORMATS)) ??
       "ckpt") as CheckpointFormat;
     this.encMode = (opt("encMode", (v, k) => checkChoice(v, k, ENC_MODES)) ??
-      "AES-GCM") as "AES-GCM" | "AES-CBC" | "SM4-CBC";
-    this.encKey = o.encKey === undefined
-      ? undefined
-      : checkKey(o.encKey, this.encMode);
+      "AES-GCM") as EncMode;
+    if (o.encKey !== undefined) {
+      validateCipher(o.encKey, this.encMode, {
+        keyName: 'option "encKey"',
+        modeName: 'option "encMode"',
+      });
+    }
+    this.encKey = (o.encKey as Uint8Array | undefined)?.slice();
     if (this.encKey !== undefined && this.format === "safetensors") {
       throw new RangeError(
         `Cannot configure checkpoints: option "encKey" needs format "ckpt"; safetensors files are not encrypted, received format "safetensors"`,
@@ -291,23 +287,25 @@ export class CheckpointConfig {
   }
 }
 
-function checkKey(key: unknown, mode: string): Uint8Array {
-  if (!(key instanceof Uint8Array)) {
-    throw new TypeError(
-      `Cannot configure checkpoints: option "encKey" must be a Uint8Array, received ${
-        describe(key)
-      }`,
-    );
-  }
-  const sizes = mode === "SM4-CBC" ? [16] : [16, 24, 32];
-  if (!sizes.includes(key.length)) {
+/**
+ * Resolves a count option and a time option that exclude each other (the
+ * two triggers, the two retention rules): both above 0 is a RangeError;
+ * setting only the time option turns the count off; otherwise the count
+ * defaults to `countDefault` and the time to 0.
+ */
+function resolvePair(
+  count: number | undefined,
+  time: number | undefined,
+  [countKey, timeKey]: readonly [string, string],
+  countDefault: number,
+): [number, number] {
+  if (count !== undefined && time !== undefined && count > 0 && time > 0) {
     throw new RangeError(
-      `Cannot configure checkpoints: option "encKey" must be ${
-        sizes.join(", ")
-      } bytes long for ${mode}, received ${key.length} bytes`,
+      `Cannot configure checkpoints: options "${countKey}" (${count}) and "${timeKey}" (${time}) conflict; set only one above 0`,
     );
   }
-  return key.slice();
+  const t = time ?? 0;
+  return [count ?? (t > 0 ? 0 : countDefault), t];
 }
 
 /**

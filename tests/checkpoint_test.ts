@@ -165,6 +165,13 @@ Deno.test("bad arguments to saveCheckpoint are TypeError/RangeError naming the v
       [path, { w }, { appendInfo: { x: "a\0" } }, RangeError, /ends with NUL/],
       [
         path,
+        { ["\udc00x"]: w },
+        undefined,
+        RangeError,
+        /lone surrogate, which UTF-8 cannot store/,
+      ],
+      [
+        path,
         { w },
         { appendInfo: new Map([["", 1]]) },
         RangeError,
@@ -223,5 +230,34 @@ Deno.test("loading a missing file is NotFound and a folder is a CorruptCheckpoin
       loadCheckpoint(`${dir}/none.ckpt`, { format: "zip" as "ckpt" }),
       RangeError,
     );
+  });
+});
+
+Deno.test("loads are right across read-ahead windows and with concurrent reads", async () => {
+  await withTempDir(async (dir) => {
+    const network = new Map<string, Tensor>();
+    for (let i = 0; i < 100; i++) { // 100 × ~48 KiB: more than one 4 MiB window
+      network.set(`small.${i}`, {
+        dtype: "Int32",
+        shape: [12_000 + i],
+        data: Int32Array.from({ length: 12_000 + i }, (_, k) => k * 7 + i),
+      });
+      if (i % 50 === 25) { // 1.6 MB: read straight into the tensor
+        network.set(`big.${i}`, {
+          dtype: "Float64",
+          shape: [200_000],
+          data: Float64Array.from({ length: 200_000 }, (_, k) => k / 3 + i),
+        });
+      }
+    }
+    for (const format of ["ckpt", "safetensors"] as const) {
+      const path = `${dir}/m.${format}`;
+      await saveCheckpoint(path, network, { format, splitSize: 1_000_000 });
+      deepEqual(await loadCheckpoint(path), network);
+      await using r = await openCheckpoint(path);
+      const names = [...network.keys()].reverse();
+      const values = await Promise.all(names.map((n) => r.read(n)));
+      names.forEach((n, i) => deepEqual(values[i], network.get(n), n));
+    }
   });
 });

@@ -468,6 +468,11 @@ Deno.test("malformed .ckpt files give CorruptCheckpointError saying what is wron
         /invalid wire type 7/,
       ],
       [
+        "packed dims over the 1 MiB cap",
+        entry("x", [...field(1, new Array(1_100_000).fill(1))]),
+        /packed dims of entry 0 .* over the cap of 1048576/,
+      ],
+      [
         "too many dims",
         entry("x", tensorProto(new Array(65).fill(1), "Int8", [1])),
         /more than 64 dims/,

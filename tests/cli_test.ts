@@ -336,6 +336,131 @@ Deno.test("cli: safetensors 8-bit floats are shown as such and not converted", a
   });
 });
 
+const KEY1 = "00112233445566778899aabbccddeeff";
+const KEY2 = "ffeeddccbbaa99887766554433221100";
+
+Deno.test("cli: convert encrypts, inspect names the cipher, and only the right key reads it", async () => {
+  await withTempDir(async (dir) => {
+    const gcm = join(dir, "router.gcm.ckpt");
+    let r = await run(["convert", ROUTER, gcm, "--enc-key-hex", KEY1]);
+    assertStrictEquals(r.code, 0, r.err);
+    assertMatch(r.out, /: ckpt, AES-GCM, 1 entries/);
+
+    // Without a key: what can be told, and exit 0.
+    r = await run(["inspect", gcm]);
+    assertStrictEquals(r.code, 0);
+    assertMatch(r.out, /cipher: {2}AES-GCM\n/);
+    assertMatch(r.out, /entries: unknown \(encrypted; pass --dec-key-hex/);
+    assertEquals(
+      JSON.parse((await run(["inspect", "--json", gcm])).out).entries,
+      null,
+    );
+
+    // With the key (the mode is read from the file).
+    r = await run(["inspect", "--json", gcm, "--dec-key-hex", KEY1]);
+    assertStrictEquals(r.code, 0, r.err);
+    assertEquals(
+      JSON.parse(r.out).entries.map((e: { name: string }) => e.name),
+      [
+        "gating.weight",
+      ],
+    );
+
+    // verify needs the key, and says so.
+    r = await run(["verify", gcm]);
+    assertStrictEquals(r.code, 1);
+    assertMatch(r.err, /encrypted with AES-GCM; pass --dec-key-hex/);
+    assertStrictEquals(r.err.split("\n").length, 2);
+
+    // A wrong key says so, and convert writes nothing.
+    r = await run(["verify", gcm, "--dec-key-hex", KEY2]);
+    assertStrictEquals(r.code, 1);
+    assertMatch(r.err, /wrong key or mode/);
+    r = await run(["convert", gcm, join(dir, "x.ckpt"), "--dec-key-hex", KEY2]);
+    assertStrictEquals(r.code, 1);
+    assertMatch(r.err, /wrong key or mode/);
+
+    // A key for a plain file.
+    r = await run(["inspect", ROUTER, "--dec-key-hex", KEY1]);
+    assertStrictEquals(r.code, 1);
+    assertMatch(r.err, /not encrypted, but a key was given/);
+    assertEquals(await listDir(dir), ["router.gcm.ckpt"]);
+  });
+});
+
+Deno.test("cli: convert changes the cipher and decrypts back to MindSpore's bytes", async () => {
+  await withTempDir(async (dir) => {
+    const gcm = join(dir, "a.ckpt");
+    const sm4 = join(dir, "b.ckpt");
+    const plain = join(dir, "c.ckpt");
+    assertStrictEquals(
+      (await run(["convert", MOE, gcm, "--enc-key-hex", KEY1])).code,
+      0,
+    );
+    let r = await run([
+      "convert",
+      gcm,
+      sm4,
+      "--dec-key-hex",
+      KEY1,
+      "--enc-key-hex",
+      KEY2,
+      "--enc-mode",
+      "SM4-CBC",
+    ]);
+    assertStrictEquals(r.code, 0, r.err);
+    r = await run(["inspect", "--json", sm4]);
+    assertStrictEquals(JSON.parse(r.out).cipher, "SM4-CBC");
+    r = await run([
+      "convert",
+      sm4,
+      plain,
+      "--dec-key-hex",
+      KEY2,
+      "--dec-mode",
+      "sm4-cbc",
+    ]);
+    assertStrictEquals(r.code, 0, r.err);
+    assertEquals(await Deno.readFile(plain), await Deno.readFile(MOE));
+    r = await run(["verify", sm4, "--dec-key-hex", KEY2]);
+    assertStrictEquals(r.code, 0);
+    assertMatch(r.out, /\(ckpt, SM4-CBC\)/);
+  });
+});
+
+Deno.test("cli: a key of the wrong length or bad hex is a bad argument, exit 2", async () => {
+  await withTempDir(async (dir) => {
+    const out = join(dir, "o.ckpt");
+    let r = await run([
+      "convert",
+      ROUTER,
+      out,
+      "--enc-key-hex",
+      "0011223344556677",
+      "--enc-mode",
+      "SM4-CBC",
+    ]);
+    assertStrictEquals(r.code, 2);
+    assertStrictEquals(
+      r.err,
+      "error: --enc-key-hex for SM4-CBC: expected 16 bytes, received 8 bytes\n",
+    );
+    r = await run(["convert", ROUTER, out, "--enc-key-hex", "xyz"]);
+    assertStrictEquals(r.code, 2);
+    assertMatch(r.err, /--enc-key-hex must be an even number of hex digits/);
+    r = await run([
+      "inspect",
+      ROUTER,
+      "--dec-key-hex",
+      "00",
+      "--dec-mode",
+      "AES-CBC",
+    ]);
+    assertStrictEquals(r.code, 2);
+    assertEquals(await listDir(dir), []);
+  });
+});
+
 Deno.test("cli: progress is drawn only when stdout is a terminal", async () => {
   await withTempDir(async (dir) => {
     const plain = await run(["verify", MOE]);

@@ -626,7 +626,28 @@ Deno.test("a failing inner sink fails the encrypting sink for good", async () =>
     pieceSize: 16,
     concurrency: 1,
   });
-  await assertRejects(enc.write(new Uint8Array(40)), /disk full/);
+  // Small blocks are gathered into 4 MiB writes, so the failure surfaces at
+  // the write that flushes, or at finish() at the latest.
+  await enc.write(new Uint8Array(40));
+  await assertRejects(enc.finish(), /disk full/);
   await assertRejects(enc.write(new Uint8Array(1)), /disk full/);
+  await assertRejects(enc.finish(), /disk full/);
+});
+
+Deno.test("a failing inner sink fails the next write once 4 MiB are gathered", async () => {
+  let writes = 0;
+  const enc = createEncryptingSink({
+    write: () => {
+      writes++;
+      return Promise.reject(new Error("disk full"));
+    },
+  }, { key: new Uint8Array(16), mode: "AES-GCM", pieceSize: 1024 * 1024 });
+  const chunk = new Uint8Array(1024 * 1024);
+  let failedAt = -1;
+  for (let i = 0; i < 32 && failedAt < 0; i++) {
+    await enc.write(chunk).catch(() => failedAt = i);
+  }
+  assert(failedAt > 0 && failedAt < 32, `failed at ${failedAt}`);
+  assertEquals(writes, 1);
   await assertRejects(enc.finish(), /disk full/);
 });

@@ -17,6 +17,7 @@ import {
   shapeSize,
   type Tensor,
   tensorBytes,
+  typedArrayFromBytes,
 } from "../mod.ts";
 import { tfjsNetwork, tfjsOptimizerState } from "../src/adapters/tfjs.ts";
 import { decodeWithProtobufjs } from "./_protobuf_reference.ts";
@@ -24,7 +25,10 @@ import { FIXTURES, sha256, withTempDir } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
-/** safetensors' dtype names for ours (peers.md §5). */
+/**
+ * safetensors' dtype names for ours, from the spec (peers.md §5): kept here
+ * rather than imported, so the test does not trust the writer's own table.
+ */
 const ST_DTYPE: Record<DType, string> = {
   Bool: "BOOL",
   Int8: "I8",
@@ -87,24 +91,11 @@ async function trainedTfjs(): Promise<Parameter[]> {
 /** One tensor of every dtype, with varied shapes (scalar, empty, 3-D). */
 function everyDtype(): Parameter[] {
   const make = (name: string, dtype: DType, shape: number[]): Parameter => {
-    const n = shapeSize(shape);
-    const raw = new Uint8Array(n * DTYPE_SIZE[dtype]);
-    for (let i = 0; i < raw.length; i++) raw[i] = (i * 37 + name.length) & 0xff;
-    if (dtype === "Bool") raw.forEach((_, i) => (raw[i] = i % 2));
-    const data = dtype === "Bool" || dtype === "UInt8" ? raw : new ({
-      Int8: Int8Array,
-      Int16: Int16Array,
-      UInt16: Uint16Array,
-      Int32: Int32Array,
-      UInt32: Uint32Array,
-      Int64: BigInt64Array,
-      UInt64: BigUint64Array,
-      Float16: Float16Array,
-      BFloat16: Uint16Array,
-      Float32: Float32Array,
-      Float64: Float64Array,
-    } as const)[dtype as Exclude<DType, "Bool" | "UInt8">](raw.buffer);
-    return { name, dtype, shape, data } as Parameter;
+    const raw = new Uint8Array(shapeSize(shape) * DTYPE_SIZE[dtype]);
+    for (let i = 0; i < raw.length; i++) {
+      raw[i] = dtype === "Bool" ? i % 2 : (i * 37 + name.length) & 0xff;
+    }
+    return { name, dtype, shape, data: typedArrayFromBytes(dtype, raw) };
   };
   return [
     make("f32.matrix", "Float32", [3, 4]),

@@ -5,7 +5,7 @@ import {
   rejects,
   throws as assertThrows,
 } from "node:assert/strict";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import {
   CheckpointConfig,
   type CheckpointMeta,
@@ -14,6 +14,7 @@ import {
   type CheckpointRemovedDetail,
   type CheckpointSavedDetail,
   checksumFile,
+  EncryptionMismatchError,
   loadCheckpoint,
   type Parameter,
   type StepContext,
@@ -227,6 +228,16 @@ Deno.test("keepCheckpointPerNMinutes keeps one per window, on the injected clock
       ["1_1.ckpt", "1_3.ckpt", "1_5.ckpt", "1_6.ckpt"],
     );
     await m.close();
+  });
+});
+
+Deno.test("difference: keepCheckpointMax 0 with no per-minutes rule keeps every checkpoint", async () => {
+  await withDir(async (dir) => {
+    const m = monitor(dir, { keepCheckpointMax: 0, saveNetworkParams: false });
+    await run(m, 1, 7);
+    await m.close();
+    equal(m.checkpoints.length, 7);
+    equal((await readMeta(dir)).files.length, 7);
   });
 });
 
@@ -454,6 +465,32 @@ Deno.test("safetensors format names files .safetensors", async () => {
     equal((await readMeta(dir)).format, "safetensors");
   });
 });
+
+for (const encMode of ["AES-GCM", "AES-CBC", "SM4-CBC"] as const) {
+  Deno.test(`encKey with ${encMode} encrypts the main and network files; meta.json names the cipher`, async () => {
+    await withDir(async (dir) => {
+      const encKey = new Uint8Array(16).map((_, i) => i + 1);
+      const m = monitor(dir, { encKey, encMode });
+      await run(m, 1, 1);
+      await m.close();
+      equal((await readMeta(dir)).enc_mode, encMode);
+      for (
+        const file of [
+          "checkpoint/rank_0/CKP_rank_0-1_1.ckpt",
+          "checkpoint_network/rank_0/CKP_rank_0-network.ckpt",
+        ]
+      ) {
+        const path = join(dir, file);
+        await rejects(loadCheckpoint(path), EncryptionMismatchError);
+        const loaded = await loadCheckpoint(path, {
+          decKey: encKey,
+          decMode: encMode,
+        });
+        equal(scalar(loaded.get("dense.weight")), 1);
+      }
+    });
+  });
+}
 
 // -------------------------------------------------- exceptions, errors ---
 
@@ -750,19 +787,48 @@ Deno.test("hooks are awaited with the same details as the events", async () => {
       keepCheckpointMax: 1,
       onSaved: async (d) => {
         await Promise.resolve();
-        log.push(`saved ${d.kind} ${d.bytes > 0}`);
+        log.push(`saved ${d.kind} ${d.step} ${d.bytes > 0}`);
       },
-      onRemoved: (d) => void log.push(`removed ${d.file.endsWith("1_1.ckpt")}`),
+      onRemoved: (d) => void log.push(`removed ${basename(d.file)}`),
     });
     await run(m, 1, 2);
     await m.close();
-    assertEquals(log, [
-      "saved main true",
-      "saved network true",
-      "saved main true",
-      "removed true",
-      "saved network true",
+    // Retention runs in the background, beside the network file's save.
+    assertEquals(log.filter((l) => l.startsWith("saved")), [
+      "saved main 1 true",
+      "saved network 1 true",
+      "saved main 2 true",
+      "saved network 2 true",
     ]);
+    ok(
+      log.indexOf("removed CKP_rank_0-1_1.ckpt") >
+        log.indexOf("saved main 2 true"),
+    );
+  });
+});
+
+Deno.test("a failed meta.json update keeps every checkpoint and rejects the next call", async () => {
+  await withDir(async (dir) => {
+    const errors: string[] = [];
+    const m = monitor(dir, { keepCheckpointMax: 1, saveNetworkParams: false });
+    m.addEventListener(
+      "error",
+      (e) => void errors.push(basename(e.detail.file)),
+    );
+    const ckptDir = join(dir, "checkpoint/rank_0");
+    await Deno.mkdir(join(ckptDir, "meta.json")); // the rename cannot replace a folder
+    const { network } = model();
+    const base = { epoch: 1, stepsPerEpoch: 10, network };
+    equal(await m.onStepEnd({ ...base, step: 1 }), true);
+    await rejects(m.onStepEnd({ ...base, step: 2 }));
+    assertEquals(errors, ["meta.json"]);
+    await Deno.remove(join(ckptDir, "meta.json"));
+    equal(await m.onStepEnd({ ...base, step: 3 }), true);
+    await m.flush();
+    // Step 2 was not saved (its call failed first); step 3's commit let
+    // retention remove step 1's file.
+    assertEquals(await names(ckptDir), ["CKP_rank_0-1_3.ckpt", "meta.json"]);
+    await m.close();
   });
 });
 

@@ -262,6 +262,11 @@ Deno.test("in-place CBC encryption and decryption work", () => {
     () => c.encryptCbcNoPad(buf.subarray(0, 512), iv, buf.subarray(16)),
     RangeError,
   );
+  // PKCS#7 decryption in place returns a view of the caller's buffer.
+  const sealed = c.encryptCbc(plain.subarray(0, 1000), iv);
+  const opened = c.decryptCbc(sealed, iv, sealed);
+  assertEqual(opened.buffer, sealed.buffer);
+  assertEquals(opened, plain.subarray(0, 1000));
 });
 
 Deno.test("sm4 rejects a key that is not 16 bytes or not a Uint8Array", () => {

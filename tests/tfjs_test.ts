@@ -15,15 +15,17 @@ import {
 } from "../src/adapters/tfjs.ts";
 import { join } from "node:path";
 import {
+  CheckpointMonitor,
   loadCheckpoint,
   networkParameters,
   type Parameter,
   saveCheckpoint,
+  shapeSize,
   type StepContext,
   type Tensor,
   type TrainCallback,
 } from "../mod.ts";
-import { withTempDir } from "./_helpers.ts";
+import { listDir, withTempDir } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -373,54 +375,35 @@ Deno.test("restoreTfjs names missing, unexpected and mismatched weights and writ
   );
   const before = values(target);
 
-  const missing = new Map(full);
-  missing.delete("out/bias");
-  await assertRejects(
-    restoreTfjs(target, missing, { tf }),
-    (e: unknown) =>
-      e instanceof RangeError &&
-      e.message.includes('checkpoint has no weight "out/bias"'),
-  );
-
-  const extra = new Map(full);
-  extra.set("head/kernel", {
+  const f32 = (shape: number[]): Tensor => ({
     dtype: "Float32",
-    shape: [1],
-    data: new Float32Array(1),
+    shape,
+    data: new Float32Array(shapeSize(shape)),
   });
-  await assertRejects(
-    restoreTfjs(target, extra, { tf }),
-    (e: unknown) =>
-      e instanceof RangeError && e.message.includes('"head/kernel"'),
-  );
-
-  const wrong = new Map(full);
-  wrong.set("out/kernel", {
-    dtype: "Float32",
-    shape: [2, 5],
-    data: new Float32Array(10),
-  });
-  await assertRejects(
-    restoreTfjs(target, wrong, { tf }),
-    (e: unknown) =>
-      e instanceof RangeError &&
-      e.message.includes(
-        '"out/kernel" has shape [2, 5] in the checkpoint, the model has [5, 2]',
-      ),
-  );
-
-  const f64 = new Map(full);
-  f64.set("out/bias", {
-    dtype: "Float64",
-    shape: [2],
-    data: new Float64Array(2),
-  });
-  await assertRejects(
-    restoreTfjs(target, f64, { tf }),
-    (e: unknown) =>
-      e instanceof RangeError &&
-      /"out\/bias" has dtype Float64/.test(e.message),
-  );
+  // Each case changes one entry of a good checkpoint; the error names it.
+  const cases: [string, Tensor | undefined, string][] = [
+    ["out/bias", undefined, 'the checkpoint has no weight "out/bias"'],
+    ["head/kernel", f32([1]), 'the model has no weight named "head/kernel"'],
+    [
+      "out/kernel",
+      f32([2, 5]),
+      '"out/kernel" has shape [2, 5] in the checkpoint, the model has [5, 2]',
+    ],
+    [
+      "out/bias",
+      { dtype: "Float64", shape: [2], data: new Float64Array(2) },
+      '"out/bias" has dtype Float64',
+    ],
+  ];
+  for (const [name, value, message] of cases) {
+    const ckpt = new Map(full);
+    if (value === undefined) ckpt.delete(name);
+    else ckpt.set(name, value);
+    await assertRejects(
+      restoreTfjs(target, ckpt, { tf }),
+      (e: unknown) => e instanceof RangeError && e.message.includes(message),
+    );
+  }
 
   await assertRejects(
     restoreTfjs(target, full, { tf, optimizer: target.optimizer }),
@@ -480,7 +463,7 @@ Deno.test("restoreTfjs rejects optimizer entries with a gap in their numbering",
   );
 });
 
-Deno.test("fitWithCheckpoints calls onException with the last step and rethrows", async () => {
+Deno.test("fitWithCheckpoints calls onException with the step the weights are at, and rethrows", async () => {
   const model = build();
   const { x, y } = data();
   const boom = new Error("loader failed");
@@ -514,7 +497,9 @@ Deno.test("fitWithCheckpoints calls onException with the last step and rethrows"
     (e: unknown) => e === boom,
   );
   assertStrictEquals(caught, boom);
-  assertEquals(calls, ["step1", "step2", "exception@2"]);
+  // The monitor saw batch 3 before the failing callback: its context (and a
+  // breakpoint) matches the weights.
+  assertEquals(calls, ["step1", "step2", "step3", "exception@3"]);
 });
 
 Deno.test("fitWithCheckpoints keeps the original error first when onException fails too", async () => {
@@ -587,3 +572,153 @@ Deno.test("tfjsCallback works after a tfjs Callback object in the same list", as
 function nums(t: Tensor): number[] {
   return Array.from(t.data as ArrayLike<number>);
 }
+
+Deno.test("fitWithCheckpoints keeps a list of tfjs Callback objects working", async () => {
+  const model = build();
+  const { x, y } = data();
+  const saver = makeSaver(100);
+  const history = await fitWithCheckpoints(
+    model,
+    x,
+    y,
+    {
+      epochs: 2,
+      batchSize: 8,
+      verbose: 0,
+      callbacks: [tf.callbacks.earlyStopping({ monitor: "loss", patience: 9 })],
+    },
+    saver.callback,
+  );
+  assertEquals(history.epoch, [0, 1]);
+  assertEquals(saver.seen, [
+    "begin@0",
+    "1:1/2",
+    "1:2/2",
+    "epoch1",
+    "2:3/2",
+    "2:4/2",
+    "epoch2",
+    "end@4",
+  ]);
+});
+
+Deno.test("a CheckpointMonitor saves tfjs training; resuming from its files continues identically", async () => {
+  const { x, y } = data();
+  const fitArgs = { epochs: 3, batchSize: 4, shuffle: false, verbose: 0 };
+  await withTempDir(async (dir) => {
+    const original = build();
+    {
+      await using monitor = new CheckpointMonitor({
+        directory: join(dir, "run1"),
+        saveCheckpointSteps: 4,
+        keepCheckpointMax: 2,
+        saveNetworkParams: false,
+      });
+      await fitWithCheckpoints(original, x, y, fitArgs, monitor, {
+        optimizer: original.optimizer,
+      });
+      assertEquals(monitor.checkpoints.map((f) => f.split("/").pop()), [
+        "CKP_rank_0-2_4.ckpt",
+        "CKP_rank_0-3_4.ckpt",
+      ]);
+    }
+    const rankDir = join(dir, "run1", "checkpoint", "rank_0");
+    const meta = JSON.parse(
+      await Deno.readTextFile(join(rankDir, "meta.json")),
+    );
+    assertEquals(meta.last_ckpt_file, "CKP_rank_0-3_4.ckpt");
+
+    // The final file predicts as the trained model does.
+    const final = build();
+    await restoreTfjs(
+      final,
+      await loadCheckpoint(join(rankDir, meta.last_ckpt_file)),
+      {
+        tf,
+        optimizer: final.optimizer,
+      },
+    );
+    const probe = tf.tensor2d([[0.3, -0.2, 0.9]]);
+    assertEquals(
+      Array.from((final.predict(probe) as tf.Tensor).dataSync()),
+      Array.from((original.predict(probe) as tf.Tensor).dataSync()),
+    );
+
+    // Resume from the end of epoch 2 with a new monitor: epoch 3 trains
+    // to the same weights, and the new files continue the numbering.
+    const resumed = build();
+    const ckpt = await loadCheckpoint(join(rankDir, "CKP_rank_0-2_4.ckpt"));
+    await restoreTfjs(resumed, ckpt, { tf, optimizer: resumed.optimizer });
+    const stepNum = Number((ckpt.get("step_num") as Tensor).data[0]);
+    assertEquals(stepNum, 8);
+    {
+      await using monitor = new CheckpointMonitor({
+        directory: join(dir, "run2"),
+        saveCheckpointSteps: 4,
+        saveNetworkParams: false,
+      });
+      await fitWithCheckpoints(
+        resumed,
+        x,
+        y,
+        { ...fitArgs, initialEpoch: 2 },
+        monitor,
+        { optimizer: resumed.optimizer, initialStep: stepNum },
+      );
+      assertEquals(monitor.checkpoints.map((f) => f.split("/").pop()), [
+        "CKP_rank_0-3_4.ckpt",
+      ]);
+    }
+    assertEquals(values(resumed), values(original));
+  });
+});
+
+Deno.test("with exceptionSave, a failing fit leaves a breakpoint that matches the weights", async () => {
+  const { x, y } = data();
+  await withTempDir(async (dir) => {
+    const model = build();
+    const boom = new Error("data loader died");
+    await assertRejects(
+      (async () => {
+        await using monitor = new CheckpointMonitor({
+          directory: dir,
+          saveCheckpointSteps: 100,
+          exceptionSave: true,
+          saveNetworkParams: false,
+        });
+        await fitWithCheckpoints(
+          model,
+          x,
+          y,
+          {
+            epochs: 1,
+            batchSize: 4,
+            shuffle: false,
+            verbose: 0,
+            callbacks: {
+              onBatchEnd: (batch: number) => {
+                if (batch === 2) throw boom;
+              },
+            },
+          },
+          monitor,
+          { optimizer: model.optimizer },
+        );
+      })(),
+      (e: unknown) => e === boom,
+    );
+    const rankDir = join(dir, "checkpoint", "rank_0");
+    const files = (await listDir(rankDir)).filter((f) => f.endsWith(".ckpt"));
+    assertEquals(files, ["CKP_rank_0-1_3_breakpoint.ckpt"]);
+    const restored = build();
+    await restoreTfjs(
+      restored,
+      await loadCheckpoint(join(rankDir, files[0]!)),
+      {
+        tf,
+        optimizer: restored.optimizer,
+      },
+    );
+    assertEquals(values(restored), values(model));
+  });
+});

@@ -44,6 +44,7 @@
 import type { StepContext, TrainCallback } from "../callback.ts";
 import type { DType, Network, Parameter, Tensor } from "../types.ts";
 import { describeValue as describe } from "../_describe.ts";
+import { APPEND_KEYS } from "../_append_keys.ts";
 
 /** A tfjs tensor, as far as the adapter uses it (a `tf.Tensor` fits). */
 export interface TfjsTensor {
@@ -130,18 +131,6 @@ const ARRAYS = {
 
 /** The default prefix of optimizer entries. */
 const OPTIMIZER_PREFIX = "optimizer/";
-
-/**
- * The append-info entries a checkpoint monitor adds after the weights; a
- * restore skips them instead of calling them unexpected.
- */
-const APPEND_KEYS: readonly string[] = [
-  "epoch_num",
-  "step_num",
-  "global_step",
-  "loss_scale",
-  "global_batch_size",
-];
 
 function _weightName(w: TfjsWeight): string {
   return w.originalName ?? w.name;
@@ -884,9 +873,11 @@ function _samples(x: unknown): number | undefined {
 
 /**
  * Runs `model.fit(x, y, fitArgs)` with a checkpoint monitor attached: the
- * callback of {@linkcode tfjsCallback} is appended to `fitArgs.callbacks`,
- * batches per epoch are worked out from `x`, `batchSize` and
- * `validationSplit` unless given, and when `fit` rejects the monitor's
+ * callback of {@linkcode tfjsCallback} goes first in `fitArgs.callbacks`
+ * (second when the first is a tfjs `Callback` object, which tfjs requires),
+ * so the monitor's step count never lags the weights when another callback
+ * throws. Batches per epoch are worked out from `x`, `batchSize` and
+ * `validationSplit` unless given. When `fit` rejects, the monitor's
  * `onException` runs (it may save a breakpoint) before the error is rethrown.
  *
  * @param model The tfjs model.
@@ -946,9 +937,18 @@ export async function fitWithCheckpoints<X, Y, A extends TfjsFitArgs, R>(
     ...(stepsPerEpoch === undefined ? {} : { stepsPerEpoch }),
   });
   const own = fitArgs?.callbacks;
-  const callbacks = own == null
-    ? [cb]
-    : [...(Array.isArray(own) ? own : [own]), cb];
+  const list: unknown[] = own == null
+    ? []
+    : Array.isArray(own)
+    ? [...own]
+    : [own];
+  // The monitor sees each batch end before the caller's callbacks, so a
+  // callback that throws cannot leave it one step behind the weights. tfjs
+  // only keeps a list of its own Callback objects as it is when the first
+  // one is such an object: then the monitor goes second.
+  const first = list[0] as { setParams?: unknown } | undefined;
+  list.splice(typeof first?.setParams === "function" ? 1 : 0, 0, cb);
+  const callbacks = list;
   try {
     return await model.fit(x, y, { ...fitArgs, callbacks } as A);
   } catch (error) {

@@ -2,47 +2,40 @@
 // Opening a checkpoint named on the command line: path checks, cipher
 // detection, key handling. Not exported from the package.
 
-import { extname } from "node:path";
+import { type EncMode, validateCipher } from "../crypto/cipher.ts";
+import { detectCipher } from "../crypto/framing.ts";
 import {
   type CheckpointReader,
   type LoadCheckpointOptions,
   openCheckpoint,
 } from "../checkpoint.ts";
-import { InputError } from "./_util.ts";
-
-/** Cipher names the tool accepts. */
-export type CliMode = "AES-GCM" | "AES-CBC" | "SM4-CBC";
+import { InputError, statOrNull } from "./_util.ts";
 
 /** Key options of the subcommands that read files. */
 export interface CliDecrypt {
   /** The key, from `--dec-key-hex`. */
   decKey?: Uint8Array;
   /** The cipher, from `--dec-mode` (else read from the file). */
-  decMode?: CliMode;
+  decMode?: EncMode;
 }
 
 /** An input file, opened (or, encrypted without a key, only looked at). */
 export interface CliInput {
   /** The reader, or `null` for an encrypted file given no key. */
   reader: CheckpointReader | null;
-  /** `"ckpt"` or `"safetensors"` (from the reader, else the extension). */
+  /** `"ckpt"` or `"safetensors"`. */
   format: string;
   /** The file's size. */
   fileBytes: number;
   /** The cipher read from the file's first bytes, or `null`. */
-  cipher: CliMode | null;
+  cipher: EncMode | null;
 }
 
 /** Checks that `path` is a file and returns its size. */
 export async function fileSize(path: string): Promise<number> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new InputError(`${JSON.stringify(path)} does not exist`);
-    }
-    throw e;
+  const info = await statOrNull(path);
+  if (info === null) {
+    throw new InputError(`${JSON.stringify(path)} does not exist`);
   }
   if (info.isDirectory) {
     throw new InputError(
@@ -79,27 +72,40 @@ export async function openInput(
   needKey = false,
 ): Promise<CliInput> {
   const fileBytes = await fileSize(path);
-  const cipher = _detectCipher(await _firstBytes(path, 4));
+  const cipher = detectCipher(await _firstBytes(path, 4));
   if (cipher !== null && decrypt.decKey === undefined && !needKey) {
     return {
       reader: null,
-      format: extname(path).slice(1) || "ckpt",
+      // Only .ckpt files are encrypted (MindSpore has no encrypted safetensors).
+      format: "ckpt",
       fileBytes,
       cipher,
     };
   }
-  const decMode = decrypt.decMode ?? cipher ?? undefined;
-  const options: LoadCheckpointOptions & CliDecrypt = {
-    ...(decrypt.decKey === undefined ? {} : { decKey: decrypt.decKey }),
-    ...(decrypt.decKey === undefined || decMode === undefined
-      ? {}
-      : { decMode }),
-  };
+  const options: LoadCheckpointOptions = {};
+  if (decrypt.decKey !== undefined) {
+    // Without --dec-mode, the cipher the file says it has.
+    const decMode = decrypt.decMode ?? cipher ?? "AES-GCM";
+    checkKey(decrypt.decKey, decMode, "dec");
+    options.decKey = decrypt.decKey;
+    options.decMode = decMode;
+  }
   const reader = await openCheckpoint(path, options);
   return { reader, format: reader.format, fileBytes, cipher };
 }
 
-// Until the crypto layer is merged: no file is recognised as encrypted.
-function _detectCipher(_first: Uint8Array): CliMode | null {
-  return null;
+/** Checks a key's length for a mode: a wrong one is a bad argument (exit 2). */
+export function checkKey(
+  key: Uint8Array,
+  mode: EncMode,
+  flag: "enc" | "dec",
+): void {
+  try {
+    validateCipher(key, mode, {
+      keyName: `--${flag}-key-hex`,
+      modeName: `--${flag}-mode`,
+    });
+  } catch (e) {
+    throw new InputError((e as Error).message.replace(/^Cannot use /, ""));
+  }
 }

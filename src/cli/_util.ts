@@ -21,12 +21,13 @@ export class InputError extends Error {
   }
 }
 
-/** The operation ran and found a problem (corrupt file, wrong key): exit 1. */
-export class FailureError extends Error {
-  /** Makes the error. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "FailureError";
+/** `Deno.stat`, or `null` when nothing is at `path`. */
+export async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
   }
 }
 

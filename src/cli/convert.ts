@@ -12,8 +12,15 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import type { AppendValue, Parameter } from "../types.ts";
 import { saveCheckpoint } from "../checkpoint.ts";
 import type { CliIO } from "./main.ts";
-import { type CliDecrypt, type CliMode, openInput } from "./_input.ts";
-import { formatBytes, InputError, Progress, UsageError } from "./_util.ts";
+import type { EncMode } from "../crypto/cipher.ts";
+import { type CliDecrypt, openInput } from "./_input.ts";
+import {
+  formatBytes,
+  InputError,
+  Progress,
+  statOrNull,
+  UsageError,
+} from "./_util.ts";
 
 /** Options of {@linkcode convert}. */
 export interface ConvertOptions extends CliDecrypt {
@@ -22,7 +29,7 @@ export interface ConvertOptions extends CliDecrypt {
   /** Key to encrypt the output with. */
   encKey?: Uint8Array;
   /** Cipher of the output. @default {"AES-GCM"} */
-  encMode?: CliMode;
+  encMode?: EncMode;
   /** Replace an existing output file. */
   force?: boolean;
 }
@@ -36,22 +43,13 @@ export interface ConvertResult {
   /** The output format. */
   format: "ckpt" | "safetensors";
   /** The output's cipher, or `null`. */
-  cipher: CliMode | null;
+  cipher: EncMode | null;
   /** Entries written. */
   entries: number;
   /** The output's size. */
   bytes: number;
   /** The output's checksum. */
   checksum: string;
-}
-
-async function _exists(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
 }
 
 /**
@@ -87,7 +85,7 @@ export async function convert(
   if (resolve(input) === resolve(output)) {
     throw new InputError("the output must be another file than the input");
   }
-  const existing = await _exists(output);
+  const existing = await statOrNull(output);
   if (existing?.isDirectory) {
     throw new InputError(
       `${JSON.stringify(output)} is a folder, not a file name`,
@@ -137,9 +135,7 @@ export async function convert(
     await reader!.close();
   }
 
-  const encMode = options.encKey === undefined
-    ? undefined
-    : options.encMode ?? "AES-GCM";
+  const encMode = options.encMode ?? "AES-GCM";
   const tmp = join(
     dirname(output),
     `.${basename(output)}.${crypto.randomUUID().slice(0, 8)}.tmp`,
@@ -150,14 +146,14 @@ export async function convert(
       ...(appendInfo.size > 0 ? { appendInfo } : {}),
       ...(options.encKey === undefined
         ? {}
-        : { encKey: options.encKey, encMode: options.encMode ?? "AES-GCM" }),
+        : { encKey: options.encKey, encMode }),
     });
     await Deno.rename(saved.path, output);
     return {
       input,
       output,
       format,
-      cipher: encMode ?? null,
+      cipher: options.encKey === undefined ? null : encMode,
       entries: params.length + appendInfo.size,
       bytes: saved.bytes,
       checksum: saved.checksum,

@@ -6,17 +6,9 @@
  */
 
 import type { DType, Tensor } from "../types.ts";
+import { APPEND_KEYS } from "../_append_keys.ts";
 import { type CliDecrypt, openInput } from "./_input.ts";
 import { formatBytes, formatShape, table } from "./_util.ts";
-
-/** Names a monitor stores after the weights (MindSpore's append info). */
-export const APPEND_NAMES: readonly string[] = [
-  "epoch_num",
-  "step_num",
-  "global_step",
-  "loss_scale",
-  "global_batch_size",
-];
 
 /** One entry, as `inspect` lists it. */
 export interface InspectEntry {
@@ -100,7 +92,7 @@ export async function inspect(
     const appendInfo: InspectResult["appendInfo"] = {};
     for (const e of entries) {
       const small = e.dtype === "str" ||
-        (APPEND_NAMES.includes(e.name) && e.bytes <= 64);
+        (APPEND_KEYS.includes(e.name) && e.bytes <= 64);
       if (small) appendInfo[e.name] = displayValue(await reader.read(e.name));
     }
     return {

@@ -11,7 +11,7 @@
  */
 
 import { basename, join } from "node:path";
-import { InputError } from "./_util.ts";
+import { InputError, statOrNull } from "./_util.ts";
 
 /** What `latest` found for one rank. */
 export interface LatestRank {
@@ -49,15 +49,6 @@ function _cmp(a: { epoch: number; step: number }, b: typeof a): number {
   return a.epoch - b.epoch || a.step - b.step;
 }
 
-async function _isDir(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 async function _files(dir: string): Promise<_File[]> {
   const out: _File[] = [];
   for await (const e of Deno.readDir(dir)) {
@@ -92,15 +83,9 @@ async function _readMeta(dir: string): Promise<LatestRank["last"] | string> {
       JSON.stringify(file)
     })`;
   }
-  try {
-    const info = await Deno.stat(join(dir, file));
-    if (!info.isFile) return `${file} is not a file`;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      return `meta.json names ${file}, which is missing`;
-    }
-    throw e;
-  }
+  const info = await statOrNull(join(dir, file));
+  if (info === null) return `meta.json names ${file}, which is missing`;
+  if (!info.isFile) return `${file} is not a file`;
   return { file, epoch: epoch as number, step: step as number };
 }
 
@@ -113,14 +98,9 @@ async function _readMeta(dir: string): Promise<LatestRank["last"] | string> {
  * @throws {InputError} When `dir` is not a folder or holds no rank folders.
  */
 export async function latest(dir: string): Promise<LatestResult> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(dir);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new InputError(`${JSON.stringify(dir)} does not exist`);
-    }
-    throw e;
+  const info = await statOrNull(dir);
+  if (info === null) {
+    throw new InputError(`${JSON.stringify(dir)} does not exist`);
   }
   if (!info.isDirectory) {
     throw new InputError(
@@ -128,7 +108,9 @@ export async function latest(dir: string): Promise<LatestResult> {
     );
   }
   let root = dir;
-  if (await _isDir(join(dir, "checkpoint"))) root = join(dir, "checkpoint");
+  if ((await statOrNull(join(dir, "checkpoint")))?.isDirectory) {
+    root = join(dir, "checkpoint");
+  }
   const rankDirs: { rank: number; dir: string }[] = [];
   for await (const e of Deno.readDir(root)) {
     const m = /^rank_(\d+)$/.exec(e.name);

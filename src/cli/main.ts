@@ -12,8 +12,9 @@ import {
   DecryptionError,
   EncryptionMismatchError,
 } from "../errors.ts";
-import { FailureError, InputError, parseHexKey, UsageError } from "./_util.ts";
-import type { CliDecrypt, CliMode } from "./_input.ts";
+import { InputError, parseHexKey, UsageError } from "./_util.ts";
+import { checkKey, type CliDecrypt } from "./_input.ts";
+import { ENC_MODES, type EncMode } from "../crypto/cipher.ts";
 import { formatInspect, inspect } from "./inspect.ts";
 import { formatVerify, verify } from "./verify.ts";
 import { convert, formatConvert } from "./convert.ts";
@@ -79,14 +80,12 @@ const COMMANDS: Record<string, { args: string[]; flags: string[] }> = {
   latest: { args: ["dir"], flags: ["json"] },
 };
 
-const MODES: readonly CliMode[] = ["AES-GCM", "AES-CBC", "SM4-CBC"];
-
-function _mode(value: string | undefined, flag: string): CliMode | undefined {
+function _mode(value: string | undefined, flag: string): EncMode | undefined {
   if (value === undefined) return undefined;
-  const m = MODES.find((x) => x === value.toUpperCase());
+  const m = ENC_MODES.find((x) => x === value.toUpperCase());
   if (m === undefined) {
     throw new UsageError(
-      `--${flag} must be one of ${MODES.join(", ")}, received ${
+      `--${flag} must be one of ${ENC_MODES.join(", ")}, received ${
         JSON.stringify(value)
       }`,
     );
@@ -138,7 +137,6 @@ export async function main(args: string[], io: CliIO): Promise<number> {
       return 2;
     }
     if (
-      e instanceof FailureError ||
       e instanceof CorruptCheckpointError ||
       e instanceof DecryptionError ||
       e instanceof EncryptionMismatchError ||
@@ -158,12 +156,10 @@ function _oneLine(e: Error): string {
 
 /** Speaks of the tool's flags where a library message names options. */
 function _flags(message: string): string {
-  return message
-    .replace(
-      /pass decKey and decMode: "([A-Z0-9-]+)"/,
-      "pass --dec-key-hex (cipher $1)",
-    )
-    .replace(/pass decKey/, "pass --dec-key-hex");
+  return message.replace(
+    /pass decKey( and decMode: "[A-Z0-9-]+")?/,
+    "pass --dec-key-hex",
+  );
 }
 
 async function _run(args: string[], io: CliIO): Promise<number> {
@@ -272,6 +268,7 @@ async function _run(args: string[], io: CliIO): Promise<number> {
       if (encMode !== undefined && encKey === undefined) {
         throw new UsageError("--enc-mode needs --enc-key-hex");
       }
+      if (encKey !== undefined) checkKey(encKey, encMode ?? "AES-GCM", "enc");
       print(
         await convert(positionals[0]!, positionals[1]!, {
           ...decrypt,

@@ -26,30 +26,40 @@ export class ChunkWriter {
   #sink: ByteSink;
   #buffer: Uint8Array<ArrayBuffer> | null = acquireBuffer();
   #used = 0;
-  #written = 0;
 
   constructor(sink: ByteSink) {
     this.#sink = sink;
   }
 
-  /** Bytes accepted so far (flushed or not). */
-  get position(): number {
-    return this.#written;
-  }
-
-  /** Appends `bytes`; the caller may reuse them once this resolves. */
-  async write(bytes: Uint8Array): Promise<void> {
+  /**
+   * Appends `bytes`. Returns `undefined` when they were only copied into the
+   * staging buffer (no await needed: a promise per small field costs more
+   * than the copy), else a promise; the caller may reuse `bytes` once it
+   * resolves.
+   */
+  write(bytes: Uint8Array): Promise<void> | undefined {
     const buffer = this.#buffer;
     if (buffer === null) throw new TypeError("ChunkWriter is closed");
     const n = bytes.byteLength;
-    this.#written += n;
     if (n < DIRECT_MIN) {
-      if (this.#used + n > buffer.byteLength) await this.#flush(buffer);
+      if (this.#used + n > buffer.byteLength) return this.#flushThenCopy(bytes);
       buffer.set(bytes, this.#used);
       this.#used += n;
-      return;
+      return undefined;
     }
+    return this.#direct(bytes);
+  }
+
+  async #flushThenCopy(bytes: Uint8Array): Promise<void> {
+    const buffer = this.#buffer!;
     await this.#flush(buffer);
+    buffer.set(bytes, this.#used);
+    this.#used += bytes.byteLength;
+  }
+
+  async #direct(bytes: Uint8Array): Promise<void> {
+    await this.#flush(this.#buffer!);
+    const n = bytes.byteLength;
     for (let at = 0; at < n; at += PIECE_SIZE) {
       await this.#sink.write(bytes.subarray(at, Math.min(n, at + PIECE_SIZE)));
     }

@@ -1,7 +1,8 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 /**
  * A forward cursor over a {@linkcode ByteSource} for parsing headers: reads
- * through a 64 KiB window so that many small fields cost few reads, and
+ * through a window (64 KiB where fields are dense, 4 KiB after a jump over a
+ * tensor's content) so that many small fields cost few reads, and
  * checks every length against a limit before reading or allocating.
  *
  * @module
@@ -10,6 +11,8 @@
 import type { ByteSource } from "../io.ts";
 
 const WINDOW = 64 * 1024;
+/** Fill size after a jump past the window (over a tensor's content). */
+const SMALL_FILL = 4 * 1024;
 
 /** Reports a malformed file; never returns. */
 export type Fail = (reason: string) => never;
@@ -35,7 +38,13 @@ export class Cursor {
     if (pos >= this.#start && pos + n <= this.#start + this.#length) {
       return pos - this.#start;
     }
-    const length = Math.min(WINDOW, this.#source.size - pos);
+    // Headers between large tensors are short and far apart: after a jump
+    // over content, read a little; when fields are dense, read a lot.
+    const jumped = pos > this.#start + this.#length + WINDOW;
+    const length = Math.min(
+      Math.max(n, jumped ? SMALL_FILL : WINDOW),
+      this.#source.size - pos,
+    );
     await this.#source.readAt(pos, this.#window.subarray(0, length));
     this.#start = pos;
     this.#length = length;
@@ -77,6 +86,31 @@ export class Cursor {
         ? `${what} at byte ${this.pos}: varint longer than 10 bytes`
         : `${what} at byte ${this.pos}: the data ends inside it`,
     );
+  }
+
+  /**
+   * Reads the varint length of a length-delimited field and checks that the
+   * field fits before `limit`.
+   *
+   * @param limit End (exclusive) of the enclosing message.
+   * @param what Names the field in an error.
+   * @param where Names what encloses it in an error.
+   * @returns The length; the cursor is at the field's first byte.
+   */
+  async length(
+    limit: number,
+    what: string,
+    where = "its message",
+  ): Promise<number> {
+    const n = await this.varint(limit, `length of ${what}`);
+    if (n > limit - this.pos) {
+      this.#fail(
+        `${what} at byte ${this.pos} claims ${n} bytes, but only ${
+          limit - this.pos
+        } remain in ${where}`,
+      );
+    }
+    return n;
   }
 
   /**

@@ -116,8 +116,10 @@ export async function encodeCkpt(
         head.bytes(typeBytes);
         head.byte(0x1a); // TensorProto.tensor_content
         head.varint(piece);
-        await out.write(head.view());
-        await out.write(content.subarray(at, at + piece));
+        const h = out.write(head.view());
+        if (h !== undefined) await h;
+        const c = out.write(content.subarray(at, at + piece));
+        if (c !== undefined) await c;
         at += piece;
       } while (at < total);
     }
@@ -168,14 +170,10 @@ async function skipField(
     return;
   } else if (wire === 1) n = 8;
   else if (wire === 5) n = 4;
-  else if (wire === 2) n = await cur.varint(limit, `length of ${what}`);
+  else if (wire === 2) n = await cur.length(limit, what);
   else return fail(`${what} at byte ${cur.pos} has invalid wire type ${wire}`);
   if (n > limit - cur.pos) {
-    fail(
-      `${what} at byte ${cur.pos} claims ${n} bytes, but only ${
-        limit - cur.pos
-      } remain in its message`,
-    );
+    fail(`${what} at byte ${cur.pos} runs past the end of its message`);
   }
   cur.pos += n;
 }
@@ -187,14 +185,7 @@ async function readString(
   what: string,
   fail: Fail,
 ): Promise<string> {
-  const n = await cur.varint(limit, `length of ${what}`);
-  if (n > limit - cur.pos) {
-    fail(
-      `${what} at byte ${cur.pos} claims ${n} bytes, but only ${
-        limit - cur.pos
-      } remain in its message`,
-    );
-  }
+  const n = await cur.length(limit, what);
   if (n > cap) {
     fail(
       `${what} at byte ${cur.pos} is ${n} bytes long, over the cap of ${cap}`,
@@ -232,13 +223,10 @@ async function parseTensor(
     if (field === 1 && wire === 0) {
       addDim(await cur.varint(limit, `dim of entry ${entry}`));
     } else if (field === 1 && wire === 2) {
-      const n = await cur.varint(
-        limit,
-        `length of packed dims of entry ${entry}`,
-      );
-      if (n > limit - cur.pos || n > FIELD_CAP) {
+      const n = await cur.length(limit, `packed dims of entry ${entry}`);
+      if (n > FIELD_CAP) {
         fail(
-          `packed dims of entry ${entry} at byte ${cur.pos} claim ${n} bytes`,
+          `packed dims of entry ${entry} at byte ${cur.pos} are ${n} bytes long, over the cap of ${FIELD_CAP}`,
         );
       }
       const end = cur.pos + n;
@@ -258,14 +246,7 @@ async function parseTensor(
       if (content !== null) {
         fail(`entry ${entry} has two tensor_content fields`);
       }
-      const n = await cur.varint(limit, `length of content of entry ${entry}`);
-      if (n > limit - cur.pos) {
-        fail(
-          `content of entry ${entry} at byte ${cur.pos} claims ${n} bytes, but only ${
-            limit - cur.pos
-          } remain`,
-        );
-      }
+      const n = await cur.length(limit, `content of entry ${entry}`);
       content = { offset: cur.pos, length: n };
       cur.pos += n;
     } else if (field >= 1 && field <= 3) {
@@ -311,14 +292,7 @@ async function parseValue(
       );
     } else if (field === 2 && wire === 2) {
       if (tensor !== null) fail(`entry ${entry} has two tensors`);
-      const n = await cur.varint(limit, `length of tensor of entry ${entry}`);
-      if (n > limit - cur.pos) {
-        fail(
-          `tensor of entry ${entry} at byte ${cur.pos} claims ${n} bytes, but only ${
-            limit - cur.pos
-          } remain`,
-        );
-      }
+      const n = await cur.length(limit, `tensor of entry ${entry}`);
       const end = cur.pos + n;
       tensor = await parseTensor(cur, end, entry, fail);
     } else if (field === 3 && wire === 2) {
@@ -476,14 +450,7 @@ export async function parseCkpt(
         } with wire type ${key % 8}`,
       );
     }
-    const n = await cur.varint(end, `length of entry ${entry}`);
-    if (n > end - cur.pos) {
-      fail(
-        `entry ${entry} at byte ${at} claims ${n} bytes, but only ${
-          end - cur.pos
-        } remain (truncated file?)`,
-      );
-    }
+    const n = await cur.length(end, `entry ${entry}`, "the file (truncated?)");
     const limit = cur.pos + n;
     raw.push(await parseValue(cur, limit, entry, fail));
     cur.pos = limit;

@@ -103,8 +103,12 @@ export async function encodeSafetensors(
   const out = new ChunkWriter(sink);
   let ok = false;
   try {
-    await out.write(head);
-    for (const { tensor } of tensors) await out.write(tensorBytes(tensor));
+    const h = out.write(head);
+    if (h !== undefined) await h;
+    for (const { tensor } of tensors) {
+      const p = out.write(tensorBytes(tensor));
+      if (p !== undefined) await p;
+    }
     ok = true;
   } finally {
     await out.close(ok);

@@ -112,7 +112,10 @@ async function syncFolder(folder: string): Promise<void> {
  * fails, the temporary file is removed and the error rethrown: `path` holds
  * either its previous content or the complete new file, never a part.
  * Replacing a read-only (0400) file works, as only the folder must be
- * writable.
+ * writable. Needs read and write permission for the folder (the folder
+ * fsync opens it for reading); should that fsync fail, the new file is
+ * already in place and the error is still thrown, since it is not yet
+ * known to be durable.
  *
  * @param path The file to write.
  * @param write Writes the file's content to the sink, in order. A chunk may be

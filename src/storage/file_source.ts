@@ -21,6 +21,8 @@ class FileSourceImpl implements FileSource {
   readonly path: string;
   readonly size: number;
   #file: Deno.FsFile | null;
+  /** Where the OS file position is, or -1 when unknown. */
+  #pos = 0;
   /** Reads are serialised: each one seeks, so two must not interleave. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -52,10 +54,16 @@ class FileSourceImpl implements FileSource {
       );
     }
     if (into.byteLength === 0) return;
-    await file.seek(position, Deno.SeekMode.Start);
+    if (this.#pos !== position) {
+      this.#pos = -1;
+      await file.seek(position, Deno.SeekMode.Start);
+      this.#pos = position;
+    }
     let done = 0;
     while (done < into.byteLength) {
+      this.#pos = -1;
       const n = await file.read(into.subarray(done));
+      if (n !== null) this.#pos = position + done + n;
       if (n === null) {
         throw new CorruptCheckpointError(
           this.path,

@@ -1,0 +1,222 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+// deno task bench:async [MiB=1024] — the figures issue 5 asks for, each
+// against its baseline measured in the same run:
+//   1. a training loop doing steady CPU work with a save every few seconds:
+//      time per step while a save is in flight / with no save (bar 1.25x),
+//      and peak RSS above the loop's own footprint (bar: model + 128 MiB);
+//   2. the time an async save blocks the step / a set() of the same bytes
+//      into an already-touched buffer (bar 1.5x), and / the synchronous
+//      save of the same parameters (bar 0.1x). Interleaved rounds, medians.
+import { CheckpointMonitor } from "../mod.ts";
+import {
+  bigModel,
+  copyInto,
+  median,
+  MiB,
+  quantile,
+  stepContext,
+  touchedBuffer,
+} from "./_async_fixture.ts";
+
+const SIZE_MIB = Number(Deno.args[0] ?? 1024);
+const ROUNDS = Number(Deno.args[1] ?? 5);
+const STEP_MS = 20; // CPU work per step
+const SAVE_EVERY = 150; // steps: a save every ~3 s
+const SAVES = 5;
+
+const rss = () => Deno.memoryUsage().rss;
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+
+// Steady CPU work: arithmetic over a small scratch array that stays in
+// cache, calibrated to STEP_MS, plus a 1 MiB update of the model (an
+// optimizer touching its weights).
+const scratch = new Float64Array(4096);
+function kernel(iters: number): void {
+  for (let r = 0; r < iters; r++) {
+    for (let i = 0; i < scratch.length; i++) {
+      scratch[i] = scratch[i]! * 0.999 + Math.sqrt(i + r);
+    }
+  }
+}
+// Calibrate once the kernel is optimised: median of several timings.
+for (let i = 0; i < 20; i++) kernel(200);
+const probe: number[] = [];
+for (let i = 0; i < 15; i++) {
+  const t = performance.now();
+  kernel(200);
+  probe.push(performance.now() - t);
+}
+const iters = Math.max(1, Math.round(200 * STEP_MS / median(probe)));
+
+const dir = await Deno.makeTempDir({ prefix: "async_bench_" });
+try {
+  const network = bigModel(SIZE_MIB);
+  const bytes = SIZE_MIB * MiB;
+  let cursor = 0;
+  const step = () => {
+    kernel(iters);
+    const p = network[cursor++ % network.length]!;
+    p.data.subarray(0, MiB / 4).fill(cursor);
+  };
+
+  // ------------------------------------------------------------ 1. loop
+  for (let i = 0; i < 50; i++) step();
+  const footprint = rss();
+  const quiet: number[] = [];
+  for (let i = 0; i < SAVE_EVERY; i++) {
+    const t = performance.now();
+    step();
+    quiet.push(performance.now() - t);
+  }
+
+  const monitor = new CheckpointMonitor({
+    directory: `${dir}/loop`,
+    rank: 0,
+    asyncSave: true,
+    saveCheckpointSteps: SAVE_EVERY,
+    keepCheckpointMax: 2,
+    saveNetworkParams: false,
+    appendInfo: [],
+  });
+  let inFlight = false;
+  monitor.addEventListener("saved", () => void (inFlight = false));
+  await monitor.onTrainBegin(stepContext(network, 0)); // arena reserved in the Worker
+  const during: number[] = [];
+  const between: number[] = [];
+  const blocking: number[] = [];
+  const waits: number[] = [];
+  monitor.addEventListener(
+    "saved",
+    (e) => void waits.push(e.detail.waitedMs ?? 0),
+  );
+  let peak = rss();
+  const total = SAVE_EVERY * SAVES + SAVE_EVERY / 2;
+  for (let s = 1; s <= total; s++) {
+    const busy = inFlight;
+    const t = performance.now();
+    step();
+    // Steps before the first save ran while the Worker touched the arena.
+    if (blocking.length > 0) {
+      (busy ? during : between).push(performance.now() - t);
+    }
+    const b = performance.now();
+    if (await monitor.onStepEnd(stepContext(network, s))) {
+      blocking.push(performance.now() - b);
+      inFlight = true;
+    }
+    if (s % 10 === 0) peak = Math.max(peak, rss());
+  }
+  await monitor.onTrainEnd(stepContext(network, total));
+  peak = Math.max(peak, rss());
+  await monitor.close();
+  // No save again, so the baseline brackets the saving phase in time.
+  for (let i = 0; i < SAVE_EVERY; i++) {
+    const t = performance.now();
+    step();
+    quiet.push(performance.now() - t);
+  }
+
+  const qMed = median(quiet);
+  const dMed = median(during);
+  console.log(
+    `loop: ${SIZE_MIB} MiB Float32 model, ~${STEP_MS} ms of CPU work per step, ` +
+      `an async save every ${SAVE_EVERY} steps (${blocking.length} saves)`,
+  );
+  console.log(
+    `  step time, no save:         median ${fmt(qMed)}, p90 ${
+      fmt(quantile(quiet, 0.9))
+    } (${quiet.length} steps, before and after the saving phase)`,
+  );
+  console.log(
+    `  step time, save in flight:  median ${fmt(dMed)}, p90 ${
+      fmt(quantile(during, 0.9))
+    } (${during.length} steps)  ratio ${(dMed / qMed).toFixed(2)}x (bar 1.25x)`,
+  );
+  console.log(
+    between.length === 0
+      ? "  step time, between saves:   none (every save waited for the previous one)"
+      : `  step time, between saves:   median ${
+        fmt(median(between))
+      } (${between.length} steps; in flight / between: ${
+        (dMed / median(between)).toFixed(2)
+      }x)`,
+  );
+  console.log(
+    `  step end that saves (blocking): ${blocking.map(fmt).join(", ")}`,
+  );
+  console.log(
+    `    of which waiting for the previous save (back-pressure): ${
+      waits.map(fmt).join(", ")
+    }`,
+  );
+  const over = (peak - footprint) / MiB;
+  console.log(
+    `  peak RSS ${(peak / MiB).toFixed(0)} MiB, loop footprint ${
+      (footprint / MiB).toFixed(0)
+    } MiB: +${over.toFixed(0)} MiB (bar: model ${SIZE_MIB} + 128 = ${
+      SIZE_MIB + 128
+    } MiB)`,
+  );
+
+  // ---------------------------------------------------- 2. blocking time
+  const dst = touchedBuffer(bytes);
+  const asyncMonitor = new CheckpointMonitor({
+    directory: `${dir}/async`,
+    rank: 0,
+    asyncSave: true,
+    saveCheckpointSteps: 1,
+    keepCheckpointMax: 1,
+    saveNetworkParams: false,
+    appendInfo: [],
+  });
+  const syncMonitor = new CheckpointMonitor({
+    directory: `${dir}/sync`,
+    rank: 0,
+    saveCheckpointSteps: 1,
+    keepCheckpointMax: 1,
+    saveNetworkParams: false,
+    appendInfo: [],
+  });
+  await asyncMonitor.onTrainBegin(stepContext(network, 0));
+  await asyncMonitor.flush(); // the arena is reserved
+  const copyMs: number[] = [];
+  const asyncMs: number[] = [];
+  const syncMs: number[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    let t = performance.now();
+    copyInto(network, dst);
+    copyMs.push(performance.now() - t);
+    t = performance.now();
+    await asyncMonitor.onStepEnd(stepContext(network, r));
+    asyncMs.push(performance.now() - t);
+    await asyncMonitor.flush();
+    t = performance.now();
+    await syncMonitor.onStepEnd(stepContext(network, r));
+    syncMs.push(performance.now() - t);
+  }
+  await asyncMonitor.close();
+  await syncMonitor.close();
+  const c = median(copyMs);
+  const a = median(asyncMs);
+  const s = median(syncMs);
+  console.log(
+    `blocking time of a ${SIZE_MIB} MiB save (medians of ${ROUNDS} interleaved rounds):`,
+  );
+  console.log(
+    `  set() into a touched buffer: ${fmt(c)} (${
+      (bytes / c / 1e3).toFixed(0)
+    } MB/s)`,
+  );
+  console.log(
+    `  async save, step end:        ${fmt(a)}  ${
+      (a / c).toFixed(2)
+    }x the copy (bar 1.5x)`,
+  );
+  console.log(
+    `  sync save, step end:         ${fmt(s)}  async/sync ${
+      (a / s).toFixed(3)
+    }x (bar 0.1x)`,
+  );
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}

@@ -1,0 +1,54 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * A save Worker with faults injected by file name, for tests:
+ * - `gate` in the name: wait until `<folder>/go` exists before writing;
+ * - a file `FULL` in the folder: every file write fails as on a full disk;
+ * - a file `CRASH` in the folder: the first write lands, then the Worker
+ *   dies of an uncaught error (the temporary file stays behind).
+ */
+
+import { serveSaves } from "../src/_save_wire.ts";
+import { saveCheckpoint } from "../src/checkpoint.ts";
+
+const realWrite = Deno.FsFile.prototype.write;
+
+serveSaves(
+  // deno-lint-ignore no-explicit-any
+  self as any,
+  async (path, network, options) => {
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    const folder = path.slice(0, path.lastIndexOf("/"));
+    if (name.includes("gate")) {
+      for (;;) {
+        try {
+          await Deno.stat(`${folder}/go`);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    }
+    const exists = (marker: string) =>
+      Deno.stat(`${folder}/${marker}`).then(() => true, () => false);
+    if (await exists("FULL")) {
+      Deno.FsFile.prototype.write = function () {
+        return Promise.reject(
+          new Error("No space left on device (os error 28)"),
+        );
+      };
+    } else if (await exists("CRASH")) {
+      Deno.FsFile.prototype.write = async function (this: Deno.FsFile, p) {
+        await realWrite.call(this, p);
+        setTimeout(() => {
+          throw new Error("injected crash");
+        });
+        return new Promise<number>(() => {});
+      };
+    }
+    try {
+      return await saveCheckpoint(path, network, options);
+    } finally {
+      Deno.FsFile.prototype.write = realWrite;
+    }
+  },
+);

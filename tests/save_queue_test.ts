@@ -1,0 +1,265 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { loadCheckpoint, type Tensor } from "../mod.ts";
+import { SaveQueue } from "../src/save_queue.ts";
+import { listDir, withTempDir } from "./_helpers.ts";
+
+const FAULTY = new URL("./_fault_save_worker.ts", import.meta.url);
+
+function model(
+  n: number,
+  fill = 1,
+): { w: Tensor<"Float32">; b: Tensor<"Float32"> } {
+  return {
+    w: { dtype: "Float32", shape: [n], data: new Float32Array(n).fill(fill) },
+    b: { dtype: "Float32", shape: [2], data: Float32Array.of(fill, -fill) },
+  };
+}
+
+async function values(path: string, name: string): Promise<number[]> {
+  const loaded = await loadCheckpoint(path);
+  return Array.from((loaded.get(name) as Tensor<"Float32">).data);
+}
+
+Deno.test("enqueue copies the tensors: mutating them right after changes nothing saved", async () => {
+  await withTempDir(async (dir) => {
+    await using queue = new SaveQueue();
+    const net = model(1000, 1);
+    const t = await queue.enqueue([{
+      path: `${dir}/a.ckpt`,
+      network: net,
+      options: {
+        appendInfo: new Map<string, number | Tensor>([["step", 3], [
+          "scale",
+          net.b,
+        ]]),
+      },
+    }]);
+    equal(t.bytes, 4008);
+    net.w.data.fill(7);
+    net.b.data.fill(7);
+    await queue.flush();
+    const loaded = await loadCheckpoint(`${dir}/a.ckpt`);
+    ok((loaded.get("w") as Tensor<"Float32">).data.every((x) => x === 1));
+    deepEqual(Array.from((loaded.get("scale") as Tensor<"Float32">).data), [
+      1,
+      -1,
+    ]);
+    equal((loaded.get("step") as Tensor<"Int64">).data[0], 3n);
+  });
+});
+
+Deno.test("files of one save are written in order, each hook after its file is committed", async () => {
+  await withTempDir(async (dir) => {
+    await using queue = new SaveQueue();
+    const seen: string[] = [];
+    await queue.enqueue([
+      { path: `${dir}/main.ckpt`, network: model(10) },
+      {
+        path: `${dir}/net.safetensors`,
+        network: model(10),
+        options: { format: "safetensors" },
+      },
+    ], {
+      onFile: async (i, result) => {
+        // The file is on disk when its hook runs; the next one is not yet.
+        await Deno.stat(result.path);
+        seen.push(`${i}:${result.path.split("/").pop()}:${result.bytes > 0}`);
+        if (i === 0) {
+          await rejects(
+            Deno.stat(`${dir}/net.safetensors`),
+            Deno.errors.NotFound,
+          );
+        }
+      },
+    });
+    await queue.flush();
+    deepEqual(seen, ["0:main.ckpt:true", "1:net.safetensors:true"]);
+  });
+});
+
+Deno.test("back-pressure: a save due while one is writing waits for it, and nothing is dropped", async () => {
+  await withTempDir(async (dir) => {
+    await using queue = new SaveQueue({ workerUrl: FAULTY });
+    const net = model(100, 1);
+    const order: string[] = [];
+    const hooks = {
+      onFile: (_: number, r: { path: string }) => void order.push(r.path),
+    };
+    await queue.enqueue([{ path: `${dir}/gate-1.ckpt`, network: net }], hooks);
+    ok(queue.pending);
+    net.w.data.fill(2);
+    let second = false;
+    const next = queue.enqueue([{ path: `${dir}/2.ckpt`, network: net }], hooks)
+      .then((t) => {
+        second = true;
+        return t;
+      });
+    await new Promise((r) => setTimeout(r, 50));
+    equal(second, false, "the second save must wait for the first");
+    await Deno.writeTextFile(`${dir}/go`, "");
+    const ticket = await next;
+    ok(ticket.waitedMs > 0);
+    await queue.flush();
+    deepEqual(order, [`${dir}/gate-1.ckpt`, `${dir}/2.ckpt`]);
+    ok((await values(`${dir}/gate-1.ckpt`, "w")).every((x) => x === 1));
+    ok((await values(`${dir}/2.ckpt`, "w")).every((x) => x === 2));
+    equal(queue.stats.saves, 2);
+    equal(queue.stats.waits, 1);
+    ok(queue.stats.maxWaitMs >= ticket.waitedMs);
+  });
+});
+
+Deno.test("a save into a removed folder fails in the background and surfaces once, naming the file", async () => {
+  await withTempDir(async (dir) => {
+    const queue = new SaveQueue();
+    await queue.enqueue([{ path: `${dir}/ok.ckpt`, network: model(10) }]);
+    await queue.flush();
+    await Deno.mkdir(`${dir}/gone`);
+    await Deno.remove(`${dir}/gone`); // removed while training runs
+    const errors: [number, Error][] = [];
+    await queue.enqueue([{ path: `${dir}/gone/x.ckpt`, network: model(10) }], {
+      onError: (i, e) => void errors.push([i, e]),
+    });
+    // The failure waits for the next call: here enqueue.
+    await new Promise((r) => setTimeout(r, 100));
+    while (queue.pending) await new Promise((r) => setTimeout(r, 5));
+    await rejects(
+      queue.enqueue([{ path: `${dir}/later.ckpt`, network: model(10) }]),
+      (e: Error) => {
+        match(e.message, /gone\/x\.ckpt/);
+        ok(e.cause instanceof Deno.errors.NotFound);
+        return true;
+      },
+    );
+    equal(errors.length, 1);
+    equal(errors[0]![0], 0);
+    // Thrown once: the queue goes on.
+    await queue.flush();
+    await queue.enqueue([{ path: `${dir}/later.ckpt`, network: model(10) }]);
+    await queue.close();
+    deepEqual(await listDir(dir), ["later.ckpt", "ok.ckpt"]);
+  });
+});
+
+Deno.test("a full disk fails the save, leaves the older file and no temporary file; flush rethrows", async () => {
+  await withTempDir(async (dir) => {
+    const queue = new SaveQueue({ workerUrl: FAULTY });
+    await queue.enqueue([{ path: `${dir}/a.ckpt`, network: model(10, 1) }]);
+    await queue.flush();
+    await Deno.writeTextFile(`${dir}/FULL`, "");
+    await queue.enqueue([{ path: `${dir}/a.ckpt`, network: model(10, 2) }]);
+    await rejects(queue.flush(), /a\.ckpt.*No space left/);
+    await queue.close();
+    deepEqual(await listDir(dir), ["FULL", "a.ckpt"]);
+    ok((await values(`${dir}/a.ckpt`, "w")).every((x) => x === 1));
+  });
+});
+
+Deno.test("a Worker crash fails the save with a clear error, removes its temporary file, and the next save works", async () => {
+  await withTempDir(async (dir) => {
+    const queue = new SaveQueue({ workerUrl: FAULTY });
+    await queue.enqueue([{ path: `${dir}/a.ckpt`, network: model(10, 1) }]);
+    await queue.flush();
+    await Deno.writeTextFile(`${dir}/CRASH`, "");
+    await queue.enqueue([{
+      path: `${dir}/a.ckpt`,
+      network: model(100_000, 2),
+    }]);
+    await rejects(queue.flush(), (e: Error) => {
+      match(e.message, /a\.ckpt.*save worker crashed.*injected crash/);
+      return true;
+    });
+    deepEqual(await listDir(dir), ["CRASH", "a.ckpt"]);
+    ok((await values(`${dir}/a.ckpt`, "w")).every((x) => x === 1));
+    await Deno.remove(`${dir}/CRASH`);
+    await queue.enqueue([{ path: `${dir}/b.ckpt`, network: model(10, 3) }]);
+    await queue.close();
+    deepEqual(await listDir(dir), ["a.ckpt", "b.ckpt"]);
+  });
+});
+
+Deno.test("a Worker that cannot start fails the save clearly", async () => {
+  await withTempDir(async (dir) => {
+    const queue = new SaveQueue({
+      workerUrl: new URL("./_no_such_worker.ts", import.meta.url),
+    });
+    await queue.enqueue([{ path: `${dir}/a.ckpt`, network: model(4) }]);
+    await rejects(queue.close(), /a\.ckpt.*save worker crashed/);
+    deepEqual(await listDir(dir), []);
+  });
+});
+
+Deno.test("close twice is fine; a save after close is a TypeError", async () => {
+  await withTempDir(async (dir) => {
+    const queue = new SaveQueue();
+    await queue.enqueue([{ path: `${dir}/a.ckpt`, network: model(4) }]);
+    await Promise.all([queue.close(), queue.close()]);
+    await queue.close();
+    ok(queue.closed);
+    await rejects(
+      queue.enqueue([{ path: `${dir}/b.ckpt`, network: model(4) }]),
+      TypeError,
+    );
+    deepEqual(await listDir(dir), ["a.ckpt"]);
+  });
+});
+
+Deno.test("a failing hook (the caller's commit) is kept, and later files of that save are not written", async () => {
+  await withTempDir(async (dir) => {
+    const queue = new SaveQueue();
+    await queue.enqueue([
+      { path: `${dir}/a.ckpt`, network: model(4) },
+      { path: `${dir}/b.ckpt`, network: model(4) },
+    ], {
+      onFile: () => {
+        throw new RangeError("meta.json could not be written");
+      },
+    });
+    await rejects(queue.flush(), /meta\.json could not be written/);
+    queue.throwIfFailed();
+    await queue.close();
+    deepEqual(await listDir(dir), ["a.ckpt"]);
+  });
+});
+
+Deno.test("bad input is rejected when the save is queued, not later", async () => {
+  await using queue = new SaveQueue();
+  await rejects(
+    queue.enqueue([{
+      path: "/tmp/x.ckpt",
+      network: {
+        w: { dtype: "Float32", shape: [3], data: new Float32Array(2) },
+      },
+    }]),
+    RangeError,
+  );
+  await rejects(
+    queue.enqueue([{
+      path: "/tmp/x.ckpt",
+      network: {},
+      options: { appendInfo: { f: (() => 1) as unknown as number } },
+    }]),
+    TypeError,
+  );
+  equal(queue.pending, false);
+});
+
+Deno.test("reserve prepares the arena in the Worker; the first save then allocates nothing", async () => {
+  await withTempDir(async (dir) => {
+    await using queue = new SaveQueue({ slabSize: 1 << 20 });
+    const files = [{ path: `${dir}/a.ckpt`, network: model(500_000, 1) }];
+    queue.reserve(files);
+    ok(queue.pending, "the allocation runs like a save");
+    const ticket = await queue.enqueue(files);
+    equal(queue.stats.waits, 1, "the save waited for the reservation");
+    ok(ticket.waitedMs >= 0);
+    const capacity = queue.stats.arenaBytes;
+    ok(capacity >= 2_000_008);
+    await queue.flush();
+    equal(queue.stats.arenaBytes, capacity);
+    queue.reserve(files);
+    equal(queue.pending, false, "nothing to do when the arena fits");
+    ok((await values(`${dir}/a.ckpt`, "w")).every((x) => x === 1));
+  });
+});
