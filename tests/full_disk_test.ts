@@ -79,6 +79,7 @@ Deno.test({
       for (const step of [1, 2]) {
         w.data.fill(step);
         equal(await monitor.onStepEnd(ctx(step, [w])), true);
+        await monitor.flush(); // meta.json and retention follow the commit
       }
       const folder = `${dir}/checkpoint/rank_0`;
       const metaBefore = await Deno.readFile(`${folder}/meta.json`);
@@ -97,6 +98,7 @@ Deno.test({
         equal((e as { code?: string }).code, "ENOSPC");
         return true;
       });
+      await monitor.flush().catch(() => {});
       equal(errors.length, 1);
       deepEqual(
         await listDir(folder),
@@ -113,6 +115,7 @@ Deno.test({
       await Deno.remove(`${dir}/filler`);
       w.data.fill(4);
       equal(await monitor.onStepEnd(ctx(4, [w])), true);
+      await monitor.flush();
       equal((await findResumeCheckpoint(dir))?.context.stepNum, 4);
       await monitor.close();
     } finally {
@@ -146,14 +149,20 @@ Deno.test({
       await monitor.onTrainBegin(ctx(0, [w]));
       w.data.fill(1);
       await monitor.onStepEnd(ctx(1, [w]));
+      await monitor.flush();
       const folder = `${dir}/checkpoint/rank_0`;
       const size = (await Deno.stat(`${folder}/CKP_rank_0-1_1.ckpt`)).size;
       const metaBefore = await Deno.readFile(`${folder}/meta.json`);
       // Room for the checkpoint's pages, none for meta.json's.
       await fill(`${dir}/filler`, Math.ceil(size / 4096) * 4096);
       w.data.fill(2);
+      // The step end resolves once the file is committed; meta.json
+      // follows, and its failure comes out of flush().
       await rejects(
-        monitor.onStepEnd(ctx(2, [w])),
+        (async () => {
+          await monitor.onStepEnd(ctx(2, [w]));
+          await monitor.flush();
+        })(),
         /Cannot write ".*meta\.json": no space left/,
       );
       deepEqual(await Deno.readFile(`${folder}/meta.json`), metaBefore);
