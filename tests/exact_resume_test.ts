@@ -78,10 +78,15 @@ for (const stop of [23, 31]) {
         });
         ok(found);
         const saved = Math.floor((stop - 1) / SAVE_EVERY) * SAVE_EVERY;
-        equal(found.context.initialStep, saved);
+        // meta.json follows the commit of the file in the background, so a
+        // kill soon after a save may still resume from the one before.
+        ok(
+          [saved, saved - SAVE_EVERY].includes(found.context.initialStep),
+          `resumed at ${found.context.initialStep}, saved ${saved}`,
+        );
         equal(
           found.context.initialEpoch,
-          Math.floor(saved / STEPS_PER_EPOCH),
+          Math.floor(found.context.initialStep / STEPS_PER_EPOCH),
         );
 
         const model = makeMlp();
