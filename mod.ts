@@ -29,3 +29,7 @@ export * from "./src/crypto/framing.ts";
 export * from "./src/monitor.ts";
 export * from "./src/checkpoint.ts";
 export * from "./src/storage/atomic_write.ts";
+export * from "./src/storage/temp_files.ts";
+export * from "./src/verify.ts";
+export * from "./src/restore.ts";
+export * from "./src/resume.ts";

@@ -182,6 +182,16 @@ export interface CheckpointReader extends AsyncDisposable {
    * @returns Its value.
    */
   read(name: string): Promise<Tensor | string>;
+  /**
+   * Reads one tensor entry's raw little-endian bytes straight into `into`
+   * (for example the bytes of the typed array it is restored into), with no
+   * allocation. `into.byteLength` must equal the entry's `byteLength`.
+   *
+   * @param name The entry's name; a tensor, not a string.
+   * @param into Where the bytes go.
+   * @returns When `into` holds the bytes.
+   */
+  readInto(name: string, into: Uint8Array): Promise<void>;
   /** Closes the file. */
   close(): Promise<void>;
 }
@@ -560,6 +570,38 @@ class Reader implements CheckpointReader {
       }
       throw error;
     });
+  }
+
+  async readInto(name: string, into: Uint8Array): Promise<void> {
+    if (this.#close === null) {
+      throw new TypeError(
+        `Cannot read entry ${
+          JSON.stringify(name)
+        } of checkpoint "${this.path}": the reader is closed`,
+      );
+    }
+    const entry = this.#byName.get(name);
+    if (entry === undefined || entry.encoding !== "raw") {
+      throw new RangeError(
+        `Cannot read entry of checkpoint "${this.path}" into bytes: it has no tensor named ${
+          typeof name === "string" ? JSON.stringify(name) : describe(name)
+        }`,
+      );
+    }
+    if (!(into instanceof Uint8Array) || into.byteLength !== entry.byteLength) {
+      throw new RangeError(
+        `Cannot read entry ${
+          JSON.stringify(name)
+        } of checkpoint "${this.path}": it has ${entry.byteLength} bytes, the target ${
+          into instanceof Uint8Array ? into.byteLength : describe(into)
+        }`,
+      );
+    }
+    let at = 0;
+    for (const r of entry.ranges) {
+      await this.#source.readAt(r.offset, into.subarray(at, at + r.length));
+      at += r.length;
+    }
   }
 
   close(): Promise<void> {

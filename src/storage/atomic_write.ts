@@ -193,8 +193,24 @@ export async function atomicWrite(
     try {
       await Deno.remove(temp);
     } catch { /* gone already, or renamed */ }
-    throw error;
+    throw noSpace(path, error) ?? error;
   }
+}
+
+/**
+ * A full disk (or quota) is reported by the OS as a bare "No space left on
+ * device (os error 28)"; this names the file and says what was kept. The
+ * `code` (`"ENOSPC"`, `"EDQUOT"`) and the original error (`cause`) stay.
+ */
+function noSpace(path: string, error: unknown): Error | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code !== "ENOSPC" && code !== "EDQUOT") return null;
+  const e = new Error(
+    `Cannot write "${path}": no space left on the device (${code}); the previous content of "${path}" is unchanged and the temporary file was removed`,
+    { cause: error },
+  );
+  (e as Error & { code: string }).code = code;
+  return e;
 }
 
 /**

@@ -1,0 +1,169 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * `deno task bench:resume [MIB] [ROUNDS]`: the time to resume from a
+ * checkpoint of MIB MiB (default 1024) as a ratio to a raw read of the same
+ * file, measured in the same run, medians of interleaved rounds (page cache
+ * warm for both: the file was just written or read).
+ *
+ * resume = findResumeCheckpoint (stat, CRC-32 of every byte against
+ * meta.json, header parse, resume context) + loadParamsInto from an open
+ * reader (each tensor read once, straight into the network's arrays).
+ * baselines = the file read into an existing buffer of its size (the main
+ * one: the network's arrays exist too); a 4 MiB-chunk loop into one reused
+ * buffer; Deno.readFile (a fresh buffer).
+ *
+ * @module
+ */
+
+import {
+  CheckpointMonitor,
+  findResumeCheckpoint,
+  loadParamsInto,
+  openCheckpoint,
+  type Parameter,
+  train,
+} from "../mod.ts";
+
+const MIB = Number(Deno.args[0] ?? 1024);
+const ROUNDS = Number(Deno.args[1] ?? 5);
+const TENSORS = 16;
+const PER = (MIB * 1024 * 1024) / TENSORS / 4;
+
+function network(): Parameter<"Float32">[] {
+  return Array.from({ length: TENSORS }, (_, i) => ({
+    name: `layer${i}.weight`,
+    dtype: "Float32" as const,
+    shape: [PER],
+    data: new Float32Array(PER),
+  }));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+const directory = await Deno.makeTempDir({ prefix: "resume_bench_" });
+try {
+  const source = network();
+  // Distinct values, so no page of the file or the network is all zeros or
+  // a copy of another (a VM host may merge such pages).
+  source.forEach((p, i) => {
+    for (let e = 0; e < PER; e++) p.data[e] = i + e / PER;
+  });
+  const monitor = new CheckpointMonitor({
+    directory,
+    rank: 0,
+    saveNetworkParams: false,
+  });
+  const t0 = performance.now();
+  await train({
+    epochs: 1,
+    stepsPerEpoch: 1,
+    network: source,
+    step: () => {},
+    callbacks: [monitor],
+  });
+  await monitor.close();
+  const found0 = await findResumeCheckpoint(directory);
+  const file = found0!.files[0]!;
+  const bytes = (await Deno.stat(file)).size;
+  console.log(
+    `checkpoint: ${
+      (bytes / 2 ** 20).toFixed(0)
+    } MiB in ${TENSORS} tensors, saved in ${
+      ((performance.now() - t0) / 1000).toFixed(2)
+    } s; ${ROUNDS} rounds`,
+  );
+  source.length = 0; // free the source tensors
+
+  const target = network();
+  const readFile: number[] = [],
+    readLoop: number[] = [],
+    readInto: number[] = [];
+  // A raw read into memory that already exists, as the network's does.
+  const whole = new Uint8Array(bytes);
+  whole.fill(1);
+  const find: number[] = [], load: number[] = [], findFull: number[] = [];
+  const buffer = new Uint8Array(4 * 2 ** 20);
+  for (let r = 0; r < ROUNDS; r++) {
+    let t = performance.now();
+    const all = await Deno.readFile(file);
+    readFile.push(performance.now() - t);
+    if (all.byteLength !== bytes) throw new Error("short read");
+
+    t = performance.now();
+    {
+      using f = await Deno.open(file);
+      while ((await f.read(buffer)) !== null) { /* read */ }
+    }
+    readLoop.push(performance.now() - t);
+
+    t = performance.now();
+    {
+      using f = await Deno.open(file);
+      for (let at = 0; at < bytes;) {
+        const n = await f.read(whole.subarray(at, at + buffer.length));
+        if (n === null) break;
+        at += n;
+      }
+    }
+    readInto.push(performance.now() - t);
+
+    t = performance.now();
+    const found = await findResumeCheckpoint(directory);
+    const tFind = performance.now();
+    {
+      await using reader = await openCheckpoint(found!.files[0]!);
+      await loadParamsInto(target, reader, { strict: true });
+    }
+    find.push(tFind - t);
+    load.push(performance.now() - tFind);
+    if (target[3]!.data[PER - 1] !== Math.fround(3 + (PER - 1) / PER)) {
+      throw new Error("wrong values");
+    }
+    target[3]!.data.fill(0);
+
+    t = performance.now();
+    await findResumeCheckpoint(directory, { verify: "full" });
+    findFull.push(performance.now() - t);
+  }
+  const base = median(readFile);
+  const resume = median(find) + median(load);
+  const ms = (x: number) => `${x.toFixed(0)} ms`;
+  const gbs = (x: number) =>
+    `${(bytes / 2 ** 30 / (x / 1000)).toFixed(2)} GiB/s`;
+  console.log(
+    `raw read, Deno.readFile:         ${ms(base)} (${gbs(base)})`,
+  );
+  console.log(
+    `raw read, 4 MiB chunk loop:      ${ms(median(readLoop))} (${
+      gbs(median(readLoop))
+    })`,
+  );
+  console.log(
+    `raw read into a 1 GiB buffer:    ${ms(median(readInto))} (${
+      gbs(median(readInto))
+    })`,
+  );
+  console.log(
+    `findResumeCheckpoint (checksum): ${ms(median(find))}`,
+  );
+  console.log(
+    `loadParamsInto from a reader:    ${ms(median(load))}`,
+  );
+  console.log(
+    `resume total:                    ${ms(resume)} = ${
+      (resume / median(readInto)).toFixed(2)
+    }x the raw read into a buffer, ${
+      (resume / median(readLoop)).toFixed(2)
+    }x the chunk loop, ${(resume / base).toFixed(2)}x Deno.readFile`,
+  );
+  console.log(
+    `findResumeCheckpoint verify:"full" (reads every entry too): ${
+      ms(median(findFull))
+    } = ${(median(findFull) / base).toFixed(2)}x Deno.readFile`,
+  );
+} finally {
+  await Deno.remove(directory, { recursive: true });
+}

@@ -1,0 +1,26 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { runKills } from "./_crash_harness.ts";
+import { withTempDir } from "./_helpers.ts";
+
+Deno.test({
+  name:
+    "SIGKILL at random moments: resume always finds a checkpoint that verifies and holds its step, no final name holds a partial file, temporary files are cleaned by the next run",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withTempDir(async (directory) => {
+      const report = await runKills({
+        directory,
+        kills: 25,
+        seed: 20261129,
+        maxDelayMs: 250,
+        log: (line) => console.log(`    ${line}`),
+      });
+      console.log(`    ${JSON.stringify(report)}`);
+      deepEqual(report.failures, []);
+      equal(report.kills, 25);
+      ok(report.lastStep > 0, "some checkpoint was committed");
+    });
+  },
+});

@@ -1,0 +1,347 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { basename } from "node:path";
+import {
+  CheckpointMonitor,
+  type CheckpointMonitorOptions,
+  CorruptCheckpointError,
+  findResumeCheckpoint,
+  type Parameter,
+  saveCheckpoint,
+  train,
+} from "../mod.ts";
+import { withTempDir } from "./_helpers.ts";
+
+function model(): Parameter<"Float32">[] {
+  return [
+    { name: "w", dtype: "Float32", shape: [2, 3], data: new Float32Array(6) },
+    { name: "b", dtype: "Float32", shape: [3], data: new Float32Array(3) },
+  ];
+}
+
+/** Trains `steps` steps saving every `every` steps, keeping `keep`. */
+async function run(
+  directory: string,
+  steps: number,
+  extra: CheckpointMonitorOptions = {},
+): Promise<CheckpointMonitor> {
+  const params = model();
+  const monitor = new CheckpointMonitor({
+    directory,
+    saveCheckpointSteps: 2,
+    keepCheckpointMax: 10,
+    saveNetworkParams: false,
+    ...extra,
+  });
+  await train({
+    epochs: Math.ceil(steps / 5),
+    stepsPerEpoch: 5,
+    network: params,
+    step: ({ step }) => {
+      if (step > steps) throw new Error("stop");
+      for (const p of params) p.data.fill(step);
+    },
+    callbacks: [monitor],
+  }).catch((e) => {
+    if ((e as Error).message !== "stop") throw e;
+  });
+  await monitor.close();
+  return monitor;
+}
+
+const names = (files: readonly string[]) => files.map((f) => basename(f));
+
+async function flip(path: string, at = -1): Promise<void> {
+  await Deno.chmod(path, 0o600);
+  const b = await Deno.readFile(path);
+  const i = at < 0 ? b.length + at : at;
+  b[i] = b[i]! ^ 0xff;
+  await Deno.writeFile(path, b);
+}
+
+Deno.test("findResumeCheckpoint returns null for a fresh folder", async () => {
+  await withTempDir(async (dir) => {
+    equal(await findResumeCheckpoint(dir), null);
+    await Deno.mkdir(`${dir}/checkpoint/rank_0`, { recursive: true });
+    equal(await findResumeCheckpoint(dir), null);
+  });
+});
+
+Deno.test("findResumeCheckpoint picks the newest checkpoint in meta.json with MindFormers' resume context", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 7);
+    const found = await findResumeCheckpoint(dir, { stepsPerEpoch: 5 });
+    ok(found);
+    // Steps 2, 4, 6 saved; step 7 was not (the run stopped at step 8).
+    deepEqual(names(found.files), ["CKP_rank_0-2_1.ckpt"]);
+    equal(found.source, "meta.json");
+    equal(found.epoch, 2);
+    equal(found.step, 1);
+    deepEqual(found.skipped, []);
+    deepEqual(found.context, {
+      initialStep: 6,
+      initialEpoch: 1,
+      epochNum: 2,
+      stepNum: 6,
+      globalStep: 6,
+      lossScale: 1,
+      globalBatchSize: null,
+      stepScale: 1,
+    });
+    // Without stepsPerEpoch, epochs completed come from meta.json's numbers.
+    equal((await findResumeCheckpoint(dir))?.context.initialEpoch, 1);
+    // The folder of rank folders works too.
+    deepEqual(
+      (await findResumeCheckpoint(`${dir}/checkpoint`))?.files,
+      found.files,
+    );
+  });
+});
+
+Deno.test("findResumeCheckpoint skips a corrupt, truncated or missing newest file with the reason", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 8); // saves at 2, 4, 6, 8 = 1_2, 1_4, 2_1, 2_3
+    const folder = `${dir}/checkpoint/rank_0`;
+    await flip(`${folder}/CKP_rank_0-2_3.ckpt`);
+    let found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), ["CKP_rank_0-2_1.ckpt"]);
+    equal(found!.skipped.length, 1);
+    equal(found!.skipped[0]!.kind, "checksum");
+    equal(found!.context.initialStep, 6);
+
+    await Deno.truncate(`${folder}/CKP_rank_0-2_1.ckpt`, 10);
+    await Deno.remove(`${folder}/CKP_rank_0-1_4.ckpt`);
+    found = await findResumeCheckpoint(dir, { verify: "full" });
+    deepEqual(names(found!.files), ["CKP_rank_0-1_2.ckpt"]);
+    deepEqual(found!.skipped.map((s) => s.kind), [
+      "checksum",
+      "size",
+      "missing",
+    ]);
+
+    await flip(`${folder}/CKP_rank_0-1_2.ckpt`, 3);
+    const e = await rejects(findResumeCheckpoint(dir), (e: unknown) => {
+      ok(e instanceof CorruptCheckpointError);
+      ok(e.message.includes("no checkpoint to resume from verifies"));
+      ok(e.message.includes("CKP_rank_0-1_2.ckpt"), e.message);
+      return true;
+    });
+    void e;
+  });
+});
+
+Deno.test("findResumeCheckpoint never picks files meta.json does not list, and ignores foreign files", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 4);
+    const folder = `${dir}/checkpoint/rank_0`;
+    await Deno.writeTextFile(
+      `${folder}/CKP_rank_0-9_9.ckpt`,
+      "not a checkpoint",
+    );
+    await Deno.writeTextFile(`${folder}/notes.txt`, "hello");
+    await Deno.writeTextFile(
+      `${folder}/.CKP_rank_0-3_1.ckpt.0123456789ab.tmp`,
+      "x",
+    );
+    const found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), ["CKP_rank_0-1_4.ckpt"]);
+    deepEqual(found!.skipped, []);
+  });
+});
+
+Deno.test("findResumeCheckpoint warns about a malformed meta.json and falls back to names and structure", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 6);
+    const folder = `${dir}/checkpoint/rank_0`;
+    await Deno.chmod(`${folder}/meta.json`, 0o600);
+    await Deno.writeTextFile(`${folder}/meta.json`, '{"last_epoch": "x"');
+    await Deno.writeTextFile(`${folder}/CKP_rank_0-9_9.ckpt`, "garbage");
+    const found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), ["CKP_rank_0-2_1.ckpt"]);
+    equal(found!.warnings.length, 1);
+    ok(found!.warnings[0]!.includes("not valid JSON"), found!.warnings[0]);
+    deepEqual(found!.skipped.map((s) => [basename(s.file), s.kind]), [[
+      "CKP_rank_0-9_9.ckpt",
+      "corrupt",
+    ]]);
+  });
+});
+
+Deno.test("findResumeCheckpoint without meta.json takes the newest files present for every rank", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 6, { rank: 0 });
+    await run(dir, 4, { rank: 1 });
+    for (const r of [0, 1]) {
+      await Deno.remove(`${dir}/checkpoint/rank_${r}/meta.json`);
+    }
+    const found = await findResumeCheckpoint(dir);
+    equal(found!.source, "mtime");
+    deepEqual(names(found!.files), [
+      "CKP_rank_0-1_4.ckpt",
+      "CKP_rank_1-1_4.ckpt",
+    ]);
+  });
+});
+
+Deno.test("findResumeCheckpoint takes the minimum across ranks, and a rank's corrupt file moves every rank back", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 8, { rank: 0 });
+    await run(dir, 6, { rank: 1 });
+    let found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), [
+      "CKP_rank_0-2_1.ckpt",
+      "CKP_rank_1-2_1.ckpt",
+    ]);
+    await flip(`${dir}/checkpoint/rank_1/CKP_rank_1-2_1.ckpt`);
+    found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), [
+      "CKP_rank_0-1_4.ckpt",
+      "CKP_rank_1-1_4.ckpt",
+    ]);
+    deepEqual(found!.skipped.map((s) => s.rank), [1]);
+  });
+});
+
+Deno.test("findResumeCheckpoint rejects rank folders with a gap", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 2, { rank: 0 });
+    await Deno.mkdir(`${dir}/checkpoint/rank_2`);
+    await rejects(findResumeCheckpoint(dir), /rank_2 without rank_1/);
+  });
+});
+
+Deno.test("findResumeCheckpoint skips the checkpoint of another model when given the network", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 4);
+    const other = [{
+      name: "w",
+      dtype: "Float32" as const,
+      shape: [3, 2],
+      data: new Float32Array(6),
+    }];
+    await rejects(
+      findResumeCheckpoint(dir, { network: other }),
+      /parameter "w" is Float32 \[2, 3\] in it, Float32 \[3, 2\] in the network/,
+    );
+    const found = await findResumeCheckpoint(dir, { network: model() });
+    deepEqual(names(found!.files), ["CKP_rank_0-1_4.ckpt"]);
+    await rejects(
+      findResumeCheckpoint(dir, {
+        network: [...model(), {
+          name: "extra",
+          dtype: "Int8",
+          shape: [],
+          data: new Int8Array(1),
+        }],
+      }),
+      /lacks parameter "extra"/,
+    );
+  });
+});
+
+Deno.test("findResumeCheckpoint rescales progress when the global batch size changes", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 8, { globalBatchSize: 64 });
+    const same = await findResumeCheckpoint(dir, { globalBatchSize: 64 });
+    equal(same!.context.stepScale, 1);
+    equal(same!.context.initialStep, 8);
+    const found = await findResumeCheckpoint(dir, {
+      globalBatchSize: 128,
+      stepsPerEpoch: 5,
+    });
+    equal(found!.context.globalBatchSize, 64);
+    equal(found!.context.stepScale, 0.5);
+    equal(found!.context.initialStep, 4);
+    equal(found!.context.globalStep, 4);
+    equal(found!.context.initialEpoch, 0);
+  });
+});
+
+Deno.test("findResumeCheckpoint rejects bad options", async () => {
+  await rejects(findResumeCheckpoint(3 as never), TypeError);
+  await rejects(findResumeCheckpoint("x", { globalBatchSize: 0 }), RangeError);
+  await rejects(
+    findResumeCheckpoint("x", { stepsPerEpoch: "5" as never }),
+    TypeError,
+  );
+  await rejects(
+    findResumeCheckpoint("x", { verify: "none" as never }),
+    RangeError,
+  );
+});
+
+Deno.test("findResumeCheckpoint passes decKey/decMode through, and says so when an encrypted checkpoint has no key", async () => {
+  await withTempDir(async (dir) => {
+    const key = new Uint8Array(32).fill(7);
+    await run(dir, 4, { encKey: key, encMode: "AES-GCM" });
+    const found = await findResumeCheckpoint(dir, {
+      decKey: key,
+      decMode: "AES-GCM",
+      verify: "full",
+    });
+    deepEqual(names(found!.files), ["CKP_rank_0-1_4.ckpt"]);
+    equal(found!.context.stepNum, 4);
+    await rejects(findResumeCheckpoint(dir), /encrypted with AES-GCM/);
+  });
+});
+
+Deno.test("findResumeCheckpoint reads MindFormers' own three-key meta.json: its prefix, up to its last file", async () => {
+  await withTempDir(async (dir) => {
+    const folder = `${dir}/checkpoint/rank_0`;
+    await Deno.mkdir(folder, { recursive: true });
+    for (const [e, s, step] of [[1, 5, 5], [2, 5, 10], [3, 5, 15]]) {
+      await saveCheckpoint(`${folder}/llama_rank_0-${e}_${s}.ckpt`, model(), {
+        appendInfo: { epoch_num: e!, step_num: step! },
+      });
+    }
+    await saveCheckpoint(`${folder}/other_rank_0-9_5.ckpt`, model());
+    await Deno.writeTextFile(
+      `${folder}/meta.json`,
+      JSON.stringify({
+        last_epoch: 2,
+        last_step: 5,
+        last_ckpt_file: "llama_rank_0-2_5.ckpt",
+      }),
+    );
+    const found = await findResumeCheckpoint(dir, { stepsPerEpoch: 5 });
+    deepEqual(names(found!.files), ["llama_rank_0-2_5.ckpt"]);
+    equal(found!.context.initialStep, 10);
+    equal(found!.context.initialEpoch, 2);
+  });
+});
+
+Deno.test("findResumeCheckpoint finds the step all ranks resumed from when only some ranks saved in the new run", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 4, { rank: 0 });
+    await run(dir, 4, { rank: 1 });
+    // The resumed run: rank 0 saves step 5 (a new prefix, a new meta.json
+    // listing only that file); rank 1 dies before its first save.
+    const params = model();
+    const monitor = new CheckpointMonitor({
+      directory: dir,
+      rank: 0,
+      saveCheckpointSteps: 1,
+      saveNetworkParams: false,
+    });
+    await monitor.onTrainBegin({
+      step: 4,
+      epoch: 1,
+      stepsPerEpoch: 5,
+      network: params,
+    });
+    await monitor.onStepEnd({
+      step: 5,
+      epoch: 1,
+      stepsPerEpoch: 5,
+      network: params,
+    });
+    await monitor.close();
+    const found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), [
+      "CKP_rank_0-1_4.ckpt",
+      "CKP_rank_1-1_4.ckpt",
+    ]);
+    equal(found!.warnings.length, 1);
+    ok(found!.warnings[0]!.startsWith("rank 0:"), found!.warnings[0]);
+  });
+});
