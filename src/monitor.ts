@@ -31,7 +31,12 @@ import {
   type CheckpointSignal,
   type Clock,
 } from "./options.ts";
-import { type CommittedCheckpoint, planRetention } from "./retention.ts";
+import { removeTempFiles } from "./storage/temp_files.ts";
+import {
+  type CommittedCheckpoint,
+  planRetention,
+  type RetentionDecision,
+} from "./retention.ts";
 import {
   checkPermissions,
   listFiles,
@@ -660,9 +665,7 @@ export class CheckpointMonitor extends EventTarget
     if (this.#failure !== undefined) throw this.#takeFailure();
     for (const file of plan.files) {
       const start = this.#clock();
-      if (file.kind === "network" || file.kind === "trainable") {
-        await this.#makeDir(file.path);
-      }
+      await this.#makeDir(file.path);
       let result: SaveResult;
       try {
         result = await saveCheckpoint(file.path, file.network, {
@@ -683,11 +686,7 @@ export class CheckpointMonitor extends EventTarget
         step: plan.step,
         epoch: plan.epoch,
       });
-      if (file.kind === "main") {
-        this.#background = this.#commit(plan, result).catch((error) => {
-          this.#failure ??= { error };
-        });
-      }
+      if (file.kind === "main") await this.#commit(plan, result, true);
     }
   }
 
@@ -699,11 +698,7 @@ export class CheckpointMonitor extends EventTarget
    * is written. A breakpoint save waits until it is committed.
    */
   async #executeAsync(plan: SavePlan, saver: SaveQueue): Promise<void> {
-    for (const file of plan.files) {
-      if (file.kind === "network" || file.kind === "trainable") {
-        await this.#makeDir(file.path);
-      }
-    }
+    for (const file of plan.files) await this.#makeDir(file.path);
     const start = this.#clock();
     let waitedMs = 0;
     ({ waitedMs } = await saver.enqueue(this.#saveFiles(plan), {
@@ -719,7 +714,7 @@ export class CheckpointMonitor extends EventTarget
           epoch: plan.epoch,
           waitedMs,
         });
-        if (file.kind === "main") await this.#commit(plan, result);
+        if (file.kind === "main") await this.#commit(plan, result, false);
       },
       onError: (i, error) =>
         this.#emit("error", { error, file: plan.files[i]!.path }),
@@ -756,13 +751,19 @@ export class CheckpointMonitor extends EventTarget
   }
 
   /**
-   * After a main file is committed: `meta.json`, then retention. It runs in
-   * the background (it reads no tensor), overlapping the extra files and
-   * the next steps; the next save waits for it, and a failure is rethrown
-   * by the next step end, `flush()`, `onTrainEnd()` or `close()`. (With
-   * `asyncSave`, `#executeAsync` runs it after the main file instead.)
+   * After a main file is committed: `meta.json` (awaited, so that once a
+   * save is reported `meta.json` names it and a kill cannot leave it one
+   * checkpoint behind), then retention. With `backgroundRemoval` the
+   * deletions run in the background (they read no tensor and only remove
+   * files `meta.json` no longer lists), overlapping the extra files and the
+   * next steps; the next save waits for them. A failure to write `meta.json`
+   * rejects this save; a failed deletion is an `error` event.
    */
-  async #commit(plan: SavePlan, result: SaveResult): Promise<void> {
+  async #commit(
+    plan: SavePlan,
+    result: SaveResult,
+    backgroundRemoval: boolean,
+  ): Promise<void> {
     const now = this.#clock();
     const name = basename(result.path);
     this.#committed.push({
@@ -803,12 +804,25 @@ export class CheckpointMonitor extends EventTarget
         { fileMode: 0o600 },
       );
     } catch (error) {
-      this.#failure = { error };
       await this.#emit("error", { error, file: this.#layout.metaFile });
-      return;
+      throw error;
     }
     this.#committed = keep;
-    for (const { checkpoint, reason } of decision.remove) {
+    const removal = this.#remove(decision.remove);
+    if (backgroundRemoval) {
+      this.#background = removal.catch((error) => {
+        this.#failure ??= { error };
+      });
+    } else {
+      await removal;
+    }
+  }
+
+  /** Retention's deletions, in order; a failed one is an `error` event. */
+  async #remove(
+    remove: RetentionDecision["remove"],
+  ): Promise<void> {
+    for (const { checkpoint, reason } of remove) {
       try {
         await Deno.remove(checkpoint.file);
       } catch (error) {
@@ -826,10 +840,17 @@ export class CheckpointMonitor extends EventTarget
       : { encKey: key, encMode: this.#config.encMode };
   }
 
+  /**
+   * Before the first save into a folder: creates it and removes the
+   * temporary files a crashed earlier run of this prefix left there.
+   */
   async #makeDir(file: string): Promise<void> {
     const dir = dirname(file);
     if (this.#extraDirsMade.has(dir)) return;
     await Deno.mkdir(dir, { recursive: true });
+    await removeTempFiles(dir, {
+      prefixes: [this.#layout.basePrefix, "meta.json"],
+    });
     this.#extraDirsMade.add(dir);
   }
 

@@ -807,7 +807,7 @@ Deno.test("hooks are awaited with the same details as the events", async () => {
   });
 });
 
-Deno.test("a failed meta.json update keeps every checkpoint and rejects the next call", async () => {
+Deno.test("a failed meta.json update rejects that save and deletes nothing", async () => {
   await withDir(async (dir) => {
     const errors: string[] = [];
     const m = monitor(dir, { keepCheckpointMax: 1, saveNetworkParams: false });
@@ -819,15 +819,21 @@ Deno.test("a failed meta.json update keeps every checkpoint and rejects the next
     await Deno.mkdir(join(ckptDir, "meta.json")); // the rename cannot replace a folder
     const { network } = model();
     const base = { epoch: 1, stepsPerEpoch: 10, network };
-    equal(await m.onStepEnd({ ...base, step: 1 }), true);
-    await rejects(m.onStepEnd({ ...base, step: 2 }));
+    // The save resolves only once meta.json names it, so its failure is
+    // this call's; the committed file itself stays.
+    await rejects(m.onStepEnd({ ...base, step: 1 }));
     assertEquals(errors, ["meta.json"]);
+    assertEquals(await names(ckptDir), ["CKP_rank_0-1_1.ckpt", "meta.json"]);
     await Deno.remove(join(ckptDir, "meta.json"));
-    equal(await m.onStepEnd({ ...base, step: 3 }), true);
+    // The trigger only moves on a complete save: step 2 saves again, and its
+    // commit lets retention remove step 1's file.
+    equal(await m.onStepEnd({ ...base, step: 2 }), true);
     await m.flush();
-    // Step 2 was not saved (its call failed first); step 3's commit let
-    // retention remove step 1's file.
-    assertEquals(await names(ckptDir), ["CKP_rank_0-1_3.ckpt", "meta.json"]);
+    assertEquals(await names(ckptDir), ["CKP_rank_0-1_2.ckpt", "meta.json"]);
+    const meta = JSON.parse(
+      await Deno.readTextFile(join(ckptDir, "meta.json")),
+    );
+    equal(meta.last_ckpt_file, "CKP_rank_0-1_2.ckpt");
     await m.close();
   });
 });
@@ -1023,5 +1029,29 @@ Deno.test("signal listeners do not keep a finished process alive", async () => {
     const result = await child.output();
     equal(result.code, 0);
     equal(new TextDecoder().decode(result.stdout).trim(), "constructed");
+  });
+});
+
+Deno.test("the first save removes temporary files a crashed run of this prefix left, and no one else's", async () => {
+  await withDir(async (dir) => {
+    const ckptDir = join(dir, "checkpoint/rank_0");
+    await Deno.mkdir(ckptDir, { recursive: true });
+    const ours = ".CKP_rank_0-1_7.ckpt.0123456789ab.tmp";
+    const meta = ".meta.json.0123456789ab.tmp";
+    const other = ".OTHER_rank_0-1_7.ckpt.0123456789ab.tmp";
+    for (const f of [ours, meta, other]) {
+      await Deno.writeTextFile(join(ckptDir, f), "partial");
+    }
+    const m = monitor(dir, { saveNetworkParams: false });
+    const { network } = model();
+    equal(
+      await m.onStepEnd({ step: 1, epoch: 1, stepsPerEpoch: 10, network }),
+      true,
+    );
+    await m.close();
+    const left = await names(ckptDir);
+    equal(left.includes(ours), false);
+    equal(left.includes(meta), false);
+    equal(left.includes(other), true);
   });
 });

@@ -35,6 +35,15 @@ export function isTempFileName(name: string): boolean {
   return TEMP_NAME.test(name);
 }
 
+/** Options of {@linkcode removeTempFiles}. */
+export interface RemoveTempFilesOptions {
+  /**
+   * Remove only temporary files whose final name starts with one of these.
+   * @default {undefined} (every temporary file of this library)
+   */
+  readonly prefixes?: readonly string[];
+}
+
 /**
  * Removes the temporary files a crashed {@linkcode atomicWrite} left in a
  * folder (a process killed after creating `.<name>.<random>.tmp` and before
@@ -43,6 +52,9 @@ export function isTempFileName(name: string): boolean {
  * is not an error.
  *
  * @param folder The folder to clean (not recursive).
+ * @param options `prefixes`: remove only temporary files whose final name
+ *   starts with one of these (a monitor passes its own file prefix and
+ *   `meta.json`, so another writer's files in a shared folder are left alone).
  * @returns The paths removed.
  * @throws {TypeError} When `folder` is not a string.
  *
@@ -61,12 +73,20 @@ export function isTempFileName(name: string): boolean {
  * }
  * ```
  */
-export async function removeTempFiles(folder: string): Promise<string[]> {
+export async function removeTempFiles(
+  folder: string,
+  options: RemoveTempFilesOptions = {},
+): Promise<string[]> {
   checkPath(folder, "remove temporary files");
+  const prefixes = options.prefixes;
   const removed: string[] = [];
   try {
     for await (const entry of Deno.readDir(folder)) {
       if (!entry.isFile || !isTempFileName(entry.name)) continue;
+      if (
+        prefixes !== undefined &&
+        !prefixes.some((p) => entry.name.startsWith(`.${p}`))
+      ) continue;
       const path = join(folder, entry.name);
       try {
         await Deno.remove(path);
