@@ -71,6 +71,66 @@ Deno.test("atomicWrite removes the temp file and keeps the old file when the wri
   });
 });
 
+/** Replaces `Deno.FsFile.prototype.syncData` during `body`. */
+async function withSyncData(
+  fake: (this: Deno.FsFile) => Promise<void>,
+  body: () => Promise<void>,
+): Promise<void> {
+  const real = Deno.FsFile.prototype.syncData;
+  Deno.FsFile.prototype.syncData = fake;
+  try {
+    await body();
+  } finally {
+    Deno.FsFile.prototype.syncData = real;
+  }
+}
+
+const MIB = 1024 * 1024;
+
+Deno.test("atomicWrite starts a background fdatasync every 64 MiB and still commits the bytes", async () => {
+  await withTempDir(async (dir) => {
+    const real = Deno.FsFile.prototype.syncData;
+    let calls = 0;
+    const chunk = new Uint8Array(16 * MIB);
+    for (let i = 0; i < chunk.length; i += 4096) chunk[i] = (i >> 12) & 255;
+    await withSyncData(function () {
+      calls++;
+      return real.call(this);
+    }, async () => {
+      const r = await atomicWrite(`${dir}/big`, async (sink) => {
+        for (let i = 0; i < 9; i++) await sink.write(chunk); // 144 MiB
+      });
+      equal(r.bytes, 144 * MIB);
+    });
+    ok(calls >= 1 && calls <= 2, `${calls} background syncs`);
+    equal((await Deno.stat(`${dir}/big`)).size, 144 * MIB);
+    deepEqual(await listDir(dir), ["big"]);
+  });
+});
+
+Deno.test("a failed background fdatasync fails atomicWrite, removes the temp file and keeps the old file", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/x.ckpt`;
+    await writeFileAtomic(path, enc.encode("previous"));
+    const boom = new Error("injected fdatasync failure");
+    const chunk = new Uint8Array(16 * MIB);
+    // The failure surfaces at a later write or, at the latest, before the
+    // final fsync: in both cases the save must fail.
+    for (const writes of [4, 12]) {
+      await withSyncData(() => Promise.reject(boom), async () => {
+        await rejects(
+          atomicWrite(path, async (sink) => {
+            for (let i = 0; i < writes; i++) await sink.write(chunk);
+          }),
+          (e) => e === boom,
+        );
+      });
+      equal(await Deno.readTextFile(path), "previous");
+      deepEqual(await listDir(dir), ["x.ckpt"]);
+    }
+  });
+});
+
 Deno.test("atomicWrite never shows a partial file under the final name while writing", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/y.bin`;

@@ -47,9 +47,21 @@ async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
 }
 
 /**
+ * Bytes written between background `fdatasync` calls: 64 MiB. Flushing the
+ * page cache while the rest of the file is still being produced lets the
+ * disk work in parallel with serialisation and encryption, so the final
+ * fsync has little left to do.
+ */
+const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
+
+/**
  * The sink handed to an {@linkcode atomicWrite} callback: every chunk goes
  * straight to the file (no copy); the CRC-32 of the chunk is computed on the
- * JS thread while Deno's I/O thread writes it.
+ * JS thread while Deno's I/O thread writes it. Every
+ * {@linkcode BACKGROUND_SYNC_BYTES} it starts an `fdatasync` that is not
+ * awaited (at most one in flight); its failure fails the next write or
+ * {@linkcode FileSink.settle}. This is only an early start: durability
+ * still rests on the final fsync of {@linkcode atomicWrite}.
  */
 class FileSink implements ByteSink {
   #file: Deno.FsFile;
@@ -57,10 +69,17 @@ class FileSink implements ByteSink {
   #bytes = 0;
   #open = true;
   #path: string;
+  #unsynced = 0;
+  #syncing: Promise<void> | null = null;
+  #syncError: { error: unknown } | null = null;
 
-  constructor(file: Deno.FsFile, path: string) {
+  #temp: string;
+  #syncer: Deno.FsFile | null = null;
+
+  constructor(file: Deno.FsFile, path: string, temp: string) {
     this.#file = file;
     this.#path = path;
+    this.#temp = temp;
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -76,15 +95,50 @@ class FileSink implements ByteSink {
         }`,
       );
     }
+    this.#throwSyncError();
     const written = writeAll(this.#file, chunk);
     this.#crc.update(chunk);
     await written;
     this.#bytes += chunk.byteLength;
+    this.#unsynced += chunk.byteLength;
+    if (this.#unsynced >= BACKGROUND_SYNC_BYTES && this.#syncing === null) {
+      this.#unsynced = 0;
+      this.#syncing = this.#backgroundSync().then(
+        () => {
+          this.#syncing = null;
+        },
+        (error: unknown) => {
+          this.#syncing = null;
+          this.#syncError ??= { error };
+        },
+      );
+    }
+  }
+
+  async #backgroundSync(): Promise<void> {
+    // A second handle: an fdatasync on `#file` would hold up its writes.
+    this.#syncer ??= await Deno.open(this.#temp, { write: true });
+    await this.#syncer.syncData();
+  }
+
+  #throwSyncError(): void {
+    if (this.#syncError !== null) throw this.#syncError.error;
   }
 
   end(): AtomicWriteResult {
     this.#open = false;
     return { bytes: this.#bytes, checksum: this.#crc.digest() };
+  }
+
+  /**
+   * Waits for the background sync in flight, if any; throws the error of any
+   * background sync that failed.
+   */
+  async settle(): Promise<void> {
+    if (this.#syncing !== null) await this.#syncing;
+    this.#syncer?.close();
+    this.#syncer = null;
+    this.#throwSyncError();
   }
 }
 
@@ -170,13 +224,16 @@ export async function atomicWrite(
   });
   let closed = false;
   try {
-    const sink = new FileSink(file, path);
+    const sink = new FileSink(file, path, temp);
     let result: AtomicWriteResult;
     try {
       await write(sink);
     } finally {
       result = sink.end();
+      // Also on error: no background sync may outlive the file handle.
+      await sink.settle().catch(() => {});
     }
+    await sink.settle();
     if (!IS_WINDOWS) await Deno.chmod(temp, fileMode);
     await file.sync();
     file.close();
