@@ -4,7 +4,7 @@
  * `gzip`, Python's `zlib.crc32` and MindSpore's `crc_num` use), rendered as
  * `"crc32:" + 8 lowercase hex digits`.
  *
- * Chosen by measurement (notes/README-format.md): `node:zlib`'s `crc32` runs
+ * Chosen by measurement (docs/format.md): `node:zlib`'s `crc32` runs
  * at ~20 GB/s on our machines, so it costs ~50 ms per GiB on the JS thread
  * while the write of the same bytes runs on Deno's I/O thread. SHA-256
  * (`node:crypto`, SHA-NI) ran at ~1.5 GB/s and halved save throughput;
