@@ -19,7 +19,10 @@
  *   which overstates it when the machine is busy; that figure is shown
  *   once too), plus `-multi 2` (both cores) for reference;
  * - `openssl enc -sm4-cbc` on the same bytes, through pipes;
- * - `npm:sm-crypto` (the most used npm SM4 package) on 4 MiB, scaled.
+ * - `npm:sm-crypto` (the most used npm SM4 package) on 4 MiB, scaled;
+ * - the library's framing path (`bench/sm4_framing.ts`): `SIZE` encrypted
+ *   through `createEncryptingSink` into a discarding sink and decrypted
+ *   through `openDecryptingSource`, against `openssl speed -elapsed`.
  *
  * Every implementation's output is checked against a known-answer vector or
  * OpenSSL before anything is timed.
@@ -31,6 +34,7 @@ import { sm4, type Sm4CbcItem } from "../src/crypto/sm4.ts";
 import type { Sm4WorkerJob, Sm4WorkerReply } from "./sm4_worker.ts";
 import smCrypto from "npm:sm-crypto@0.5.8";
 import process from "node:process";
+import { framingRounds } from "./sm4_framing.ts";
 
 const MiB = 1 << 20;
 const SIZE = Number(Deno.args[0] ?? 256) * MiB;
@@ -533,3 +537,11 @@ console.log(
     x(wEnc / smcEnc)
   }, decrypt ${x(wDec / smcDec)}`,
 );
+
+// --- The library's framing path (what saves and loads run) -----------------
+
+console.log(
+  "\nframing path: createEncryptingSink / openDecryptingSource " +
+    "(fresh sink and source per round) against openssl speed -elapsed",
+);
+await framingRounds(SIZE);
