@@ -7,10 +7,12 @@ import {
 import { join } from "node:path";
 import { main } from "../cli.ts";
 import {
+  CheckpointMonitor,
   checksumFile,
   loadCheckpoint,
   type Parameter,
   saveCheckpoint,
+  train,
 } from "../mod.ts";
 import { FIXTURES, listDir, withTempDir } from "./_helpers.ts";
 
@@ -478,7 +480,10 @@ Deno.test("cli: progress is drawn only when stdout is a terminal", async () => {
   });
 });
 
-/** Lays out `checkpoint/rank_R/` folders with files and meta.json. */
+/**
+ * Lays out `checkpoint/rank_R/` folders with real checkpoints and a
+ * MindFormers meta.json (`last`) or raw `meta` text.
+ */
 async function layout(
   root: string,
   ranks: { files: string[]; last?: string; meta?: string }[],
@@ -486,7 +491,7 @@ async function layout(
   for (const [r, spec] of ranks.entries()) {
     const dir = join(root, "checkpoint", `rank_${r}`);
     await Deno.mkdir(dir, { recursive: true });
-    for (const f of spec.files) await Deno.writeTextFile(join(dir, f), f);
+    for (const f of spec.files) await saveCheckpoint(join(dir, f), params());
     if (spec.meta !== undefined) {
       await Deno.writeTextFile(join(dir, "meta.json"), spec.meta);
     } else if (spec.last !== undefined) {
@@ -503,7 +508,7 @@ async function layout(
   }
 }
 
-Deno.test("cli: latest picks the oldest last checkpoint over ranks and says why", async () => {
+Deno.test("cli: latest picks the newest step every rank has, up to the oldest last, and says why", async () => {
   await withTempDir(async (dir) => {
     await layout(dir, [
       {
@@ -520,22 +525,26 @@ Deno.test("cli: latest picks the oldest last checkpoint over ranks and says why"
       },
     ]);
     const r = await run(["latest", dir]);
-    assertStrictEquals(r.code, 0);
+    assertStrictEquals(r.code, 0, r.err);
+    assertMatch(r.out, /\(2 ranks\)\n/);
     assertMatch(r.out, /resume from: epoch 2, step 2\n/);
-    assertMatch(r.out, /rank_1\/CKP_rank_1-2_2\.ckpt/);
-    assertMatch(
-      r.out,
-      /oldest last checkpoint over 2 ranks is epoch 2, step 2 \(rank 1/,
-    );
+    assertMatch(r.out, / {2}rank 1: .*rank_1\/CKP_rank_1-2_2\.ckpt\n/);
+    assertMatch(r.out, /resume context: initialStep 12, /);
+    assertMatch(r.out, /no newer than the oldest rank's last in meta\.json/);
     const j = JSON.parse((await run(["latest", "--json", dir])).out);
     assertEquals(j.pick.files, [
       join(dir, "checkpoint", "rank_0", "CKP_rank_0-2_2.ckpt"),
       join(dir, "checkpoint", "rank_1", "CKP_rank_1-2_2.ckpt"),
     ]);
+    assertEquals([j.source, j.context.stepNum, j.skipped], [
+      "meta.json",
+      12,
+      [],
+    ]);
   });
 });
 
-Deno.test("cli: latest falls back to the newest step every rank has, skipping bad meta.json", async () => {
+Deno.test("cli: latest falls back to the newest step every rank has, warning of bad meta.json", async () => {
   await withTempDir(async (dir) => {
     await layout(dir, [
       {
@@ -550,29 +559,24 @@ Deno.test("cli: latest falls back to the newest step every rank has, skipping ba
     ]);
     const j = JSON.parse((await run(["latest", "--json", dir])).out);
     assertEquals([j.pick.epoch, j.pick.step], [1, 4]);
-    assertEquals(j.ranks.map((r: { problem?: string }) => r.problem ?? "ok"), [
-      "ok",
-      "meta.json is not valid JSON",
-      "meta.json names CKP_rank_2-2_9.ckpt, which is missing",
-    ]);
-    assertMatch(
-      j.reasons.at(-1),
-      /newest one they all have is epoch 1, step 4/,
-    );
+    assertStrictEquals(j.warnings.length, 1);
+    assertMatch(j.warnings[0], /rank_1\/meta\.json is malformed/);
+    const r = await run(["latest", dir]);
+    assertMatch(r.out, / {2}warning: .*rank_1\/meta\.json is malformed/);
   });
 });
 
-Deno.test("cli: latest without any meta.json takes each rank's newest file", async () => {
+Deno.test("cli: latest without any meta.json takes the newest file by time", async () => {
   await withTempDir(async (dir) => {
     await layout(dir, [{ files: ["CKP_rank_0-1_4.ckpt"] }]);
     await new Promise((r) => setTimeout(r, 20));
-    await Deno.writeTextFile(
+    await saveCheckpoint(
       join(dir, "checkpoint", "rank_0", "CKP_rank_0-2_1.ckpt"),
-      "x",
+      params(),
     );
     const r = await run(["latest", dir]);
-    assertStrictEquals(r.code, 0);
-    assertMatch(r.out, /rank 0: no meta\.json/);
+    assertStrictEquals(r.code, 0, r.err);
+    assertMatch(r.out, /no meta\.json: the newest file \(by time\)/);
     assertMatch(r.out, /resume from: epoch 2, step 1/);
     const none = await run([
       "latest",
@@ -584,6 +588,51 @@ Deno.test("cli: latest without any meta.json takes each rank's newest file", asy
     const e = await run(["latest", empty]);
     assertStrictEquals(e.code, 2);
     assertMatch(e.err, /holds no checkpoint\/rank_N folders/);
+  });
+});
+
+Deno.test("cli: latest skips a corrupted newest checkpoint and names the reason", async () => {
+  await withTempDir(async (dir) => {
+    const network = params().filter((p) => p.name !== "global_step");
+    const monitor = new CheckpointMonitor({
+      directory: dir,
+      saveCheckpointSteps: 2,
+      keepCheckpointMax: 10,
+    });
+    await train({
+      epochs: 1,
+      stepsPerEpoch: 4,
+      network,
+      step: () => {},
+      callbacks: [monitor],
+    });
+    await monitor.close();
+    const newest = join(dir, "checkpoint", "rank_0", "CKP_rank_0-1_4.ckpt");
+    await Deno.chmod(newest, 0o600);
+    const bytes = await Deno.readFile(newest);
+    bytes[bytes.length - 1]! ^= 0xff;
+    await Deno.writeFile(newest, bytes);
+
+    const r = await run(["latest", dir]);
+    assertStrictEquals(r.code, 0, r.err);
+    assertMatch(r.out, /resume from: epoch 1, step 2\n/);
+    assertMatch(
+      r.out,
+      / {2}skipped rank 0 .*CKP_rank_0-1_4\.ckpt \(checksum\): its checksum is /,
+    );
+    const j = JSON.parse((await run(["latest", "--json", dir])).out);
+    assertEquals(j.skipped.map((s: { kind: string }) => s.kind), ["checksum"]);
+    assertStrictEquals(j.context.initialStep, 2);
+
+    // Nothing verifies: exit 1, one line naming why.
+    const older = join(dir, "checkpoint", "rank_0", "CKP_rank_0-1_2.ckpt");
+    await Deno.chmod(older, 0o600);
+    await Deno.writeFile(older, new Uint8Array([1, 2, 3]));
+    const bad = await run(["latest", dir]);
+    assertStrictEquals(bad.code, 1);
+    assertMatch(bad.err, /^error: .*no checkpoint to resume from verifies: /);
+    assertMatch(bad.err, /CKP_rank_0-1_2\.ckpt: it has 3 bytes/);
+    assertStrictEquals(bad.err.split("\n").length, 2);
   });
 });
 

@@ -1,103 +1,56 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 /**
  * `latest <dir>`: which checkpoint a resume would pick from
- * `<dir>/checkpoint/rank_N/meta.json`, and why. It follows MindFormers 1.3's
- * rule: take each rank's last checkpoint from its `meta.json` (skipping
- * missing or invalid ones), take the oldest of those, then the newest
- * (epoch, step) no later than it for which every rank has a file. With no
- * valid `meta.json` at all, each rank's newest file by modification time.
+ * `<dir>/checkpoint/rank_N/meta.json`, and why. It asks
+ * {@linkcode findResumeCheckpoint}, so the answer is the one a resume gets:
+ * MindFormers' rule, with every candidate's size and checksum checked
+ * against `meta.json` and a candidate that fails skipped, with the reason.
  *
  * @module
  */
 
-import { basename, join } from "node:path";
+import { CorruptCheckpointError } from "../errors.ts";
+import {
+  findResumeCheckpoint,
+  type ResumeContext,
+  type SkippedCheckpoint,
+} from "../resume.ts";
+import type { CliDecrypt } from "./_input.ts";
 import { InputError, statOrNull } from "./_util.ts";
-
-/** What `latest` found for one rank. */
-export interface LatestRank {
-  /** The rank number (from the `rank_N` folder name). */
-  rank: number;
-  /** The rank's folder. */
-  dir: string;
-  /** The last checkpoint its `meta.json` names, or `null`. */
-  last: { file: string; epoch: number; step: number } | null;
-  /** Why `meta.json` was not used, when it was not. */
-  problem?: string;
-}
 
 /** The answer of `latest`. */
 export interface LatestResult {
   /** The folder holding the `rank_*` folders. */
   root: string;
-  /** Every rank folder, in rank order. */
-  ranks: LatestRank[];
-  /** The pick: the (epoch, step) and one file per rank; `null` when none fits. */
-  pick: { epoch: number; step: number; files: string[] } | null;
-  /** How the pick was made, one sentence each. */
-  reasons: string[];
-}
-
-const FILE_RE = /^(.+)-(\d+)_(\d+)\.(ckpt|safetensors)$/;
-
-interface _File {
-  name: string;
-  epoch: number;
-  step: number;
-}
-
-function _cmp(a: { epoch: number; step: number }, b: typeof a): number {
-  return a.epoch - b.epoch || a.step - b.step;
-}
-
-async function _files(dir: string): Promise<_File[]> {
-  const out: _File[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    if (!e.isFile || e.name.endsWith("_breakpoint.ckpt")) continue;
-    const m = FILE_RE.exec(e.name);
-    if (m) out.push({ name: e.name, epoch: Number(m[2]), step: Number(m[3]) });
-  }
-  return out;
-}
-
-async function _readMeta(dir: string): Promise<LatestRank["last"] | string> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(join(dir, "meta.json"));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return "no meta.json";
-    throw e;
-  }
-  let meta: Record<string, unknown>;
-  try {
-    meta = JSON.parse(text);
-  } catch {
-    return "meta.json is not valid JSON";
-  }
-  const { last_epoch: epoch, last_step: step, last_ckpt_file: file } = meta ??
-    {};
-  if (!Number.isSafeInteger(epoch) || !Number.isSafeInteger(step)) {
-    return "meta.json has no integer last_epoch and last_step";
-  }
-  if (typeof file !== "string" || !FILE_RE.test(file) || file.includes("/")) {
-    return `meta.json names no checkpoint file (last_ckpt_file: ${
-      JSON.stringify(file)
-    })`;
-  }
-  const info = await statOrNull(join(dir, file));
-  if (info === null) return `meta.json names ${file}, which is missing`;
-  if (!info.isFile) return `${file} is not a file`;
-  return { file, epoch: epoch as number, step: step as number };
+  /** How many rank folders there are. */
+  ranks: number;
+  /** How the candidates were listed: from `meta.json`, or by file time. */
+  source: "meta.json" | "mtime";
+  /** The pick: the (epoch, step) and the file of each rank (index = rank). */
+  pick: { epoch: number; step: number; files: string[] };
+  /** Where training resumes, read from rank 0's file. */
+  context: ResumeContext;
+  /** Newer candidates passed over, and why. */
+  skipped: SkippedCheckpoint[];
+  /** Problems that did not stop the search (a malformed `meta.json`, …). */
+  warnings: string[];
 }
 
 /**
  * Works out what a resume would pick under `dir` (a training output
- * folder, its `checkpoint` folder, or one `rank_N` folder).
+ * folder, or its `checkpoint` folder).
  *
  * @param dir The folder to look in.
- * @returns The ranks found, the pick and the reasons.
- * @throws {InputError} When `dir` is not a folder or holds no rank folders.
+ * @param decrypt The key (and cipher) of encrypted checkpoints.
+ * @returns The pick, the resume context, and what was skipped and why.
+ * @throws {InputError} When `dir` is not a folder or holds no checkpoint.
+ * @throws {CorruptCheckpointError} When checkpoints exist but none
+ *   verifies for every rank (the message, on one line, says why).
  */
-export async function latest(dir: string): Promise<LatestResult> {
+export async function latest(
+  dir: string,
+  decrypt: CliDecrypt = {},
+): Promise<LatestResult> {
   const info = await statOrNull(dir);
   if (info === null) {
     throw new InputError(`${JSON.stringify(dir)} does not exist`);
@@ -107,120 +60,35 @@ export async function latest(dir: string): Promise<LatestResult> {
       `${JSON.stringify(dir)} is a file; latest takes a training output folder`,
     );
   }
-  let root = dir;
-  if ((await statOrNull(join(dir, "checkpoint")))?.isDirectory) {
-    root = join(dir, "checkpoint");
-  }
-  const rankDirs: { rank: number; dir: string }[] = [];
-  for await (const e of Deno.readDir(root)) {
-    const m = /^rank_(\d+)$/.exec(e.name);
-    if (e.isDirectory && m) {
-      rankDirs.push({ rank: Number(m[1]), dir: join(root, e.name) });
-    }
-  }
-  if (rankDirs.length === 0) {
-    const m = /^rank_(\d+)$/.exec(basename(dir));
-    if (m) rankDirs.push({ rank: Number(m[1]), dir });
-    else {
-      throw new InputError(
-        `${JSON.stringify(dir)} holds no checkpoint/rank_N folders`,
+  let found;
+  try {
+    found = await findResumeCheckpoint(dir, decrypt);
+  } catch (e) {
+    if (e instanceof CorruptCheckpointError) {
+      // One line: the reasons, separated by "; ".
+      throw new CorruptCheckpointError(
+        e.path,
+        _oneLine(e.reason),
+        { cause: e },
       );
     }
+    throw e;
   }
-  rankDirs.sort((a, b) => a.rank - b.rank);
-
-  const ranks: LatestRank[] = [];
-  const reasons: string[] = [];
-  for (const { rank, dir: d } of rankDirs) {
-    const last = await _readMeta(d);
-    if (typeof last === "string") {
-      ranks.push({ rank, dir: d, last: null, problem: last });
-      reasons.push(`rank ${rank} is skipped: ${last}.`);
-    } else {
-      ranks.push({ rank, dir: d, last });
-    }
-  }
-  const files = await Promise.all(ranks.map((r) => _files(r.dir)));
-  const valid = ranks.filter((r) => r.last !== null);
-
-  if (valid.length === 0) {
-    reasons.push(
-      "No rank has a valid meta.json: each rank takes its newest file by modification time.",
+  if (found === null) {
+    throw new InputError(
+      `${
+        JSON.stringify(dir)
+      } holds no checkpoint/rank_N folders with a checkpoint: nothing to resume`,
     );
-    const picks: string[] = [];
-    let first: _File | undefined;
-    for (const [i, r] of ranks.entries()) {
-      let newest: { f: _File; t: number } | undefined;
-      for (const f of files[i]!) {
-        const t = (await Deno.stat(join(r.dir, f.name))).mtime?.getTime() ?? 0;
-        if (!newest || t > newest.t) newest = { f, t };
-      }
-      if (!newest) {
-        reasons.push(
-          `rank ${r.rank} has no checkpoint file: nothing to resume.`,
-        );
-        return { root, ranks, pick: null, reasons };
-      }
-      first ??= newest.f;
-      if (_cmp(newest.f, first) !== 0) {
-        reasons.push(
-          `The ranks' newest files disagree (${first.name} vs ${newest.f.name}): nothing to resume.`,
-        );
-        return { root, ranks, pick: null, reasons };
-      }
-      picks.push(join(r.dir, newest.f.name));
-    }
-    return {
-      root,
-      ranks,
-      pick: { epoch: first!.epoch, step: first!.step, files: picks },
-      reasons,
-    };
   }
-
-  let oldest = valid[0]!;
-  for (const r of valid) if (_cmp(r.last!, oldest.last!) < 0) oldest = r;
-  const limit = oldest.last!;
-  reasons.push(
-    valid.length === 1
-      ? `rank ${oldest.rank}'s meta.json names ${limit.file} (epoch ${limit.epoch}, step ${limit.step}).`
-      : `The oldest last checkpoint over ${valid.length} ranks is epoch ${limit.epoch}, step ${limit.step} (rank ${oldest.rank}: ${limit.file}).`,
-  );
-  // Newest (epoch, step) <= limit that every rank folder has.
-  const groups = new Map<
-    string,
-    { epoch: number; step: number; by: string[] }
-  >();
-  files.forEach((list, i) => {
-    for (const f of list) {
-      if (_cmp(f, limit) > 0) continue;
-      const key = `${f.epoch}_${f.step}`;
-      const g = groups.get(key) ??
-        { epoch: f.epoch, step: f.step, by: new Array<string>(ranks.length) };
-      g.by[i] ??= join(ranks[i]!.dir, f.name);
-      groups.set(key, g);
-    }
-  });
-  const complete = [...groups.values()]
-    .filter((g) => g.by.filter((f) => f !== undefined).length === ranks.length)
-    .sort(_cmp);
-  const best = complete.at(-1);
-  if (best === undefined) {
-    reasons.push(
-      `No (epoch, step) up to that one has a file in every rank folder: nothing to resume.`,
-    );
-    return { root, ranks, pick: null, reasons };
-  }
-  reasons.push(
-    _cmp(best, limit) === 0
-      ? `Every rank folder has a file for it.`
-      : `Not every rank folder has a file for it; the newest one they all have is epoch ${best.epoch}, step ${best.step}.`,
-  );
   return {
-    root,
-    ranks,
-    pick: { epoch: best.epoch, step: best.step, files: best.by },
-    reasons,
+    root: found.root,
+    ranks: found.files.length,
+    source: found.source,
+    pick: { epoch: found.epoch, step: found.step, files: [...found.files] },
+    context: found.context,
+    skipped: [...found.skipped],
+    warnings: [...found.warnings],
   };
 }
 
@@ -231,25 +99,35 @@ export async function latest(dir: string): Promise<LatestResult> {
  * @returns Lines of text.
  */
 export function formatLatest(r: LatestResult): string {
+  const c = r.context;
   const lines = [
-    `checkpoint folder: ${r.root} (${r.ranks.length} rank${
-      r.ranks.length === 1 ? "" : "s"
-    })`,
+    `checkpoint folder: ${r.root} (${r.ranks} rank${r.ranks === 1 ? "" : "s"})`,
+    `resume from: epoch ${r.pick.epoch}, step ${r.pick.step}`,
   ];
-  for (const rank of r.ranks) {
-    lines.push(
-      rank.last
-        ? `  rank ${rank.rank}: meta.json -> ${rank.last.file} (epoch ${rank.last.epoch}, step ${rank.last.step})`
-        : `  rank ${rank.rank}: ${rank.problem}`,
-    );
+  for (const [rank, f] of r.pick.files.entries()) {
+    lines.push(`  rank ${rank}: ${f}`);
   }
-  if (r.pick) {
-    lines.push(`resume from: epoch ${r.pick.epoch}, step ${r.pick.step}`);
-    for (const f of r.pick.files) lines.push(`  ${f}`);
-  } else {
-    lines.push("resume from: nothing");
+  const opt = (x: number | null) => x === null ? "-" : String(x);
+  lines.push(
+    `resume context: initialStep ${c.initialStep}, initialEpoch ${c.initialEpoch} (epoch_num ${c.epochNum}, step_num ${c.stepNum}, global_step ${
+      opt(c.globalStep)
+    }, loss_scale ${opt(c.lossScale)}, global_batch_size ${
+      opt(c.globalBatchSize)
+    }, step scale ${c.stepScale})`,
+    "why:",
+    r.source === "meta.json"
+      ? "  the newest (epoch, step) every rank has, no newer than the oldest rank's last in meta.json, whose files verify"
+      : "  no meta.json: the newest file (by time) every rank has that verifies",
+  );
+  for (const s of r.skipped) {
+    lines.push(`  skipped rank ${s.rank} ${s.file} (${s.kind}): ${s.reason}`);
   }
-  lines.push("why:");
-  for (const why of r.reasons) lines.push(`  ${why}`);
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
   return lines.join("\n");
+}
+
+/** `"head:\n  a\n  b"` as `"head: a; b"`. */
+function _oneLine(text: string): string {
+  const [head, ...rest] = text.split("\n").map((l) => l.trim());
+  return rest.length === 0 ? head! : `${head} ${rest.join("; ")}`;
 }

@@ -46,7 +46,8 @@ Commands:
   convert <in> <out>   rewrite as .ckpt or .safetensors; encrypt, decrypt or
                        change the cipher
   latest <dir>         which checkpoint a resume would pick from
-                       <dir>/checkpoint/rank_N/meta.json, and why
+                       <dir>/checkpoint/rank_N/meta.json (each candidate
+                       checked), the resume context, and why
 
 Options:
   --json               print JSON instead of text
@@ -77,7 +78,7 @@ const COMMANDS: Record<string, { args: string[]; flags: string[] }> = {
       "force",
     ],
   },
-  latest: { args: ["dir"], flags: ["json"] },
+  latest: { args: ["dir"], flags: ["json", "dec-key-hex", "dec-mode"] },
 };
 
 function _mode(value: string | undefined, flag: string): EncMode | undefined {
@@ -157,7 +158,7 @@ function _oneLine(e: Error): string {
 /** Speaks of the tool's flags where a library message names options. */
 function _flags(message: string): string {
   return message.replace(
-    /pass decKey( and decMode: "[A-Z0-9-]+")?/,
+    /pass decKey( and decMode: "[A-Z0-9-]+")?/g,
     "pass --dec-key-hex",
   );
 }
@@ -282,7 +283,7 @@ async function _run(args: string[], io: CliIO): Promise<number> {
       return 0;
     }
     default: {
-      print(await latest(positionals[0]!), formatLatest);
+      print(await latest(positionals[0]!, decrypt), formatLatest);
       return 0;
     }
   }
