@@ -24,7 +24,11 @@ import type {
   CheckpointRemovedDetail,
   CheckpointSavedDetail,
 } from "./events.ts";
-import { saveCheckpoint, type SaveResult } from "./checkpoint.ts";
+import {
+  saveCheckpoint,
+  type SaveCheckpointOptions,
+  type SaveResult,
+} from "./checkpoint.ts";
 import {
   CheckpointConfig,
   type CheckpointMonitorOptions,
@@ -668,24 +672,16 @@ export class CheckpointMonitor extends EventTarget
       await this.#makeDir(file.path);
       let result: SaveResult;
       try {
-        result = await saveCheckpoint(file.path, file.network, {
-          format: file.kind === "breakpoint" ? "ckpt" : this.#config.format,
-          ...(file.appendInfo && { appendInfo: file.appendInfo }),
-          ...this.#cipher(),
-        });
+        result = await saveCheckpoint(
+          file.path,
+          file.network,
+          this.#saveOptions(file),
+        );
       } catch (error) {
         await this.#emit("error", { error, file: file.path });
         throw error;
       }
-      await this.#emit("saved", {
-        file: result.path,
-        kind: file.kind,
-        bytes: result.bytes,
-        checksum: result.checksum,
-        durationMs: this.#clock() - start,
-        step: plan.step,
-        epoch: plan.epoch,
-      });
+      await this.#emitSaved(plan, file, result, start);
       if (file.kind === "main") await this.#commit(plan, result, true);
     }
   }
@@ -704,16 +700,7 @@ export class CheckpointMonitor extends EventTarget
     ({ waitedMs } = await saver.enqueue(this.#saveFiles(plan), {
       onFile: async (i, result) => {
         const file = plan.files[i]!;
-        await this.#emit("saved", {
-          file: result.path,
-          kind: file.kind,
-          bytes: result.bytes,
-          checksum: result.checksum,
-          durationMs: this.#clock() - start,
-          step: plan.step,
-          epoch: plan.epoch,
-          waitedMs,
-        });
+        await this.#emitSaved(plan, file, result, start, waitedMs);
         if (file.kind === "main") await this.#commit(plan, result, false);
       },
       onError: (i, error) =>
@@ -727,12 +714,37 @@ export class CheckpointMonitor extends EventTarget
     return plan.files.map((file) => ({
       path: file.path,
       network: file.network,
-      options: {
-        format: file.kind === "breakpoint" ? "ckpt" : this.#config.format,
-        ...(file.appendInfo && { appendInfo: file.appendInfo }),
-        ...this.#cipher(),
-      },
+      options: this.#saveOptions(file),
     }));
+  }
+
+  /** The `saveCheckpoint` options of one file (breakpoints are always `.ckpt`). */
+  #saveOptions(file: FilePlan): SaveCheckpointOptions {
+    return {
+      format: file.kind === "breakpoint" ? "ckpt" : this.#config.format,
+      ...(file.appendInfo && { appendInfo: file.appendInfo }),
+      ...this.#cipher(),
+    };
+  }
+
+  /** The `saved` event of one written file of a plan. */
+  #emitSaved(
+    plan: SavePlan,
+    file: FilePlan,
+    result: SaveResult,
+    start: number,
+    waitedMs?: number,
+  ): Promise<void> {
+    return this.#emit("saved", {
+      file: result.path,
+      kind: file.kind,
+      bytes: result.bytes,
+      checksum: result.checksum,
+      durationMs: this.#clock() - start,
+      step: plan.step,
+      epoch: plan.epoch,
+      ...(waitedMs !== undefined && { waitedMs }),
+    });
   }
 
   /**

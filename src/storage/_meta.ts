@@ -2,16 +2,10 @@
 // Internal: reading and checking a monitor's `meta.json` without trusting it.
 
 import { describeValue as describe } from "../_describe.ts";
+import type { CheckpointMetaFile } from "./layout.ts";
 
-/** One committed file as `meta.json` lists it (the fields resume reads). */
-export interface MetaFileEntry {
-  readonly name: string;
-  readonly bytes: number;
-  readonly checksum: string;
-  readonly epoch: number;
-  readonly step: number;
-  readonly global_step: number;
-}
+/** One committed file as `meta.json` lists it (what the monitor writes). */
+export type MetaFileEntry = CheckpointMetaFile;
 
 /** The fields of `meta.json` that resume and verification read. */
 export interface ParsedMeta {
