@@ -5,6 +5,7 @@
  */
 
 import { describeValue as describe } from "./_describe.ts";
+import { checkSlice } from "./_slices.ts";
 
 /**
  * MindSpore's dtype names, as written in the `tensor_type` field of a `.ckpt`
@@ -102,6 +103,33 @@ export interface Tensor<D extends DType = DType> {
 }
 
 /**
+ * Where a parameter that is a slice of a larger tensor (one rank's shard)
+ * lies in that tensor: the whole tensor's shape, and the index of the
+ * slice's first element in it. The parameter's own `shape` is the slice's.
+ *
+ * @example Rows 2 and 3 of a 6×4 matrix
+ * ```ts
+ * import type { Parameter } from "@ckpt/monitor";
+ * const p: Parameter = {
+ *   name: "dense.weight",
+ *   dtype: "Float32",
+ *   shape: [2, 4],
+ *   data: new Float32Array(8),
+ *   slice: { globalShape: [6, 4], offset: [2, 0] },
+ * };
+ * ```
+ */
+export interface ParameterSlice {
+  /** The whole tensor's shape; as many dimensions as the slice's shape. */
+  readonly globalShape: readonly number[];
+  /**
+   * The slice's first element in the whole tensor, per dimension;
+   * `offset[i] + shape[i] <= globalShape[i]`.
+   */
+  readonly offset: readonly number[];
+}
+
+/**
  * A named tensor of a network.
  *
  * @example
@@ -121,6 +149,16 @@ export interface Parameter<D extends DType = DType> extends Tensor<D> {
   readonly name: string;
   /** Whether the optimizer trains it. @default {true} */
   readonly requiresGrad?: boolean;
+  /**
+   * When the parameter is one rank's slice of a larger tensor: where it
+   * lies. A monitor records it in `meta.json` and, with `integratedSave`,
+   * assembles the whole tensor from every rank's slice;
+   * {@linkcode loadParamsInto} reads the slice out of a whole tensor.
+   * Whole tensors have none.
+   *
+   * @default {undefined}
+   */
+  readonly slice?: ParameterSlice;
 }
 
 /**
@@ -336,12 +374,15 @@ export function validateTensor(value: unknown, what: string): Tensor {
 
 /**
  * Lists a network's parameters in order, checking each tensor and rejecting
- * duplicate or invalid names.
+ * duplicate or invalid names. A value with a `slice` (see
+ * {@linkcode ParameterSlice}) keeps it, checked against its shape.
  *
  * @param network An iterable of parameters, a `Map` or a record of tensors.
  * @returns The parameters, in the network's order.
- * @throws {TypeError} When the network or a tensor has the wrong type.
- * @throws {RangeError} When two parameters share a name, a name is empty or holds a NUL.
+ * @throws {TypeError} When the network, a tensor or a slice has the wrong type.
+ * @throws {RangeError} When two parameters share a name, a name is empty or
+ * holds a NUL, or a slice does not fit its shape (another number of
+ * dimensions, or `offset + shape` past `globalShape`).
  *
  * @example
  * ```ts
@@ -383,10 +424,19 @@ export function networkParameters(network: Network): Parameter[] {
         } must be a boolean, received ${describe(requiresGrad)}`,
       );
     }
-    const p: Parameter = requiresGrad === undefined
-      ? { name, dtype: t.dtype, shape: t.shape, data: t.data }
-      : { name, dtype: t.dtype, shape: t.shape, data: t.data, requiresGrad };
-    out.push(p);
+    const given = (tensor as { slice?: unknown }).slice;
+    const slice = given === undefined
+      ? undefined
+      : checkSlice(given, t.shape, `parameter ${JSON.stringify(name)}`);
+    out.push({
+      name,
+      dtype: t.dtype,
+      shape: t.shape,
+      data: t.data,
+      ...(requiresGrad !== undefined &&
+        { requiresGrad: requiresGrad as boolean }),
+      ...(slice !== undefined && { slice }),
+    });
   };
   if (network instanceof Map) {
     for (const [name, tensor] of network) add(name, tensor, undefined);
