@@ -5,8 +5,16 @@
  * @module
  */
 
-/** Which file a save wrote. */
-export type CheckpointKind = "main" | "network" | "trainable" | "breakpoint";
+/**
+ * Which file a save wrote; `"integrated"` is the whole-tensor file of
+ * `checkpoint/integrated/` assembled from every rank's slices.
+ */
+export type CheckpointKind =
+  | "main"
+  | "network"
+  | "trainable"
+  | "breakpoint"
+  | "integrated";
 
 /**
  * A committed checkpoint file: the detail of a `saved` event and the

@@ -14,8 +14,7 @@ import {
   DecryptionError,
   EncryptionMismatchError,
 } from "./errors.ts";
-import { CHECKSUM_ALGORITHM } from "./storage/_checksum.ts";
-import { checksumFile } from "./storage/checksum_file.ts";
+import { checkRecorded } from "./storage/_recorded.ts";
 import { isTempFileName } from "./storage/temp_files.ts";
 import { type ParsedMeta, readMeta } from "./storage/_meta.ts";
 import { checkPath } from "./storage/_paths.ts";
@@ -98,6 +97,13 @@ export interface ResumeCheckpoint {
   readonly root: string;
   /** The file to load, per rank (index = rank). */
   readonly files: readonly string[];
+  /**
+   * The whole-tensor file `integratedSave` assembled from exactly these
+   * rank files (`checkpoint/integrated/`), when there is one and it
+   * verifies: load it to resume with another number of ranks (a network
+   * parameter's `slice` is then read out of the whole tensor).
+   */
+  readonly integrated?: string;
   /** The epoch in the chosen files' names. */
   readonly epoch: number;
   /** The step (within the epoch) in the chosen files' names. */
@@ -416,9 +422,17 @@ export async function findResumeCheckpoint(
       newGbs,
       perEpoch,
     );
+    const integrated = await findIntegrated(
+      root,
+      perRank.map((m) => m.get(key(head))!),
+      verify,
+      load,
+      warnings,
+    );
     return {
       root,
       files,
+      ...(integrated !== undefined && { integrated }),
       epoch: head.epoch,
       step: head.step,
       source: metas.some((m) => m !== null) ? "meta.json" : "mtime",
@@ -447,6 +461,55 @@ export async function findResumeCheckpoint(
   );
 }
 
+/**
+ * The integrated file assembled from exactly the chosen rank files (same
+ * names, same checksums where recorded), checked like a candidate. One
+ * that is listed but fails is a warning: the rank files are the ones that
+ * count.
+ */
+async function findIntegrated(
+  root: string,
+  chosen: readonly Candidate[],
+  verify: "checksum" | "full",
+  load: LoadCheckpointOptions,
+  warnings: string[],
+): Promise<string | undefined> {
+  const folder = join(root, "integrated");
+  const metaPath = join(folder, "meta.json");
+  const read = await readMeta(metaPath);
+  if (read.kind === "missing") return undefined;
+  if (read.kind === "invalid") {
+    warnings.push(
+      `${metaPath} is malformed (${read.reason}); no integrated file is used`,
+    );
+    return undefined;
+  }
+  const entry = read.meta.files?.find((f) =>
+    f.sources !== undefined && f.sources.length === chosen.length &&
+    f.sources.every((s, rank) =>
+      s.name === chosen[rank]!.name &&
+      (chosen[rank]!.checksum === undefined ||
+        s.checksum === chosen[rank]!.checksum)
+    )
+  );
+  if (entry === undefined) return undefined;
+  const file = join(folder, entry.name);
+  const problem = await check(
+    file,
+    { ...entry, mtime: 0, globalStep: entry.global_step },
+    verify,
+    load,
+    undefined,
+  );
+  if (problem !== null) {
+    warnings.push(
+      `${file} (the integrated file of this step) does not verify: ${problem.reason}; resume from the rank files`,
+    );
+    return undefined;
+  }
+  return file;
+}
+
 /** Checks one candidate; returns why it fails, or `null`. */
 async function check(
   file: string,
@@ -467,43 +530,11 @@ async function check(
     if (!r.ok) return { kind: r.kind, reason: r.reason };
   } else {
     // Size and checksum (which covers every byte); the headers are parsed below.
-    let size: number;
-    try {
-      const info = await Deno.stat(file);
-      if (!info.isFile) {
-        return { kind: "not-a-file", reason: "it is not a regular file" };
-      }
-      size = info.size;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        return {
-          kind: "missing",
-          reason: "meta.json lists it, but the file does not exist",
-        };
-      }
-      throw error;
-    }
-    if (size !== c.bytes) {
-      return {
-        kind: "size",
-        reason: `it has ${size} bytes, meta.json records ${c.bytes}`,
-      };
-    }
-    if (!c.checksum.startsWith(`${CHECKSUM_ALGORITHM}:`)) {
-      return {
-        kind: "meta",
-        reason: `meta.json records a checksum of an unknown algorithm: ${
-          JSON.stringify(c.checksum)
-        }`,
-      };
-    }
-    const sum = await checksumFile(file);
-    if (sum !== c.checksum) {
-      return {
-        kind: "checksum",
-        reason: `its checksum is ${sum}, meta.json records ${c.checksum}`,
-      };
-    }
+    const mismatch = await checkRecorded(file, {
+      bytes: c.bytes ?? -1,
+      checksum: c.checksum,
+    });
+    if (mismatch !== null) return mismatch;
   }
   try {
     await using reader = await openCheckpoint(file, load);

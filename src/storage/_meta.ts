@@ -2,7 +2,9 @@
 // Internal: reading and checking a monitor's `meta.json` without trusting it.
 
 import { describeValue as describe } from "../_describe.ts";
-import type { CheckpointMetaFile } from "./layout.ts";
+import { checkSlice } from "../_slices.ts";
+import type { ParameterSlice } from "../types.ts";
+import type { CheckpointMetaFile, CheckpointMetaSource } from "./layout.ts";
 
 /** One committed file as `meta.json` lists it (what the monitor writes). */
 export type MetaFileEntry = CheckpointMetaFile;
@@ -100,6 +102,8 @@ export function checkMeta(value: unknown): MetaRead {
           }`,
         );
       }
+      const extra = checkExtras(e, `files[${i}]`);
+      if (typeof extra === "string") return bad(extra);
       files.push({
         name: e.name,
         bytes: e.bytes as number,
@@ -107,6 +111,7 @@ export function checkMeta(value: unknown): MetaRead {
         epoch: e.epoch as number,
         step: e.step as number,
         global_step: e.global_step as number,
+        ...extra,
       });
     }
   }
@@ -134,6 +139,62 @@ export function checkMeta(value: unknown): MetaRead {
       files,
     },
   };
+}
+
+type Extras = Pick<MetaFileEntry, "slices" | "sources" | "time">;
+
+/**
+ * Checks the optional fields of a file entry (`slices`, `sources`, `time`).
+ *
+ * @returns The fields present, or why one is not acceptable.
+ */
+function checkExtras(e: Record<string, unknown>, at: string): Extras | string {
+  const out: { -readonly [K in keyof Extras]: Extras[K] } = {};
+  if (e.slices !== undefined) {
+    if (
+      typeof e.slices !== "object" || e.slices === null ||
+      Array.isArray(e.slices)
+    ) {
+      return `"${at}.slices" must be an object, found ${describe(e.slices)}`;
+    }
+    const slices: Record<string, ParameterSlice> = {};
+    for (const [name, value] of Object.entries(e.slices)) {
+      try {
+        Object.defineProperty(slices, name, {
+          value: checkSlice(value, null, `"${name}"`),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } catch (error) {
+        return `"${at}.slices" is malformed: ${(error as Error).message}`;
+      }
+    }
+    out.slices = slices;
+  }
+  if (e.sources !== undefined) {
+    if (!Array.isArray(e.sources)) {
+      return `"${at}.sources" must be an array, found ${describe(e.sources)}`;
+    }
+    const sources: CheckpointMetaSource[] = [];
+    for (const [j, src] of e.sources.entries()) {
+      const r = (src ?? {}) as Record<string, unknown>;
+      if (!isPlainName(r.name) || typeof r.checksum !== "string") {
+        return `"${at}.sources[${j}]" must be { name, checksum }, found ${
+          describe(src)
+        }`;
+      }
+      sources.push({ name: r.name, checksum: r.checksum });
+    }
+    out.sources = sources;
+  }
+  if (e.time !== undefined) {
+    if (typeof e.time !== "number" || !Number.isFinite(e.time)) {
+      return `"${at}.time" must be a number, found ${describe(e.time)}`;
+    }
+    out.time = e.time;
+  }
+  return out;
 }
 
 /**

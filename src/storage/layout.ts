@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { describeValue as describe } from "../_describe.ts";
 import type { CheckpointFormat } from "../checkpoint.ts";
+import type { ParameterSlice } from "../types.ts";
 
 /**
  * Checks a file-name prefix: a string without `/`, `\`, `..` or NUL, so no
@@ -166,6 +167,30 @@ export interface CheckpointMetaFile {
   readonly step: number;
   /** The global step it holds. */
   readonly global_step: number;
+  /**
+   * Where each sliced parameter of the file lies in its whole tensor, by
+   * name; absent when the file holds no slice.
+   */
+  readonly slices?: Readonly<Record<string, ParameterSlice>>;
+  /**
+   * For a file of `checkpoint/integrated/`: the rank files it was
+   * assembled from (index = rank), with their checksums.
+   */
+  readonly sources?: readonly CheckpointMetaSource[];
+  /**
+   * For a file of `checkpoint/integrated/`: when it was committed, in
+   * milliseconds since the Unix epoch (for `keepCheckpointPerNMinutes`,
+   * as several processes write that folder).
+   */
+  readonly time?: number;
+}
+
+/** A rank file an integrated checkpoint was assembled from. */
+export interface CheckpointMetaSource {
+  /** Its name, in its `rank_R` folder. */
+  readonly name: string;
+  /** Its checksum, as its `meta.json` records it. */
+  readonly checksum: string;
 }
 
 /**
@@ -231,6 +256,18 @@ export class CheckpointLayout {
   readonly networkFile: string;
   /** The trainable-only file, overwritten at each save. */
   readonly trainableFile: string;
+  /**
+   * `<directory>/checkpoint/integrated`: whole tensors assembled from every
+   * rank's slices (`integratedSave`), and their `meta.json`.
+   */
+  readonly integratedDir: string;
+  /**
+   * The prefix of integrated files: the user's prefix with this run's
+   * collision suffix and no rank (`CKP`, `CKP_1`, …).
+   */
+  readonly integratedPrefix: string;
+  #userPrefix: string;
+  #suffix: string;
 
   /**
    * Resolves the layout.
@@ -246,8 +283,12 @@ export class CheckpointLayout {
     this.checkpointDir = join(directory, "checkpoint", `rank_${rank}`);
     this.networkDir = join(directory, "checkpoint_network", `rank_${rank}`);
     this.trainableDir = join(directory, "checkpoint_trainable", `rank_${rank}`);
-    this.basePrefix = `${checkPrefix(options.prefix ?? "CKP")}_rank_${rank}`;
+    this.#userPrefix = checkPrefix(options.prefix ?? "CKP");
+    this.basePrefix = `${this.#userPrefix}_rank_${rank}`;
     this.prefix = resolvePrefix(this.basePrefix, options.names ?? []);
+    this.#suffix = this.prefix.slice(this.basePrefix.length);
+    this.integratedDir = join(directory, "checkpoint", "integrated");
+    this.integratedPrefix = this.#userPrefix + this.#suffix;
     this.metaFile = join(this.checkpointDir, "meta.json");
     this.networkFile = join(
       this.networkDir,
@@ -278,6 +319,48 @@ export class CheckpointLayout {
     return join(
       this.checkpointDir,
       checkpointFileName(this.prefix, epoch, step, this.extension),
+    );
+  }
+
+  /**
+   * The prefix another rank of the same run writes under: `{prefix}_rank_R`
+   * with this layout's collision suffix.
+   *
+   * @param rank The other rank.
+   * @returns Its prefix.
+   *
+   * @example
+   * ```ts
+   * import { CheckpointLayout } from "@ckpt/monitor";
+   * import { equal } from "node:assert/strict";
+   * const layout = new CheckpointLayout("out", { rank: 0, names: ["CKP_rank_0-1_1.ckpt"] });
+   * equal(layout.prefixOfRank(2), "CKP_rank_2_1");
+   * ```
+   */
+  prefixOfRank(rank: number): string {
+    return `${this.#userPrefix}_rank_${rank}${this.#suffix}`;
+  }
+
+  /**
+   * The path of an integrated checkpoint,
+   * `integrated/{integratedPrefix}-{epoch}_{step}.{ext}`.
+   *
+   * @param epoch The epoch, from 1.
+   * @param step The step in the epoch, from 1.
+   * @returns The path.
+   *
+   * @example
+   * ```ts
+   * import { CheckpointLayout } from "@ckpt/monitor";
+   * import { equal } from "node:assert/strict";
+   * const layout = new CheckpointLayout("out", { rank: 1, names: [] });
+   * equal(layout.integratedFile(2, 3), "out/checkpoint/integrated/CKP-2_3.ckpt");
+   * ```
+   */
+  integratedFile(epoch: number, step: number): string {
+    return join(
+      this.integratedDir,
+      checkpointFileName(this.integratedPrefix, epoch, step, this.extension),
     );
   }
 
