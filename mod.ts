@@ -33,3 +33,4 @@ export * from "./src/storage/temp_files.ts";
 export * from "./src/verify.ts";
 export * from "./src/restore.ts";
 export * from "./src/resume.ts";
+export * from "./src/merge.ts";
