@@ -43,10 +43,13 @@ import {
 } from "./retention.ts";
 import {
   checkPermissions,
+  countFromEnv,
   listFiles,
   prepareCheckpointDir,
   rankFromEnv,
 } from "./storage/_prepare.ts";
+import { integrateStep } from "./_integrate.ts";
+import { sliceLayouts } from "./_slices.ts";
 import { writeFileAtomic } from "./storage/atomic_write.ts";
 import {
   CheckpointLayout,
@@ -61,6 +64,7 @@ import {
   type AppendValue,
   networkParameters,
   type Parameter,
+  type ParameterSlice,
   type Tensor,
 } from "./types.ts";
 
@@ -70,6 +74,7 @@ const MONITOR_KEYS: ReadonlySet<string> = new Set([
   "directory",
   "config",
   "rank",
+  "rankSize",
   "clock",
   "signals",
   "onSaved",
@@ -90,6 +95,8 @@ interface FilePlan {
   readonly path: string;
   readonly network: readonly Parameter[];
   readonly appendInfo?: ReadonlyMap<string, AppendValue>;
+  /** Where its sliced parameters lie, for `meta.json` (main files). */
+  readonly slices?: Readonly<Record<string, ParameterSlice>>;
 }
 
 /**
@@ -186,6 +193,8 @@ export class CheckpointMonitor extends EventTarget
   #config: CheckpointConfig;
   #layout: CheckpointLayout;
   #rank: number;
+  #rankSize: number | undefined;
+  #rankSizeReported = false;
   #clock: Clock;
   #timed: boolean;
   #trigger: SaveTrigger;
@@ -250,6 +259,19 @@ export class CheckpointMonitor extends EventTarget
     this.#rank = options.rank === undefined
       ? rankFromEnv()
       : checkCount(options.rank, "rank", true);
+    this.#rankSize = options.rankSize === undefined
+      ? countFromEnv("RANK_SIZE", 1)
+      : checkCount(options.rankSize, "rankSize", true);
+    if (this.#rankSize === 0) {
+      throw new RangeError(
+        `Cannot configure checkpoints: option "rankSize" must be a positive integer, received number 0`,
+      );
+    }
+    if (this.#rankSize !== undefined && !(this.#rank < this.#rankSize)) {
+      throw new RangeError(
+        `Cannot configure checkpoints: rank ${this.#rank} must be below rankSize ${this.#rankSize} (option "rankSize" or env "RANK_SIZE")`,
+      );
+    }
     this.#clock = options.clock ?? (() => performance.now());
     if (typeof this.#clock !== "function") {
       throw new TypeError(
@@ -315,6 +337,14 @@ export class CheckpointMonitor extends EventTarget
   /** The rank in the folder and file names. */
   get rank(): number {
     return this.#rank;
+  }
+
+  /**
+   * How many ranks save into the folder (option `rankSize`, else env
+   * `RANK_SIZE`), or `undefined` when neither is set.
+   */
+  get rankSize(): number | undefined {
+    return this.#rankSize;
   }
 
   /** The main checkpoints this monitor committed and still keeps, oldest first. */
@@ -620,11 +650,15 @@ export class CheckpointMonitor extends EventTarget
     const network = networkParameters(source);
     // The format layer replaces a parameter whose name is an append key in
     // place (the original's rule), and rejects two parameters of one name.
+    const all = network.concat(optimizer);
+    // An append key replaces the parameter of its name: that one is no slice.
+    const slices = sliceLayouts(all, append);
     const files: FilePlan[] = [{
       kind,
       path: this.#layout.mainFile(epoch, inEpoch),
-      network: network.concat(optimizer),
+      network: all,
       appendInfo: new Map(append),
+      ...(slices !== undefined && { slices }),
     }];
     if (kind === "main") {
       const own = source === ctx.network
@@ -788,6 +822,7 @@ export class CheckpointMonitor extends EventTarget
         epoch: plan.epoch,
         step: plan.stepInEpoch,
         global_step: plan.step,
+        ...(plan.files[0]?.slices && { slices: plan.files[0].slices }),
       },
     });
     const decision = planRetention(this.#committed, {
@@ -820,14 +855,69 @@ export class CheckpointMonitor extends EventTarget
       throw error;
     }
     this.#committed = keep;
-    const removal = this.#remove(decision.remove);
+    const after = this.#remove(decision.remove).then(() =>
+      this.#integrate(plan)
+    );
     if (backgroundRemoval) {
-      this.#background = removal.catch((error) => {
+      this.#background = after.catch((error) => {
         this.#failure ??= { error };
       });
     } else {
-      await removal;
+      await after;
     }
+  }
+
+  /**
+   * With `integratedSave` and sliced parameters in the main file just
+   * committed: assembles the step's whole tensors once every rank has
+   * committed it (see `integrateStep`), then applies retention there. A
+   * failure is an `error` event naming the integrated file; it fails no
+   * save, and the rank files stay as they are.
+   */
+  async #integrate(plan: SavePlan): Promise<void> {
+    if (!this.#config.integratedSave || plan.files[0]?.slices === undefined) {
+      return;
+    }
+    const file = this.#layout.integratedFile(plan.epoch, plan.stepInEpoch);
+    const rankSize = this.#rankSize ?? (this.#rank === 0 ? 1 : undefined);
+    const start = this.#clock();
+    let outcome: Awaited<ReturnType<typeof integrateStep>>;
+    try {
+      if (rankSize === undefined) {
+        if (this.#rankSizeReported) return;
+        this.#rankSizeReported = true;
+        throw new RangeError(
+          `Cannot assemble sliced parameters: rank ${this.#rank} does not know how many ranks there are; set option "rankSize" or env "RANK_SIZE" (the rank files are saved all the same)`,
+        );
+      }
+      const config = this.#config;
+      outcome = await integrateStep({
+        layout: this.#layout,
+        rankSize,
+        epoch: plan.epoch,
+        stepInEpoch: plan.stepInEpoch,
+        step: plan.step,
+        keepCheckpointMax: config.keepCheckpointMax,
+        keepCheckpointPerNMinutes: config.keepCheckpointPerNMinutes,
+        ...this.#cipher(),
+        encMode: config.encMode,
+      });
+    } catch (error) {
+      await this.#emit("error", { error, file });
+      return;
+    }
+    if (outcome === null) return;
+    const { result, remove } = outcome;
+    await this.#emit("saved", {
+      file: result.path,
+      kind: "integrated",
+      bytes: result.bytes,
+      checksum: result.checksum,
+      durationMs: this.#clock() - start,
+      step: plan.step,
+      epoch: plan.epoch,
+    });
+    await this.#remove(remove);
   }
 
   /** Retention's deletions, in order; a failed one is an `error` event. */

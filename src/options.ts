@@ -75,8 +75,18 @@ export interface CheckpointConfigOptions {
    */
   readonly keepCheckpointPerNMinutes?: number;
   /**
-   * Merge sliced parameters before saving. Networks given to the monitor are
-   * whole tensors, so this is recorded and has no other effect.
+   * Assemble sliced parameters into whole tensors. A parameter with a
+   * `slice` (its global shape and offset: one rank's shard) is always saved
+   * as the slice in this rank's own file, and `meta.json` records where it
+   * lies. With `integratedSave`, once every rank `0..rankSize-1` has
+   * committed a step, one of them (whichever gets there last; the others
+   * see it is done) reads every rank's file, checks it against its
+   * `meta.json`, assembles each sliced parameter and writes
+   * `checkpoint/integrated/{prefix}-{epoch}_{step}.ckpt` with
+   * `checkpoint/integrated/meta.json`, under the same retention rule. No
+   * collective is needed; the rank files stay the crash-safe source of
+   * truth, and a failed merge is an `error` event that fails no save. With
+   * `false`, or when no parameter has a slice, nothing is merged.
    *
    * @default {true}
    */
@@ -175,7 +185,7 @@ export class CheckpointConfig {
   readonly keepCheckpointMax: number;
   /** Keep one main checkpoint per N minutes; 0 when off. */
   readonly keepCheckpointPerNMinutes: number;
-  /** Merge sliced parameters (no effect on whole tensors). */
+  /** Assemble sliced parameters into `checkpoint/integrated/` (no effect on whole tensors). */
   readonly integratedSave: boolean;
   /** Also write the network-only file. */
   readonly saveNetworkParams: boolean;
@@ -348,6 +358,16 @@ export interface CheckpointMonitorOptions extends CheckpointConfigOptions {
    * @default {Number(Deno.env.get("RANK_ID") ?? 0)}
    */
   readonly rank?: number;
+  /**
+   * How many ranks save into `directory` (MindSpore's `RANK_SIZE`): the
+   * ranks whose slices `integratedSave` assembles. It must be above
+   * `rank`. When neither this nor env `RANK_SIZE` is set, rank 0 counts as
+   * a run of 1; another rank saving sliced parameters cannot merge, which
+   * is an `error` event (its own files are saved all the same).
+   *
+   * @default {Number(Deno.env.get("RANK_SIZE") ?? 1)}
+   */
+  readonly rankSize?: number;
   /**
    * The clock for the seconds trigger, retention times and durations.
    *

@@ -6,12 +6,15 @@
  */
 
 import { describeValue as describe } from "./_describe.ts";
+import { extractSlice } from "./_slices.ts";
 import type { CheckpointReader } from "./checkpoint.ts";
 import {
   type DType,
+  DTYPE_SIZE,
   type Network,
   networkParameters,
   type Parameter,
+  shapeSize,
   type Tensor,
   tensorBytes,
   type TensorData,
@@ -129,6 +132,14 @@ function list(names: string[]): string {
  * lacks are reported as `unexpected` (append info such as `epoch_num`
  * excepted). With `strict`, either is an error.
  *
+ * A parameter with a `slice` (one rank's shard, see
+ * {@linkcode ParameterSlice}) loads from a checkpoint holding that slice
+ * (the same shape, e.g. its rank's own file) or holding the whole tensor
+ * (its `globalShape`, e.g. a file of `checkpoint/integrated/`): the slice
+ * is then read out of the whole tensor, so a run can resume with another
+ * number of ranks than the one that saved. Any other shape is a
+ * {@linkcode CheckpointMismatchError}.
+ *
  * @param network The network (and optimizer state) to restore into: an
  *   iterable of parameters, a `Map` or a record of tensors.
  * @param checkpoint The checkpoint: the map {@linkcode loadCheckpoint}
@@ -214,6 +225,8 @@ export async function loadParamsInto(
 
   const byName = new Map(described.map((d) => [d.name, d]));
   const loaded: Parameter[] = [];
+  // Sliced parameters the checkpoint holds whole: the slice is read out.
+  const fromWhole = new Set<Parameter>();
   const missing: string[] = [];
   for (const p of params) {
     const found = byName.get(p.name);
@@ -230,11 +243,20 @@ export async function loadParamsInto(
       );
     }
     if (!sameShape(found.shape, p.shape)) {
+      if (
+        p.slice !== undefined && sameShape(found.shape, p.slice.globalShape)
+      ) {
+        fromWhole.add(p);
+        loaded.push(p);
+        continue;
+      }
       throw new CheckpointMismatchError(
         p.name,
-        `shape ${shapeText(p.shape)} in the network, ${
-          shapeText(found.shape)
-        } in the checkpoint`,
+        `shape ${shapeText(p.shape)}${
+          p.slice === undefined
+            ? ""
+            : ` (a slice of global shape ${shapeText(p.slice.globalShape)})`
+        } in the network, ${shapeText(found.shape)} in the checkpoint`,
       );
     }
     loaded.push(p);
@@ -258,7 +280,22 @@ export async function loadParamsInto(
       `${parts.join("; ")} (strict)`,
     );
   }
+  let scratch = new Uint8Array(0);
   for (const p of loaded) {
+    if (fromWhole.has(p)) {
+      let whole: Uint8Array;
+      if (reader !== null) {
+        const n = shapeSize(p.slice!.globalShape) * DTYPE_SIZE[p.dtype];
+        if (scratch.byteLength < n) scratch = new Uint8Array(n);
+        whole = scratch.subarray(0, n);
+        await reader.readInto(p.name, whole);
+      } else {
+        whole = tensorBytes(await read(p.name) as Tensor);
+      }
+      const size = DTYPE_SIZE[p.dtype];
+      extractSlice(whole, p.shape, p.slice!, size, tensorBytes(p));
+      continue;
+    }
     if (reader !== null) {
       // Straight into the network's bytes: no allocation, no second copy.
       await reader.readInto(p.name, tensorBytes(p));

@@ -33,22 +33,31 @@ export function checkPermissions(directory: string): void {
  * else 0.
  */
 export function rankFromEnv(): number {
-  const permission = Deno.permissions.querySync({
-    name: "env",
-    variable: "RANK_ID",
-  });
-  if (permission.state !== "granted") return 0;
-  const text = Deno.env.get("RANK_ID");
-  if (text === undefined || text === "") return 0;
-  const rank = Number(text);
-  if (!/^[0-9]+$/.test(text.trim()) || !Number.isSafeInteger(rank)) {
+  return countFromEnv("RANK_ID", 0) ?? 0;
+}
+
+/**
+ * Reads an integer of at least `min` from an environment variable when the
+ * process may read it without a prompt; `undefined` when it may not or the
+ * variable is unset or empty.
+ */
+export function countFromEnv(
+  variable: string,
+  min: number,
+): number | undefined {
+  const permission = Deno.permissions.querySync({ name: "env", variable });
+  if (permission.state !== "granted") return undefined;
+  const text = Deno.env.get(variable);
+  if (text === undefined || text === "") return undefined;
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {
     throw new RangeError(
-      `Cannot configure checkpoints: env "RANK_ID" must be a non-negative integer, received ${
-        describe(text)
-      }`,
+      `Cannot configure checkpoints: env "${variable}" must be ${
+        min === 0 ? "a non-negative" : "a positive"
+      } integer, received ${describe(text)}`,
     );
   }
-  return rank;
+  return n;
 }
 
 /**
