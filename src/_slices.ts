@@ -200,9 +200,9 @@ export class SliceAssembler {
         for (let j = 0; j < e; j++) {
           if (data[a + j] !== out[b + j]) {
             throw new RangeError(
-              `Cannot assemble ${this.#what}: ${source}'s slice at offset ${
+              `Cannot assemble ${this.#what}: the slice at offset ${
                 shapeText(slice.offset)
-              } overlaps another slice with a different value at element ${
+              } from ${source} overlaps another slice with a different value at element ${
                 indexText(to + i, this.#global)
               }`,
             );
