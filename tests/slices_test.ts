@@ -438,7 +438,7 @@ for (const asyncSave of [false, true]) {
   Deno.test(
     `monitors of 3 ranks in one folder${
       asyncSave ? " with asyncSave" : ""
-    }: the last rank to commit a step assembles it once into checkpoint/integrated/, with its meta.json and retention`,
+    }: the last rank to commit a step assembles it once into checkpoint/integrated/, with its meta.json and retention, after removing a crashed merge's leftovers`,
     async () => {
       await withTempDir(async (directory) => {
         const saved: CheckpointSavedDetail[] = [];
@@ -456,6 +456,13 @@ for (const asyncSave of [false, true]) {
           });
           return { monitor, ...rankNet(rank) };
         });
+        // What a merge killed mid-write would leave: the next merge removes it.
+        const dir = join(directory, "checkpoint", "integrated");
+        await Deno.mkdir(dir, { recursive: true });
+        await Deno.writeTextFile(
+          join(dir, ".CKP-1_9.ckpt.0123456789ab.tmp"),
+          "",
+        );
         // Rank by rank, each one step behind the one before.
         for (let step = 1; step <= 3; step++) {
           for (const { monitor, network, fill } of ranks) {
@@ -499,7 +506,10 @@ for (const asyncSave of [false, true]) {
           "meta.json",
         ]);
         const m = await loadCheckpoint(join(dir, "CKP-1_3.ckpt"));
-        deepEqual(Array.from((m.get("w") as Tensor<"Float32">).data), wholeAt(3));
+        deepEqual(
+          Array.from((m.get("w") as Tensor<"Float32">).data),
+          wholeAt(3),
+        );
         deepEqual(Array.from((m.get("b") as Tensor<"Float32">).data), [3, -3]);
         const rankMeta = JSON.parse(
           await Deno.readTextFile(
