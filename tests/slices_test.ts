@@ -483,7 +483,6 @@ for (const asyncSave of [false, true]) {
           integrated.map((d) => [d.file.split("/").pop(), d.step]),
           [["CKP-1_1.ckpt", 1], ["CKP-1_2.ckpt", 2], ["CKP-1_3.ckpt", 3]],
         );
-        const dir = join(directory, "checkpoint", "integrated");
         const meta = JSON.parse(
           await Deno.readTextFile(join(dir, "meta.json")),
         );
