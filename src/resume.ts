@@ -18,7 +18,12 @@ import { checkRecorded } from "./storage/_recorded.ts";
 import { isTempFileName } from "./storage/temp_files.ts";
 import { type ParsedMeta, readMeta } from "./storage/_meta.ts";
 import { checkPath } from "./storage/_paths.ts";
-import { type Network, networkParameters, type Tensor } from "./types.ts";
+import {
+  type Network,
+  networkParameters,
+  type ParameterSlice,
+  type Tensor,
+} from "./types.ts";
 import { verifyCheckpoint, type VerifyFailureKind } from "./verify.ts";
 
 /** Options of {@linkcode findResumeCheckpoint}. */
@@ -43,7 +48,10 @@ export interface FindResumeCheckpointOptions extends LoadCheckpointOptions {
   /**
    * The network (and optimizer state) the checkpoint is for: a candidate
    * lacking one of its parameters, or holding it with another dtype or
-   * shape, is skipped as the checkpoint of another model.
+   * shape, is skipped as the checkpoint of another model. A parameter with
+   * a `slice` fits a file holding its whole tensor, or (per `meta.json`) a
+   * slice of the same whole tensor, so that a run with another number of
+   * ranks finds the step whose integrated file it loads.
    *
    * @default {undefined}
    */
@@ -127,6 +135,8 @@ interface Candidate {
   readonly bytes?: number;
   readonly checksum?: string;
   readonly globalStep?: number;
+  /** The slice layout `meta.json` records for it. */
+  readonly slices?: Readonly<Record<string, ParameterSlice>>;
 }
 
 const NAME = /^(.+)-([0-9]+)_([0-9]+)\.(ckpt|safetensors)$/;
@@ -326,6 +336,7 @@ export async function findResumeCheckpoint(
             bytes: f.bytes,
             checksum: f.checksum,
             globalStep: f.global_step,
+            ...(f.slices && { slices: f.slices }),
           });
         }
       } else {
@@ -551,7 +562,18 @@ async function check(
             }: the checkpoint of another model?`,
           };
         }
-        if (e.dtype !== p.dtype || shape(e.shape) !== shape(p.shape)) {
+        // A sliced parameter fits a file holding its whole tensor, or a
+        // slice of the same whole tensor (saved with another rank count).
+        const recorded =
+          c.slices !== undefined && Object.hasOwn(c.slices, p.name)
+            ? c.slices[p.name]!.globalShape
+            : undefined;
+        const fits = shape(e.shape) === shape(p.shape) ||
+          (p.slice !== undefined &&
+            [e.shape, recorded].some((s) =>
+              s !== undefined && shape(s) === shape(p.slice!.globalShape)
+            ));
+        if (e.dtype !== p.dtype || !fits) {
           return {
             kind: "model",
             reason: `parameter ${JSON.stringify(p.name)} is ${e.dtype} ${

@@ -6,6 +6,7 @@ import {
   CorruptCheckpointError,
   findResumeCheckpoint,
   loadCheckpoint,
+  type Parameter,
   type Tensor,
   verifyCheckpoint,
 } from "../mod.ts";
@@ -215,8 +216,32 @@ Deno.test({
 
       // Resume with 2 ranks where 3 saved: each reads its 3 rows out of the
       // integrated file of the newest step.
-      const again = await findResumeCheckpoint(directory);
+      // Given the 2-rank network, the 3-rank files still fit: they hold
+      // slices of the same whole tensors.
+      const twoRankNetwork = (globalRows: number): Parameter[] => [
+        {
+          name: "dense.weight",
+          dtype: "Float32",
+          shape: [3, COLS],
+          data: new Float32Array(3 * COLS),
+          slice: { globalShape: [globalRows, COLS], offset: [3, 0] },
+        },
+        {
+          name: "dense.bias",
+          dtype: "Float32",
+          shape: [COLS],
+          data: new Float32Array(COLS),
+        },
+      ];
+      const again = await findResumeCheckpoint(directory, {
+        network: twoRankNetwork(ROWS),
+      });
       ok(again !== null);
+      deepEqual(again.skipped, []);
+      await rejects(
+        findResumeCheckpoint(directory, { network: twoRankNetwork(8) }),
+        /another model/,
+      );
       equal(again.context.initialStep, 6);
       equal(again.integrated, join(integratedDir, "CKP_1-1_6.ckpt"));
       const third = await runRanks(directory, {
