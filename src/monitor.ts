@@ -140,6 +140,7 @@ export interface CheckpointMonitorEventMap {
  * <directory>/checkpoint_network/rank_R/{P}-network.ckpt
  * <directory>/checkpoint_trainable/rank_R/{P}-trainable_params.ckpt
  * <directory>/checkpoint/rank_R/{P}-{epoch}_{step}_breakpoint.ckpt
+ * <directory>/checkpoint/integrated/{prefix}-{epoch}_{stepInEpoch}.ckpt  (sliced parameters)
  * ```
  *
  * Each file is committed durably (temporary name, fsync, rename, fsync of

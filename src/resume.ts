@@ -230,6 +230,11 @@ async function rankFolders(root: string): Promise<number> {
  * disagrees, is skipped; files `meta.json` does not list (foreign files,
  * an earlier run's) are never chosen when it exists.
  *
+ * When `integratedSave` assembled the chosen step's sliced parameters into
+ * `checkpoint/integrated/`, the result also names that file (`integrated`),
+ * once it verifies like a candidate; a run with another number of ranks
+ * loads its slices from it with {@linkcode loadParamsInto}.
+ *
  * @param directory The monitor's `directory` (holding `checkpoint/`), or
  *   the folder holding the `rank_*` folders.
  * @param options Options.
