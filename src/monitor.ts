@@ -904,7 +904,17 @@ export class CheckpointMonitor extends EventTarget
         encMode: config.encMode,
       });
     } catch (error) {
-      await this.#emit("error", { error, file });
+      await this.#emit("error", {
+        error: this.#rankSize === undefined && rankSize === 1
+          ? new Error(
+            `${
+              (error as Error).message
+            } (rankSize was not set and counts 1 for rank 0: set option "rankSize" or env "RANK_SIZE" when more ranks save here)`,
+            { cause: error },
+          )
+          : error,
+        file,
+      });
       return;
     }
     if (outcome === null) return;

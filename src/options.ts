@@ -85,8 +85,11 @@ export interface CheckpointConfigOptions {
    * `checkpoint/integrated/{prefix}-{epoch}_{step}.ckpt` with
    * `checkpoint/integrated/meta.json`, under the same retention rule. No
    * collective is needed; the rank files stay the crash-safe source of
-   * truth, and a failed merge is an `error` event that fails no save. With
-   * `false`, or when no parameter has a slice, nothing is merged.
+   * truth, and a failed merge is an `error` event that fails no save. The
+   * merging rank's next save waits for the merge (one merge reads every
+   * rank's file and holds the whole model in memory). With `false`, or when
+   * no parameter has a slice, nothing is merged;
+   * `mergeSlicedCheckpoints` merges a step after the fact.
    *
    * @default {true}
    */

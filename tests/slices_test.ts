@@ -565,7 +565,7 @@ Deno.test("a merge that fails (slices leave a gap) is an error event naming the 
   });
 });
 
-Deno.test("a rank above 0 with slices and no rankSize saves its files and says once that it cannot merge", async () => {
+Deno.test("without rankSize, a rank above 0 with slices saves its files and says once that it cannot merge; rank 0 merges alone and its gap error says to set rankSize", async () => {
   await withTempDir(async (directory) => {
     const errors: unknown[] = [];
     const monitor = new CheckpointMonitor({
@@ -584,6 +584,26 @@ Deno.test("a rank above 0 with slices and no rankSize saves its files and says o
     equal(errors.length, 1);
     match(String(errors[0]), /set option "rankSize" or env "RANK_SIZE"/);
     equal(monitor.checkpoints.length, 3);
+    // Rank 0 counts as a run of 1: its third of the rows leaves a gap, and
+    // the error says what to set.
+    const rank0 = new CheckpointMonitor({
+      directory,
+      rank: 0,
+      saveNetworkParams: false,
+      onError: (d) => void errors.push(d.error),
+    });
+    await train({
+      epochs: 1,
+      stepsPerEpoch: 1,
+      network: rankNet(0).network,
+      step: () => {},
+      callbacks: [rank0],
+    });
+    equal(errors.length, 2);
+    match(
+      String(errors[1]),
+      /is in no rank's slice .*rankSize was not set and counts 1 for rank 0/,
+    );
   });
 });
 
