@@ -9,8 +9,10 @@ import {
 } from "node:assert/strict";
 import { join } from "node:path";
 import {
+  type CheckpointErrorDetail,
   CheckpointMismatchError,
   CheckpointMonitor,
+  type CheckpointMonitorOptions,
   type CheckpointSavedDetail,
   CorruptCheckpointError,
   type DType,
@@ -18,6 +20,7 @@ import {
   loadCheckpoint,
   loadParamsInto,
   mergeSlicedCheckpoints,
+  type Network,
   networkParameters,
   openCheckpoint,
   type Parameter,
@@ -434,6 +437,26 @@ function wholeAt(step: number): number[] {
   return Array.from({ length: 12 }, (_, k) => step * 100 + k);
 }
 
+/** Trains `steps` steps of `network` with a monitor (no network file). */
+async function trainRank(
+  options: CheckpointMonitorOptions,
+  network: Network,
+  steps = 1,
+): Promise<CheckpointMonitor> {
+  const monitor = new CheckpointMonitor({
+    saveNetworkParams: false,
+    ...options,
+  });
+  await train({
+    epochs: 1,
+    stepsPerEpoch: steps,
+    network,
+    step: () => {},
+    callbacks: [monitor],
+  });
+  return monitor;
+}
+
 for (const asyncSave of [false, true]) {
   Deno.test(
     `monitors of 3 ranks in one folder${
@@ -526,25 +549,12 @@ for (const asyncSave of [false, true]) {
 Deno.test("a merge that fails (slices leave a gap) is an error event naming the integrated file; every rank's save stands", async () => {
   await withTempDir(async (directory) => {
     const errors: { error: unknown; file: string }[] = [];
-    const monitors = [0, 1].map((rank) =>
-      new CheckpointMonitor({
-        directory,
-        rank,
-        rankSize: 2,
-        saveNetworkParams: false,
-        onError: (d) => void errors.push(d),
-      })
-    );
     // Rank 1 claims rows 4-5 of a 6-row tensor: rows 2-3 are nobody's.
-    const nets = [0, 1].map((rank) => rankNet(rank === 0 ? 0 : 2).network);
-    for (const [rank, monitor] of monitors.entries()) {
-      await train({
-        epochs: 1,
-        stepsPerEpoch: 1,
-        network: nets[rank]!,
-        step: () => {},
-        callbacks: [monitor],
-      });
+    for (const rank of [0, 1]) {
+      await trainRank(
+        { directory, rank, rankSize: 2, onError: (d) => void errors.push(d) },
+        rankNet(rank === 0 ? 0 : 2).network,
+      );
     }
     equal(errors.length, 1);
     match(errors[0]!.file, /checkpoint\/integrated\/CKP-1_1\.ckpt$/);
@@ -568,37 +578,18 @@ Deno.test("a merge that fails (slices leave a gap) is an error event naming the 
 Deno.test("without rankSize, a rank above 0 with slices saves its files and says once that it cannot merge; rank 0 merges alone and its gap error says to set rankSize", async () => {
   await withTempDir(async (directory) => {
     const errors: unknown[] = [];
-    const monitor = new CheckpointMonitor({
-      directory,
-      rank: 1,
-      saveNetworkParams: false,
-      onError: (d) => void errors.push(d.error),
-    });
-    await train({
-      epochs: 1,
-      stepsPerEpoch: 3,
-      network: rankNet(1).network,
-      step: () => {},
-      callbacks: [monitor],
-    });
+    const onError = (d: CheckpointErrorDetail) => void errors.push(d.error);
+    const monitor = await trainRank(
+      { directory, rank: 1, onError },
+      rankNet(1).network,
+      3,
+    );
     equal(errors.length, 1);
     match(String(errors[0]), /set option "rankSize" or env "RANK_SIZE"/);
     equal(monitor.checkpoints.length, 3);
     // Rank 0 counts as a run of 1: its third of the rows leaves a gap, and
     // the error says what to set.
-    const rank0 = new CheckpointMonitor({
-      directory,
-      rank: 0,
-      saveNetworkParams: false,
-      onError: (d) => void errors.push(d.error),
-    });
-    await train({
-      epochs: 1,
-      stepsPerEpoch: 1,
-      network: rankNet(0).network,
-      step: () => {},
-      callbacks: [rank0],
-    });
+    await trainRank({ directory, rank: 0, onError }, rankNet(0).network);
     equal(errors.length, 2);
     match(
       String(errors[1]),
@@ -609,19 +600,15 @@ Deno.test("without rankSize, a rank above 0 with slices saves its files and says
 
 Deno.test("integratedSave false, or no sliced parameter: nothing is merged; meta.json records slices only when there are some; a file changed since meta.json recorded it does not merge", async () => {
   await withTempDir(async (directory) => {
-    const run = async (folder: string, options: object, network: object) => {
-      const monitor = new CheckpointMonitor({
-        directory: join(directory, folder),
-        saveNetworkParams: false,
-        ...options,
-      });
-      await train({
-        epochs: 1,
-        stepsPerEpoch: 1,
-        network: network as Parameter[],
-        step: () => {},
-        callbacks: [monitor],
-      });
+    const run = async (
+      folder: string,
+      options: CheckpointMonitorOptions,
+      network: Network,
+    ) => {
+      await trainRank(
+        { directory: join(directory, folder), ...options },
+        network,
+      );
       await rejects(
         Deno.stat(join(directory, folder, "checkpoint/integrated")),
         Deno.errors.NotFound,
