@@ -17,6 +17,7 @@ import {
   CorruptCheckpointError,
   type DType,
   EncryptionMismatchError,
+  findResumeCheckpoint,
   loadCheckpoint,
   loadParamsInto,
   mergeSlicedCheckpoints,
@@ -457,11 +458,20 @@ async function trainRank(
   return monitor;
 }
 
-for (const asyncSave of [false, true]) {
+const AES_KEY = crypto.getRandomValues(new Uint8Array(16));
+const VARIANTS: [string, CheckpointMonitorOptions][] = [
+  ["", {}],
+  [" with asyncSave", { asyncSave: true }],
+  [" in safetensors", { format: "safetensors" }],
+  [" encrypted (AES-CBC)", { encKey: AES_KEY, encMode: "AES-CBC" }],
+];
+for (const [label, variant] of VARIANTS) {
+  const ext = variant.format ?? "ckpt";
+  const key = variant.encKey === undefined
+    ? {}
+    : { decKey: AES_KEY, decMode: variant.encMode! };
   Deno.test(
-    `monitors of 3 ranks in one folder${
-      asyncSave ? " with asyncSave" : ""
-    }: the last rank to commit a step assembles it once into checkpoint/integrated/, with its meta.json and retention, after removing a crashed merge's leftovers`,
+    `monitors of 3 ranks in one folder${label}: the last rank to commit a step assembles it once into checkpoint/integrated/, with its meta.json and retention, after removing a crashed merge's leftovers`,
     async () => {
       await withTempDir(async (directory) => {
         const saved: CheckpointSavedDetail[] = [];
@@ -473,7 +483,7 @@ for (const asyncSave of [false, true]) {
             rankSize: 3,
             keepCheckpointMax: 2,
             saveNetworkParams: false,
-            asyncSave,
+            ...variant,
             onSaved: (d) => void saved.push(d),
             onError: (d) => void errors.push(d.error),
           });
@@ -504,30 +514,38 @@ for (const asyncSave of [false, true]) {
         const integrated = saved.filter((d) => d.kind === "integrated");
         deepEqual(
           integrated.map((d) => [d.file.split("/").pop(), d.step]),
-          [["CKP-1_1.ckpt", 1], ["CKP-1_2.ckpt", 2], ["CKP-1_3.ckpt", 3]],
+          [1, 2, 3].map((step) => [`CKP-1_${step}.${ext}`, step]),
         );
         const meta = JSON.parse(
           await Deno.readTextFile(join(dir, "meta.json")),
         );
-        equal(meta.last_ckpt_file, "CKP-1_3.ckpt");
+        equal(meta.last_ckpt_file, `CKP-1_3.${ext}`);
         equal(meta.ranks, 3);
+        equal(meta.enc_mode, variant.encMode ?? null);
         deepEqual(meta.files.map((f: { name: string }) => f.name), [
-          "CKP-1_2.ckpt",
-          "CKP-1_3.ckpt",
+          `CKP-1_2.${ext}`,
+          `CKP-1_3.${ext}`,
         ]);
-        deepEqual(meta.files[1].sources.map((s: { name: string }) => s.name), [
-          "CKP_rank_0-1_3.ckpt",
-          "CKP_rank_1-1_3.ckpt",
-          "CKP_rank_2-1_3.ckpt",
-        ]);
+        deepEqual(
+          meta.files[1].sources.map((s: { name: string }) => s.name),
+          [0, 1, 2].map((r) => `CKP_rank_${r}-1_3.${ext}`),
+        );
         const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
         deepEqual(names, [
           ".lock",
-          "CKP-1_2.ckpt",
-          "CKP-1_3.ckpt",
+          `CKP-1_2.${ext}`,
+          `CKP-1_3.${ext}`,
           "meta.json",
         ]);
-        const m = await loadCheckpoint(join(dir, "CKP-1_3.ckpt"));
+        if (variant.encKey !== undefined) {
+          await rejects(
+            loadCheckpoint(join(dir, `CKP-1_3.${ext}`)),
+            EncryptionMismatchError,
+          );
+        }
+        const found = await findResumeCheckpoint(directory, key);
+        equal(found?.integrated, join(dir, `CKP-1_3.${ext}`));
+        const m = await loadCheckpoint(join(dir, `CKP-1_3.${ext}`), key);
         deepEqual(
           Array.from((m.get("w") as Tensor<"Float32">).data),
           wholeAt(3),
@@ -541,6 +559,20 @@ for (const asyncSave of [false, true]) {
         deepEqual(rankMeta.files[1].slices, {
           w: { globalShape: [6, 2], offset: [2, 0] },
         });
+        // A damaged integrated file is passed over with a warning; the rank
+        // files are still the resume point.
+        const file = join(dir, `CKP-1_3.${ext}`);
+        await Deno.chmod(file, 0o600);
+        const bytes = await Deno.readFile(file);
+        bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+        await Deno.writeFile(file, bytes);
+        const after = await findResumeCheckpoint(directory, key);
+        equal(after?.integrated, undefined);
+        equal(after?.files.length, 3);
+        match(
+          after!.warnings.join("\n"),
+          /CKP-1_3.* does not verify: .*checksum/,
+        );
       });
     },
   );
