@@ -20,6 +20,7 @@ import type {
   CheckpointMetaFile,
   CheckpointMetaSource,
 } from "./storage/layout.ts";
+import { withFileLock } from "./storage/_lock.ts";
 import { removeTempFiles } from "./storage/temp_files.ts";
 
 /** The step to integrate and the settings that apply. */
@@ -101,22 +102,18 @@ export async function integrateStep(
 
   const dir = layout.integratedDir;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const lock = await Deno.open(join(dir, ".lock"), {
-    create: true,
-    write: true,
-    mode: 0o600,
-  });
-  try {
-    await lock.lock(true);
+  return await withFileLock(join(dir, ".lock"), async () => {
     const target = layout.integratedFile(epoch, stepInEpoch);
     const name = basename(target);
     const metaPath = join(dir, "meta.json");
     const read = await readMeta(metaPath);
     // Only this run's files: an earlier run's stay, as in the rank folders.
     const prior = read.kind === "ok"
-      ? (read.meta.files ?? []).filter((f) =>
-        f.name.startsWith(`${layout.integratedPrefix}-`)
-      )
+      ? (read.meta.files ?? []).filter((f) => {
+        const p = `${layout.integratedPrefix}-`;
+        return f.name.startsWith(p) &&
+          /^[0-9]+_[0-9]+\.[a-z]+$/.test(f.name.slice(p.length));
+      })
       : [];
     if (sameSources(prior.find((f) => f.name === name)?.sources, sources)) {
       return null;
@@ -174,7 +171,5 @@ export async function integrateStep(
       { fileMode: 0o600 },
     );
     return { result, remove: decision.remove };
-  } finally {
-    lock.close();
-  }
+  });
 }
