@@ -165,7 +165,7 @@ Deno.test("encMode defaults to AES-GCM, like MindSpore's enc_mode", async () => 
 
 Deno.test("an encrypted multi-block file reads at random through openCheckpoint", async () => {
   await withTempDir(async (dir) => {
-    const net = network(2.5 * MIB); // three SM4 pieces, 80 AES-GCM ones
+    const net = network(2.5 * MIB); // three 1 MiB pieces
     for (const format of FORMATS) {
       const plain = await saveCheckpoint(`${dir}/plain.${format}`, net, {
         format,
@@ -200,7 +200,7 @@ Deno.test("the decrypted blocks of an encrypted save are exactly the plain file 
   // (GCM) decrypt each block, and the plaintext must be byte for byte the
   // file an unencrypted save writes.
   await withTempDir(async (dir) => {
-    const net = network(1.5 * MIB); // two SM4 blocks, many AES ones
+    const net = network(1.5 * MIB); // two 1 MiB blocks
     for (const format of FORMATS) {
       await saveCheckpoint(`${dir}/plain.${format}`, net, { format });
       const plain = await Deno.readFile(`${dir}/plain.${format}`);

@@ -54,33 +54,46 @@ export const MAX_PIECE_SIZE: number = 64 * MIB;
 
 /**
  * The piece size {@linkcode createEncryptingSink} uses by default, per mode:
- * 32 KiB for AES-GCM and AES-CBC, 1 MiB for SM4-CBC.
+ * 1 MiB for all three.
  *
  * Chosen by measurement (`deno task bench:crypto`, figures in
- * `docs/encryption.md`). Web Crypto in Deno copies each call's input into
- * fresh memory and returns a fresh output; for calls over ~64 KiB the
- * allocator takes that memory straight from the OS, so every page is
- * faulted in again (about 330,000 page faults per GiB with 1 MiB pieces,
- * against about 2,000 with 32 KiB pieces), and page faults cost more than
- * the AES itself on our machines. Small blocks cost 48 bytes (GCM) per
- * 32 KiB of framing (0.15 %); the reader fetches runs of blocks in one read.
- * SM4 runs in our own Workers, which reuse their buffers, so larger pieces
- * (fewer messages) are faster there. MindSpore's reader accepts any block up
- * to 64 MiB + 50 bytes.
+ * `docs/encryption.md`): with 1 and 2 MiB pieces an encrypted save ran at
+ * about the same speed, but 1 MiB kept the JS thread's longest pause about
+ * half as long (Web Crypto copies each call's input on the JS thread); 4 MiB
+ * and larger pieces were slower and paused the thread longer; pieces of
+ * 256 KiB and less spent more in per-call overhead than they saved. The
+ * framing costs 48 bytes (GCM) per piece: 0.005 %. MindSpore's reader
+ * accepts any block up to 64 MiB + 50 bytes.
  */
 export const DEFAULT_PIECE_SIZE: Readonly<Record<EncMode, number>> = Object
   .freeze({
-    "AES-GCM": 32 * 1024,
-    "AES-CBC": 32 * 1024,
+    "AES-GCM": 1 * MIB,
+    "AES-CBC": 1 * MIB,
     "SM4-CBC": 1 * MIB,
   });
 
 /**
  * Pieces {@linkcode createEncryptingSink} encrypts at the same time by
- * default: 8 (256 KiB in flight with AES pieces, 8 MiB with SM4), enough to keep
+ * default: 8 (8 MiB in flight with the default pieces), enough to keep
  * both cores busy while earlier blocks are being written.
  */
 export const DEFAULT_CONCURRENCY: number = 8;
+
+/**
+ * Writes queued at most: gather buffers of {@linkcode _WRITE_SIZE} bytes (one
+ * being filled while the others wait for, or are in, their write), or blocks
+ * of {@linkcode _DIRECT_WRITE_SIZE} and more.
+ */
+const _WRITE_BUFFERS = 4;
+
+/** Pieces of this size and more are written as they are, not gathered. */
+const _DIRECT_WRITE_SIZE = 256 * 1024;
+
+/**
+ * Longest stretch, in milliseconds, the encrypting sink runs without letting
+ * the event loop turn.
+ */
+const _MAX_BUSY_MS = 5;
 
 /** Blocks of pieces up to this size are gathered into writes of this size. */
 const _WRITE_SIZE = 4 * MIB;
@@ -258,9 +271,15 @@ class _EncryptingSink implements EncryptingSink {
   #finished = false;
   /** Gathered blocks not yet written, and the other buffer when idle. */
   #out: Uint8Array<ArrayBuffer> | null = null;
-  #spare: Uint8Array<ArrayBuffer> | null = null;
+  /** Gather buffers whose write has ended. */
+  #spare: Uint8Array<ArrayBuffer>[] = [];
   #outFill = 0;
+  /** The last write started; writes run one after another, in order. */
   #writing: Promise<void> = Promise.resolve();
+  /** Writes started and not yet ended, oldest first. */
+  #pending: Promise<void>[] = [];
+  /** When this sink last let the event loop run (see #dispatch). */
+  #lastYield = performance.now();
 
   constructor(
     inner: ByteSink,
@@ -355,9 +374,9 @@ class _EncryptingSink implements EncryptingSink {
     this.#buffer = null;
     // A buffer still being written is left to the garbage collector.
     if (this.#out !== null) giveBuffer(this.#out.buffer);
-    if (this.#spare !== null) giveBuffer(this.#spare.buffer);
+    for (const spare of this.#spare) giveBuffer(spare.buffer);
     this.#out = null;
-    this.#spare = null;
+    this.#spare = [];
     this.#outFill = 0;
     for (const job of this.#queue) job.out.catch(() => {});
     this.#queue = [];
@@ -373,6 +392,13 @@ class _EncryptingSink implements EncryptingSink {
     out.catch(() => {}); // awaited in order by #drainOne
     this.#queue.push({ iv, out });
     while (this.#queue.length >= this.#concurrency) await this.#drainOne();
+    // When the cipher keeps up, every await above finds its promise settled
+    // and the stream runs on in microtasks, so timers and I/O callbacks of
+    // the training loop would wait for a whole tensor. Let them run.
+    if (performance.now() - this.#lastYield >= _MAX_BUSY_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      this.#lastYield = performance.now();
+    }
   }
 
   async #drainOne(): Promise<void> {
@@ -393,40 +419,61 @@ class _EncryptingSink implements EncryptingSink {
     header.set(job.iv, at + 8);
     view.setInt32(at + 24, cipherLength, true);
     const body = sealed.subarray(0, cipherLength);
-    if (this.#pieceSize + 48 > _WRITE_SIZE) {
-      await this.#inner.write(header);
-      await this.#inner.write(body);
+    if (this.#pieceSize >= _DIRECT_WRITE_SIZE) {
+      // Large blocks go to the file as they are, header then ciphertext: no
+      // copy on the JS thread, which drives the whole pipeline. A block's
+      // buffer goes back to the cipher once it is written.
+      const cipher = this.#cipher;
+      this.#enqueue(header.slice());
+      this.#enqueue(body, () => cipher?.recycle(sealed));
+      await this.#waitForRoom(2 * _WRITE_BUFFERS);
     } else {
-      // Small blocks are gathered into one of two reused buffers and written
-      // while the next ones are being gathered: fewer, larger writes, and the
-      // writer never waits for the disk unless both buffers are busy.
+      // Small blocks are gathered into reused buffers and written while the
+      // next ones are being gathered: fewer, larger writes, and the cipher
+      // never waits for the disk unless every buffer is taken.
       if (this.#outFill + header.byteLength + body.byteLength > _WRITE_SIZE) {
         await this.#flush();
       }
-      const out = this.#out ??= new Uint8Array(takeBuffer(_WRITE_SIZE));
+      const out = this.#out ??= this.#spare.pop() ??
+        new Uint8Array(takeBuffer(_WRITE_SIZE));
       out.set(header, this.#outFill);
       out.set(body, this.#outFill + header.byteLength);
       this.#outFill += header.byteLength + body.byteLength;
+      this.#cipher?.recycle(sealed);
     }
-    this.#cipher?.recycle(sealed);
     this.#blocks++;
   }
 
-  /** Starts writing the gathered blocks, after the previous write ends. */
+  /** Queues the gathered blocks for writing, then waits for room. */
   async #flush(): Promise<void> {
-    await this.#writing;
     const out = this.#out;
-    if (out === null || this.#outFill === 0) return;
-    const chunk = out.subarray(0, this.#outFill);
-    const done = this.#inner.write(chunk).then(() => {
-      this.#spare = out;
-    });
-    this.#writing = done;
-    this.#out = this.#spare;
-    this.#spare = null;
-    this.#outFill = 0;
-    // A failure is reported by the next `await this.#writing`.
+    if (out !== null && this.#outFill > 0) {
+      this.#enqueue(
+        out.subarray(0, this.#outFill),
+        () => this.#spare.push(out),
+      );
+      this.#out = null;
+      this.#outFill = 0;
+    }
+    await this.#waitForRoom(_WRITE_BUFFERS - 1);
+  }
+
+  /**
+   * Writes `chunk` after the writes queued before it, then runs `after`. A
+   * failed write skips every later one; the failure is reported by the next
+   * wait for room, or by `finish()`.
+   */
+  #enqueue(chunk: Uint8Array, after?: () => void): void {
+    const written = this.#writing.then(() => this.#inner.write(chunk));
+    const done = after === undefined ? written : written.then(after);
     done.catch(() => {});
+    this.#writing = done;
+    this.#pending.push(done);
+  }
+
+  /** Waits until fewer than `limit` writes are queued or running. */
+  async #waitForRoom(limit: number): Promise<void> {
+    while (this.#pending.length >= limit) await this.#pending.shift();
   }
 }
 
