@@ -53,23 +53,47 @@ const MIB = 1024 * 1024;
 export const MAX_PIECE_SIZE: number = 64 * MIB;
 
 /**
- * The piece size {@linkcode createEncryptingSink} uses by default: 1 MiB.
- * Chosen by measurement (`deno task bench:crypto`, figures in the README):
- * each Web Crypto call copies its input into freshly allocated memory on the
- * JS thread and returns a fresh output, and on our machines fresh memory
- * costs more the larger the call (page faults), so 1 MiB calls with several
- * in flight ran faster than 4, 8 or 16 MiB calls and kept every pause of the
- * JS thread short. The framing costs 48 bytes (GCM) per piece: 0.005 %.
- * MindSpore's reader accepts any block up to 64 MiB + 50 bytes.
+ * The piece size {@linkcode createEncryptingSink} uses by default, per mode:
+ * 1 MiB for all three.
+ *
+ * Chosen by measurement (`deno task bench:crypto`, figures in
+ * `docs/encryption.md`): with 1 and 2 MiB pieces an encrypted save ran at
+ * about the same speed, but 1 MiB kept the JS thread's longest pause about
+ * half as long (Web Crypto copies each call's input on the JS thread); 4 MiB
+ * and larger pieces were slower and paused the thread longer; pieces of
+ * 256 KiB and less spent more in per-call overhead than they saved. The
+ * framing costs 48 bytes (GCM) per piece: 0.005 %. MindSpore's reader
+ * accepts any block up to 64 MiB + 50 bytes.
  */
-export const DEFAULT_PIECE_SIZE: number = 1 * MIB;
+export const DEFAULT_PIECE_SIZE: Readonly<Record<EncMode, number>> = Object
+  .freeze({
+    "AES-GCM": 1 * MIB,
+    "AES-CBC": 1 * MIB,
+    "SM4-CBC": 1 * MIB,
+  });
 
 /**
  * Pieces {@linkcode createEncryptingSink} encrypts at the same time by
- * default: 8 (8 MiB in flight with the default piece size), enough to keep
+ * default: 8 (8 MiB in flight with the default pieces), enough to keep
  * both cores busy while earlier blocks are being written.
  */
 export const DEFAULT_CONCURRENCY: number = 8;
+
+/**
+ * Writes queued at most: gather buffers of {@linkcode _WRITE_SIZE} bytes (one
+ * being filled while the others wait for, or are in, their write), or blocks
+ * of {@linkcode _DIRECT_WRITE_SIZE} and more.
+ */
+const _WRITE_BUFFERS = 4;
+
+/** Pieces of this size and more are written as they are, not gathered. */
+const _DIRECT_WRITE_SIZE = 256 * 1024;
+
+/**
+ * Longest stretch, in milliseconds, the encrypting sink runs without letting
+ * the event loop turn.
+ */
+const _MAX_BUSY_MS = 5;
 
 /** Blocks of pieces up to this size are gathered into writes of this size. */
 const _WRITE_SIZE = 4 * MIB;
@@ -119,7 +143,7 @@ export interface EncryptingSinkOptions {
   /**
    * Plaintext bytes per block, 1 to 64 MiB.
    *
-   * @default {1048576}
+   * @default {DEFAULT_PIECE_SIZE[mode]}
    */
   pieceSize?: number;
   /**
@@ -212,7 +236,7 @@ export function createEncryptingSink(
   const mode = validateCipher(options.key, options.mode);
   const pieceSize = _checkInteger(
     "pieceSize",
-    options.pieceSize ?? DEFAULT_PIECE_SIZE,
+    options.pieceSize ?? DEFAULT_PIECE_SIZE[mode],
     1,
     MAX_PIECE_SIZE,
   );
@@ -247,9 +271,15 @@ class _EncryptingSink implements EncryptingSink {
   #finished = false;
   /** Gathered blocks not yet written, and the other buffer when idle. */
   #out: Uint8Array<ArrayBuffer> | null = null;
-  #spare: Uint8Array<ArrayBuffer> | null = null;
+  /** Gather buffers whose write has ended. */
+  #spare: Uint8Array<ArrayBuffer>[] = [];
   #outFill = 0;
+  /** The last write started; writes run one after another, in order. */
   #writing: Promise<void> = Promise.resolve();
+  /** Writes started and not yet ended, oldest first. */
+  #pending: Promise<void>[] = [];
+  /** When this sink last let the event loop run (see #dispatch). */
+  #lastYield = performance.now();
 
   constructor(
     inner: ByteSink,
@@ -344,9 +374,9 @@ class _EncryptingSink implements EncryptingSink {
     this.#buffer = null;
     // A buffer still being written is left to the garbage collector.
     if (this.#out !== null) giveBuffer(this.#out.buffer);
-    if (this.#spare !== null) giveBuffer(this.#spare.buffer);
+    for (const spare of this.#spare) giveBuffer(spare.buffer);
     this.#out = null;
-    this.#spare = null;
+    this.#spare = [];
     this.#outFill = 0;
     for (const job of this.#queue) job.out.catch(() => {});
     this.#queue = [];
@@ -362,6 +392,13 @@ class _EncryptingSink implements EncryptingSink {
     out.catch(() => {}); // awaited in order by #drainOne
     this.#queue.push({ iv, out });
     while (this.#queue.length >= this.#concurrency) await this.#drainOne();
+    // When the cipher keeps up, every await above finds its promise settled
+    // and the stream runs on in microtasks, so timers and I/O callbacks of
+    // the training loop would wait for a whole tensor. Let them run.
+    if (performance.now() - this.#lastYield >= _MAX_BUSY_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      this.#lastYield = performance.now();
+    }
   }
 
   async #drainOne(): Promise<void> {
@@ -382,40 +419,61 @@ class _EncryptingSink implements EncryptingSink {
     header.set(job.iv, at + 8);
     view.setInt32(at + 24, cipherLength, true);
     const body = sealed.subarray(0, cipherLength);
-    if (this.#pieceSize + 48 > _WRITE_SIZE) {
-      await this.#inner.write(header);
-      await this.#inner.write(body);
+    if (this.#pieceSize >= _DIRECT_WRITE_SIZE) {
+      // Large blocks go to the file as they are, header then ciphertext: no
+      // copy on the JS thread, which drives the whole pipeline. A block's
+      // buffer goes back to the cipher once it is written.
+      const cipher = this.#cipher;
+      this.#enqueue(header.slice());
+      this.#enqueue(body, () => cipher?.recycle(sealed));
+      await this.#waitForRoom(2 * _WRITE_BUFFERS);
     } else {
-      // Small blocks are gathered into one of two reused buffers and written
-      // while the next ones are being gathered: fewer, larger writes, and the
-      // writer never waits for the disk unless both buffers are busy.
+      // Small blocks are gathered into reused buffers and written while the
+      // next ones are being gathered: fewer, larger writes, and the cipher
+      // never waits for the disk unless every buffer is taken.
       if (this.#outFill + header.byteLength + body.byteLength > _WRITE_SIZE) {
         await this.#flush();
       }
-      const out = this.#out ??= new Uint8Array(takeBuffer(_WRITE_SIZE));
+      const out = this.#out ??= this.#spare.pop() ??
+        new Uint8Array(takeBuffer(_WRITE_SIZE));
       out.set(header, this.#outFill);
       out.set(body, this.#outFill + header.byteLength);
       this.#outFill += header.byteLength + body.byteLength;
+      this.#cipher?.recycle(sealed);
     }
-    this.#cipher?.recycle(sealed);
     this.#blocks++;
   }
 
-  /** Starts writing the gathered blocks, after the previous write ends. */
+  /** Queues the gathered blocks for writing, then waits for room. */
   async #flush(): Promise<void> {
-    await this.#writing;
     const out = this.#out;
-    if (out === null || this.#outFill === 0) return;
-    const chunk = out.subarray(0, this.#outFill);
-    const done = this.#inner.write(chunk).then(() => {
-      this.#spare = out;
-    });
-    this.#writing = done;
-    this.#out = this.#spare;
-    this.#spare = null;
-    this.#outFill = 0;
-    // A failure is reported by the next `await this.#writing`.
+    if (out !== null && this.#outFill > 0) {
+      this.#enqueue(
+        out.subarray(0, this.#outFill),
+        () => this.#spare.push(out),
+      );
+      this.#out = null;
+      this.#outFill = 0;
+    }
+    await this.#waitForRoom(_WRITE_BUFFERS - 1);
+  }
+
+  /**
+   * Writes `chunk` after the writes queued before it, then runs `after`. A
+   * failed write skips every later one; the failure is reported by the next
+   * wait for room, or by `finish()`.
+   */
+  #enqueue(chunk: Uint8Array, after?: () => void): void {
+    const written = this.#writing.then(() => this.#inner.write(chunk));
+    const done = after === undefined ? written : written.then(after);
     done.catch(() => {});
+    this.#writing = done;
+    this.#pending.push(done);
+  }
+
+  /** Waits until fewer than `limit` writes are queued or running. */
+  async #waitForRoom(limit: number): Promise<void> {
+    while (this.#pending.length >= limit) await this.#pending.shift();
   }
 }
 
@@ -439,15 +497,46 @@ export interface DecryptingSourceOptions {
 }
 
 interface _Block {
-  /** Offset of the ciphertext in the file. */
-  cipherAt: number;
+  /** Offset of the block (its header) in the file. */
+  fileAt: number;
+  cipherLength: number;
+  /** Offset of the block's plaintext in the decrypted stream. */
+  plainAt: number;
+  plainLength: number;
+}
+
+/** What one block header says. */
+interface _Header {
   cipherLength: number;
   iv: Uint8Array;
   /** GCM tag, else empty. */
   tag: Uint8Array;
-  /** Offset of the block's plaintext in the decrypted stream. */
-  plainAt: number;
-  plainLength: number;
+}
+
+/**
+ * Reads and checks the block header at `at` of `bytes`: magic against
+ * `mode`, IV length, `block_len` against `cipher_len`, `cipher_len` bounds.
+ */
+function _parseHeader(bytes: Uint8Array, at: number, mode: EncMode): _Header {
+  const gcm = mode === "AES-GCM";
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at);
+  if (view.getUint32(0, true) !== MAGIC[mode]) throw new Error("magic");
+  let p = 4;
+  const tag = gcm ? bytes.slice(at + 4, at + 20) : new Uint8Array(0);
+  if (gcm) p += 16;
+  const blockLength = view.getInt32(p, true);
+  const ivLength = view.getInt32(p + 4, true);
+  const iv = bytes.slice(at + p + 8, at + p + 24);
+  const cipherLength = view.getInt32(p + 24, true);
+  if (ivLength !== 16) throw new Error("iv_len");
+  if (cipherLength < 0 || cipherLength > MAX_CIPHER_LEN) {
+    throw new Error("cipher_len");
+  }
+  if (blockLength !== 24 + cipherLength) throw new Error("block_len");
+  if (!gcm && (cipherLength === 0 || cipherLength % 16 !== 0)) {
+    throw new Error("cipher_len not a multiple of 16");
+  }
+  return { cipherLength, iv, tag };
 }
 
 /**
@@ -510,7 +599,7 @@ export async function openDecryptingSource(
   if (fileMode !== mode) throw new DecryptionError(path);
   const cipher = await importCipher(options.key, mode);
   try {
-    const blocks = await _scan(inner, cipher, mode);
+    const blocks = await _index(inner, cipher, mode);
     const source = new _DecryptingSource(inner, cipher, blocks, path);
     try {
       await source.verifyFirst();
@@ -554,95 +643,172 @@ function _looksFramed(head: Uint8Array): boolean {
   return false;
 }
 
-async function _scan(
+/** Files of more blocks than this are first read as evenly cut. */
+const _UNIFORM_MIN_BLOCKS = 8;
+
+/**
+ * The index of every block: offsets in the file and in the plaintext.
+ *
+ * Writers cut the plaintext into equal pieces (ours, MindSpore's), so every
+ * block but the last has the same length. For a file of many blocks, the
+ * first and the last header are read and the rest is predicted from them;
+ * the prediction holds only when the last header sits exactly where it
+ * says and the lengths add up to the file's size. Every predicted header is
+ * read and checked when its block is decrypted (a header that differs is a
+ * {@linkcode DecryptionError}). Any other file has every header read here.
+ */
+async function _index(
   inner: ByteSource,
   cipher: PieceCipher,
   mode: EncMode,
 ): Promise<_Block[]> {
-  const gcm = mode === "AES-GCM";
+  const uniform = await _uniformIndex(inner, mode);
+  const blocks = uniform ?? await _scan(inner, mode);
+  if (mode !== "AES-GCM") {
+    await _cbcLengths(inner, cipher, blocks, uniform !== null);
+  }
+  return blocks;
+}
+
+async function _uniformIndex(
+  inner: ByteSource,
+  mode: EncMode,
+): Promise<_Block[] | null> {
+  const headerLength = _headerLength(mode);
+  if (inner.size < headerLength) return null;
+  const header = new Uint8Array(headerLength);
+  await inner.readAt(0, header);
+  const first = _parseHeader(header, 0, mode).cipherLength;
+  const stride = headerLength + first;
+  const count = Math.ceil(inner.size / stride);
+  if (count <= _UNIFORM_MIN_BLOCKS) return null;
+  const lastAt = (count - 1) * stride;
+  if (lastAt + headerLength > inner.size) return null;
+  await inner.readAt(lastAt, header);
+  let last: number;
+  try {
+    last = _parseHeader(header, 0, mode).cipherLength;
+  } catch {
+    return null;
+  }
+  if (last > first || lastAt + headerLength + last !== inner.size) return null;
+  const blocks: _Block[] = [];
+  for (let k = 0; k < count; k++) {
+    const cipherLength = k === count - 1 ? last : first;
+    blocks.push({
+      fileAt: k * stride,
+      cipherLength,
+      plainAt: k * first,
+      plainLength: cipherLength, // CBC: fixed by _cbcLengths
+    });
+  }
+  return blocks;
+}
+
+async function _scan(inner: ByteSource, mode: EncMode): Promise<_Block[]> {
   const headerLength = _headerLength(mode);
   const header = new Uint8Array(headerLength);
-  const view = new DataView(header.buffer);
   const blocks: _Block[] = [];
   let at = 0;
   let plainAt = 0;
   while (at < inner.size) {
     if (at + headerLength > inner.size) throw new Error("truncated header");
     await inner.readAt(at, header);
-    if (view.getUint32(0, true) !== MAGIC[mode]) throw new Error("magic");
-    let p = 4;
-    const tag = gcm ? header.slice(4, 20) : new Uint8Array(0);
-    if (gcm) p += 16;
-    const blockLength = view.getInt32(p, true);
-    const ivLength = view.getInt32(p + 4, true);
-    const iv = header.slice(p + 8, p + 24);
-    const cipherLength = view.getInt32(p + 24, true);
-    if (ivLength !== 16) throw new Error("iv_len");
-    if (cipherLength < 0 || cipherLength > MAX_CIPHER_LEN) {
-      throw new Error("cipher_len");
-    }
-    if (blockLength !== 24 + cipherLength) throw new Error("block_len");
-    if (!gcm && (cipherLength === 0 || cipherLength % 16 !== 0)) {
-      throw new Error("cipher_len not a multiple of 16");
-    }
+    const { cipherLength } = _parseHeader(header, 0, mode);
     const cipherAt = at + headerLength;
     if (cipherAt + cipherLength > inner.size) throw new Error("truncated");
     blocks.push({
-      cipherAt,
+      fileAt: at,
       cipherLength,
-      iv,
-      tag,
       plainAt,
-      plainLength: cipherLength, // CBC: fixed below
+      plainLength: cipherLength, // CBC: fixed by _cbcLengths
     });
     plainAt += cipherLength;
     at = cipherAt + cipherLength;
   }
   if (blocks.length === 0) throw new Error("no blocks");
-  if (!gcm) {
-    // The plaintext length of a CBC block is known only from its padding:
-    // decrypt each block's last 16 bytes (the cipher checks the padding),
-    // chained to the 16 bytes before them (or to the IV).
-    const tail = new Uint8Array(32);
-    const pending: Promise<number>[] = [];
-    for (const block of blocks) {
-      const n = block.cipherLength;
-      let iv = block.iv;
-      if (n === 16) {
-        await inner.readAt(block.cipherAt, tail.subarray(16));
-      } else {
-        await inner.readAt(block.cipherAt + n - 32, tail);
-        iv = tail.subarray(0, 16);
-      }
-      // Both arguments are read before decrypt returns.
-      pending.push(
-        cipher.decrypt(tail.subarray(16), iv).then((last) =>
-          n - 16 + last.byteLength
-        ),
-      );
-    }
-    const lengths = await Promise.all(pending);
-    plainAt = 0;
-    blocks.forEach((block, i) => {
-      block.plainAt = plainAt;
-      block.plainLength = lengths[i]!;
-      plainAt += block.plainLength;
-    });
-  }
   return blocks;
 }
 
-/** Blocks decrypted ahead of a sequential reader. */
-const _READ_AHEAD = 4;
+/**
+ * The plaintext length of a CBC block is known only from its padding:
+ * decrypts a block's last 16 bytes (the cipher checks the padding), chained
+ * to the 16 bytes before them (or to the IV). Done for every block, except
+ * in a file read as evenly cut, where the first block tells the length of
+ * every block but the last (checked again when each is decrypted): CBC
+ * files of more than eight blocks must hold equal pieces but the last, as
+ * ours and MindSpore's do.
+ */
+async function _cbcLengths(
+  inner: ByteSource,
+  cipher: PieceCipher,
+  blocks: _Block[],
+  uniform: boolean,
+): Promise<void> {
+  const headerLength = _headerLength(cipher.mode);
+  const probe = uniform ? [0, blocks.length - 1] : blocks.map((_, i) => i);
+  const header = new Uint8Array(headerLength);
+  const tail = new Uint8Array(32);
+  const pending: Promise<number>[] = [];
+  for (const i of probe) {
+    const block = blocks[i]!;
+    const n = block.cipherLength;
+    await inner.readAt(block.fileAt, header);
+    let iv = _parseHeader(header, 0, cipher.mode).iv;
+    if (n === 16) {
+      await inner.readAt(block.fileAt + headerLength, tail.subarray(16));
+    } else {
+      await inner.readAt(block.fileAt + headerLength + n - 32, tail);
+      iv = tail.subarray(0, 16);
+    }
+    // Both arguments are read before decrypt returns.
+    pending.push(
+      cipher.decrypt(tail.subarray(16), iv).then((last) =>
+        n - 16 + last.byteLength
+      ),
+    );
+  }
+  const lengths = await Promise.all(pending);
+  const middle = lengths[0]!;
+  let plainAt = 0;
+  blocks.forEach((block, i) => {
+    block.plainAt = plainAt;
+    block.plainLength = uniform
+      ? (i === blocks.length - 1 ? lengths[1]! : middle)
+      : lengths[i]!;
+    plainAt += block.plainLength;
+  });
+}
+
+/** Blocks are read from the file in runs of up to this many bytes. */
+const _GROUP_BYTES = 1024 * 1024;
+
+/** Runs of blocks decrypted ahead of a sequential reader. */
+const _READ_AHEAD = 6;
+
+/** Consecutive blocks read from the file at once. */
+interface _Group {
+  /** Index of its first block. */
+  first: number;
+  /** Index after its last block. */
+  end: number;
+}
 
 class _DecryptingSource implements DecryptingSource {
   readonly size: number;
   #inner: ByteSource;
   #cipher: PieceCipher;
   #blocks: _Block[];
+  #groups: _Group[];
+  /** Index of the group of each block. */
+  #groupOf: Uint32Array;
   #path: string;
-  #cache = new Map<number, Promise<Uint8Array>>();
+  #cache = new Map<number, Promise<Uint8Array[]>>();
   #cacheLimit = _READ_AHEAD + 2;
+  /** Runs a read is copying from, and how many reads. */
+  #pins = new Map<Promise<Uint8Array[]>, number>();
+  /** Pinned runs that left the cache: recycled when the last read is done. */
+  #retired = new Set<Promise<Uint8Array[]>>();
   #io: Promise<void> = Promise.resolve();
   #readBuffer: Uint8Array<ArrayBuffer> | null = null;
   #nextExpected = -1;
@@ -660,10 +826,28 @@ class _DecryptingSource implements DecryptingSource {
     this.#path = path;
     const last = blocks[blocks.length - 1]!;
     this.size = last.plainAt + last.plainLength;
+    const headerLength = _headerLength(cipher.mode);
+    this.#groups = [];
+    this.#groupOf = new Uint32Array(blocks.length);
+    let group: _Group = { first: 0, end: 0 };
+    let bytes = 0;
+    blocks.forEach((block, i) => {
+      const span = headerLength + block.cipherLength;
+      if (group.end > group.first && bytes + span > _GROUP_BYTES) {
+        this.#groups.push(group);
+        group = { first: i, end: i };
+        bytes = 0;
+      }
+      group.end = i + 1;
+      bytes += span;
+      this.#groupOf[i] = this.#groups.length;
+    });
+    this.#groups.push(group);
   }
 
   close(): void {
     this.#closed = true;
+    for (const run of this.#cache.values()) this.#retire(run);
     this.#cache.clear();
     this.#readBuffer = null;
     this.#cipher.destroy();
@@ -685,24 +869,54 @@ class _DecryptingSource implements DecryptingSource {
     this.#nextExpected = end;
     let done = 0;
     while (done < into.byteLength) {
-      const block = this.#blocks[i]!;
-      const plain = this.#get(i);
+      const g = this.#groupOf[i]!;
+      const group = this.#groups[g]!;
+      const plain = this.#get(g);
       if (sequential || done > 0) {
-        // Reading on: decrypt the next blocks in parallel with this one.
-        for (let k = 1; k <= _READ_AHEAD; k++) this.#get(i + k);
+        // Reading on: decrypt the next runs in parallel with this one.
+        for (let k = 1; k <= _READ_AHEAD; k++) this.#get(g + k);
       }
-      let bytes: Uint8Array;
+      this.#pins.set(plain, (this.#pins.get(plain) ?? 0) + 1);
       try {
-        bytes = await plain;
-      } catch (error) {
-        throw new DecryptionError(this.#path, { cause: error });
+        let pieces: Uint8Array[];
+        try {
+          pieces = await plain;
+        } catch (error) {
+          throw new DecryptionError(this.#path, { cause: error });
+        }
+        for (; i < group.end && done < into.byteLength; i++) {
+          const bytes = pieces[i - group.first]!;
+          const from = position + done - this.#blocks[i]!.plainAt;
+          const n = Math.min(bytes.byteLength - from, into.byteLength - done);
+          into.set(bytes.subarray(from, from + n), done);
+          done += n;
+        }
+      } finally {
+        const pins = this.#pins.get(plain)! - 1;
+        if (pins > 0) this.#pins.set(plain, pins);
+        else {
+          this.#pins.delete(plain);
+          if (this.#retired.delete(plain)) this.#retire(plain);
+        }
       }
-      const from = position + done - block.plainAt;
-      const n = Math.min(bytes.byteLength - from, into.byteLength - done);
-      into.set(bytes.subarray(from, from + n), done);
-      done += n;
-      i++;
     }
+  }
+
+  /**
+   * Gives the plaintext buffers of a run that left the cache back to the
+   * cipher (Web Crypto's are freed at once, SM4's reused by the next
+   * blocks: fresh memory is what costs most), unless a read still copies
+   * from them.
+   */
+  #retire(run: Promise<Uint8Array[]>): void {
+    if (this.#pins.has(run)) {
+      this.#retired.add(run);
+      return;
+    }
+    const cipher = this.#cipher;
+    run.then((pieces) => {
+      for (const piece of pieces) cipher.recycle(piece);
+    }, () => {});
   }
 
   /** Index of the block holding plaintext byte `position`. */
@@ -717,49 +931,76 @@ class _DecryptingSource implements DecryptingSource {
     return lo;
   }
 
-  /** The plaintext of block `i`, decrypted once while it stays cached. */
-  #get(i: number): Promise<Uint8Array> {
-    if (i >= this.#blocks.length) return Promise.resolve(new Uint8Array(0));
-    const cached = this.#cache.get(i);
+  /** The plaintexts of group `g`, decrypted once while they stay cached. */
+  #get(g: number): Promise<Uint8Array[]> {
+    if (g >= this.#groups.length) return Promise.resolve([]);
+    const cached = this.#cache.get(g);
     if (cached !== undefined) {
-      this.#cache.delete(i);
-      this.#cache.set(i, cached);
+      this.#cache.delete(g);
+      this.#cache.set(g, cached);
       return cached;
     }
-    const block = this.#blocks[i]!;
-    const plain = this.#decrypt(block);
+    const plain = this.#decrypt(this.#groups[g]!);
     plain.catch(() => {});
-    this.#cache.set(i, plain);
+    this.#cache.set(g, plain);
     while (this.#cache.size > this.#cacheLimit) {
-      this.#cache.delete(this.#cache.keys().next().value!);
+      const [oldest, run] = this.#cache.entries().next().value!;
+      this.#cache.delete(oldest);
+      this.#retire(run);
     }
     return plain;
   }
 
-  #decrypt(block: _Block): Promise<Uint8Array> {
+  #decrypt(group: _Group): Promise<Uint8Array[]> {
     // Reads from `inner` go one at a time, into one reused buffer; the
     // cipher reads its input before returning, so the decryption of several
-    // blocks still overlaps.
+    // runs still overlaps.
+    const mode = this.#cipher.mode;
+    const headerLength = _headerLength(mode);
+    const tagLength = this.#cipher.tagLength;
     const started = this.#io.then(async () => {
-      const n = block.cipherLength;
-      const total = n + block.tag.byteLength;
+      const firstBlock = this.#blocks[group.first]!;
+      const lastBlock = this.#blocks[group.end - 1]!;
+      const from = firstBlock.fileAt;
+      const span = lastBlock.fileAt + headerLength + lastBlock.cipherLength -
+        from;
+      // Room for the GCM tag after the last ciphertext.
+      const total = span + tagLength;
       if (this.#readBuffer === null || this.#readBuffer.byteLength < total) {
         this.#readBuffer = new Uint8Array(total);
       }
-      const sealed = this.#readBuffer.subarray(0, total);
-      await this.#inner.readAt(block.cipherAt, sealed.subarray(0, n));
-      sealed.set(block.tag, n);
-      // Wrapped, so that `started` settles when decryption starts, not ends.
-      return { out: this.#cipher.decrypt(sealed, block.iv) };
+      const buffer = this.#readBuffer;
+      await this.#inner.readAt(from, buffer.subarray(0, span));
+      // Every header first: a GCM tag is then copied over the next header.
+      const headers: _Header[] = [];
+      for (let i = group.first; i < group.end; i++) {
+        const block = this.#blocks[i]!;
+        const header = _parseHeader(buffer, block.fileAt - from, mode);
+        if (header.cipherLength !== block.cipherLength) {
+          throw new Error("block length differs from the index");
+        }
+        headers.push(header);
+      }
+      return headers.map((header, k) => {
+        const block = this.#blocks[group.first + k]!;
+        const at = block.fileAt - from + headerLength;
+        const sealed = buffer.subarray(at, at + block.cipherLength + tagLength);
+        if (tagLength > 0) sealed.set(header.tag, block.cipherLength);
+        const out = this.#cipher.decrypt(sealed, header.iv);
+        out.catch(() => {});
+        return { out, block };
+      });
     });
     this.#io = started.then(() => {}, () => {});
-    return started.then(async ({ out }) => {
-      const plain = await out;
-      if (plain.byteLength !== block.plainLength) {
-        throw new Error("plaintext length differs from the index");
-      }
-      return plain;
-    });
+    return started.then((jobs) =>
+      Promise.all(jobs.map(async ({ out, block }) => {
+        const plain = await out;
+        if (plain.byteLength !== block.plainLength) {
+          throw new Error("plaintext length differs from the index");
+        }
+        return plain;
+      }))
+    );
   }
 
   /** Decrypts the first block now, so a wrong key fails at open. */
