@@ -278,8 +278,12 @@ class _EncryptingSink implements EncryptingSink {
   #writing: Promise<void> = Promise.resolve();
   /** Writes started and not yet ended, oldest first. */
   #pending: Promise<void>[] = [];
-  /** When this sink last let the event loop run (see #dispatch). */
-  #lastYield = performance.now();
+  /** When a timer of this sink last ran: the event loop turned (#dispatch). */
+  #lastTurn = performance.now();
+  /** A zero-delay timer kept armed while the sink works, and its promise. */
+  #turnTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #turn: Promise<void> | null = null;
+  #turnDone: () => void = () => {};
 
   constructor(
     inner: ByteSink,
@@ -370,6 +374,12 @@ class _EncryptingSink implements EncryptingSink {
   }
 
   #release(): void {
+    // The timer must not outlive the sink (it would keep the process
+    // alive); a write waiting for it goes on.
+    clearTimeout(this.#turnTimer);
+    this.#turnTimer = undefined;
+    this.#turn = null;
+    this.#turnDone();
     if (this.#buffer !== null) giveBuffer(this.#buffer.buffer);
     this.#buffer = null;
     // A buffer still being written is left to the garbage collector.
@@ -392,13 +402,30 @@ class _EncryptingSink implements EncryptingSink {
     out.catch(() => {}); // awaited in order by #drainOne
     this.#queue.push({ iv, out });
     while (this.#queue.length >= this.#concurrency) await this.#drainOne();
-    // When the cipher keeps up, every await above finds its promise settled
-    // and the stream runs on in microtasks, so timers and I/O callbacks of
-    // the training loop would wait for a whole tensor. Let them run.
-    if (performance.now() - this.#lastYield >= _MAX_BUSY_MS) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      this.#lastYield = performance.now();
+    await this.#letLoopTurn();
+  }
+
+  /**
+   * When the cipher keeps up, every await of the stream finds its promise
+   * settled and the stream runs on in microtasks, so the training loop's
+   * timers and I/O callbacks would wait for a whole tensor. A zero-delay
+   * timer is kept armed: when it has not run for {@linkcode _MAX_BUSY_MS},
+   * the event loop has not turned, and the sink waits for it. Waiting for a
+   * fresh timer each time instead cost ~2 ms per wait.
+   */
+  async #letLoopTurn(): Promise<void> {
+    if (this.#turn === null) {
+      this.#turn = new Promise<void>((resolve) => {
+        this.#turnDone = resolve;
+        this.#turnTimer = setTimeout(() => {
+          this.#turn = null;
+          this.#turnTimer = undefined;
+          this.#lastTurn = performance.now();
+          resolve();
+        }, 0);
+      });
     }
+    if (performance.now() - this.#lastTurn >= _MAX_BUSY_MS) await this.#turn;
   }
 
   async #drainOne(): Promise<void> {
