@@ -165,7 +165,7 @@ Deno.test("encMode defaults to AES-GCM, like MindSpore's enc_mode", async () => 
 
 Deno.test("an encrypted multi-block file reads at random through openCheckpoint", async () => {
   await withTempDir(async (dir) => {
-    const net = network(2.5 * MIB); // three 1 MiB pieces
+    const net = network(2.5 * MIB); // two AES pieces, three SM4 ones
     for (const format of FORMATS) {
       const plain = await saveCheckpoint(`${dir}/plain.${format}`, net, {
         format,
@@ -200,7 +200,7 @@ Deno.test("the decrypted blocks of an encrypted save are exactly the plain file 
   // (GCM) decrypt each block, and the plaintext must be byte for byte the
   // file an unencrypted save writes.
   await withTempDir(async (dir) => {
-    const net = network(1.5 * MIB); // two 1 MiB blocks
+    const net = network(2.5 * MIB); // two AES blocks, three SM4 ones
     for (const format of FORMATS) {
       await saveCheckpoint(`${dir}/plain.${format}`, net, { format });
       const plain = await Deno.readFile(`${dir}/plain.${format}`);
@@ -432,7 +432,7 @@ Deno.test("a flipped byte anywhere in a GCM checkpoint is a DecryptionError", as
 
 Deno.test("reordered, dropped or truncated blocks are a DecryptionError (caught by the parser), or change the checksum", async () => {
   await withTempDir(async (dir) => {
-    const net = network(2.5 * MIB);
+    const net = network(4.5 * MIB); // three 2 MiB AES pieces
     for (const format of FORMATS) {
       for (const mode of ["AES-GCM", "AES-CBC"] as EncMode[]) {
         if (format === "safetensors" && mode === "AES-CBC") continue;

@@ -54,27 +54,28 @@ export const MAX_PIECE_SIZE: number = 64 * MIB;
 
 /**
  * The piece size {@linkcode createEncryptingSink} uses by default, per mode:
- * 1 MiB for all three.
+ * 2 MiB for AES-GCM and AES-CBC, 1 MiB for SM4-CBC.
  *
- * Chosen by measurement (`deno task bench:crypto`, figures in
- * `docs/encryption.md`): with 1 and 2 MiB pieces an encrypted save ran at
- * about the same speed, but 1 MiB kept the JS thread's longest pause about
- * half as long (Web Crypto copies each call's input on the JS thread); 4 MiB
- * and larger pieces were slower and paused the thread longer; pieces of
- * 256 KiB and less spent more in per-call overhead than they saved. The
- * framing costs 48 bytes (GCM) per piece: 0.005 %. MindSpore's reader
- * accepts any block up to 64 MiB + 50 bytes.
+ * Chosen by measurement (one-off saves of 1 GiB, figures in
+ * `docs/encryption.md`): with Web Crypto, 2 MiB pieces saved 10-20 % faster
+ * than 1 MiB ones (half the calls and half the writes), with the JS thread's
+ * longest pause still under 15 ms; 3 MiB and larger pieces were slower and
+ * paused the thread longer (Web Crypto copies each call's input on the JS
+ * thread); pieces of 256 KiB and less spent more in per-call overhead than
+ * they saved. SM4 runs in our own Workers, two pieces per message: 1 MiB
+ * keeps both busy. The framing costs 48 bytes (GCM) per piece. MindSpore's
+ * reader accepts any block up to 64 MiB + 50 bytes.
  */
 export const DEFAULT_PIECE_SIZE: Readonly<Record<EncMode, number>> = Object
   .freeze({
-    "AES-GCM": 1 * MIB,
-    "AES-CBC": 1 * MIB,
+    "AES-GCM": 2 * MIB,
+    "AES-CBC": 2 * MIB,
     "SM4-CBC": 1 * MIB,
   });
 
 /**
  * Pieces {@linkcode createEncryptingSink} encrypts at the same time by
- * default: 8 (8 MiB in flight with the default pieces), enough to keep
+ * default: 8 (16 MiB in flight with AES pieces, 8 MiB with SM4), enough to keep
  * both cores busy while earlier blocks are being written.
  */
 export const DEFAULT_CONCURRENCY: number = 8;
