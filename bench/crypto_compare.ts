@@ -251,7 +251,7 @@ console.log(
 console.log(
   `  encrypted save / min(Web Crypto, plain save), median of rounds: ${
     median(boundRatios).toFixed(2)
-  } (an encrypted save can beat neither the cipher alone nor the disk alone)`,
+  } (against the slower of the cipher alone and the unencrypted save)`,
 );
 console.log(
   `  largest JS-thread gap: encrypted save ${
