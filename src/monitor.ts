@@ -823,6 +823,7 @@ export class CheckpointMonitor extends EventTarget
         epoch: plan.epoch,
         step: plan.stepInEpoch,
         global_step: plan.step,
+        ...(this.#rankSize !== undefined && { rank_size: this.#rankSize }),
         ...(plan.files[0]?.slices && { slices: plan.files[0].slices }),
       },
     });

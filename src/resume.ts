@@ -103,7 +103,10 @@ export interface ResumeContext {
 export interface ResumeCheckpoint {
   /** The folder holding `rank_*` (`<directory>/checkpoint`). */
   readonly root: string;
-  /** The file to load, per rank (index = rank). */
+  /**
+   * The file to load, per rank (index = rank): one per rank folder, or, when
+   * `meta.json` records the run's `rank_size`, one for each of its ranks.
+   */
   readonly files: readonly string[];
   /**
    * The whole-tensor file `integratedSave` assembled from exactly these
@@ -137,6 +140,8 @@ interface Candidate {
   readonly globalStep?: number;
   /** The slice layout `meta.json` records for it. */
   readonly slices?: Readonly<Record<string, ParameterSlice>>;
+  /** The number of ranks of the run that wrote it, when recorded. */
+  readonly rankSize?: number;
 }
 
 const NAME = /^(.+)-([0-9]+)_([0-9]+)\.(ckpt|safetensors)$/;
@@ -223,6 +228,12 @@ async function rankFolders(root: string): Promise<number> {
  * records and its headers are parsed; a candidate that fails (or, given
  * `network`, belongs to another model) is skipped, with the reason, in
  * favour of the next newest that verifies.
+ *
+ * When the monitor knew its `rankSize`, `meta.json` records it with each
+ * file, and a step needs only that many rank folders: after a run with
+ * fewer ranks than the one before (resumed from the integrated file), the
+ * earlier run's extra `rank_*` folders are ignored for its steps, with a
+ * warning.
  *
  * A `meta.json` that is malformed is reported in `warnings` and that rank's
  * files are then found by name and checked by structure only; a file
@@ -342,6 +353,7 @@ export async function findResumeCheckpoint(
             checksum: f.checksum,
             globalStep: f.global_step,
             ...(f.slices && { slices: f.slices }),
+            ...(f.rank_size !== undefined && { rankSize: f.rank_size }),
           });
         }
       } else {
@@ -372,13 +384,21 @@ export async function findResumeCheckpoint(
     perRank.push(byKey);
   }
 
-  // Keys present for every rank, newest first: by (epoch, step), or, with
-  // no meta.json anywhere, by rank 0's file time as MindFormers does.
+  // Keys present for every rank of the run that wrote them (all rank
+  // folders, or the first `rank_size` when meta.json records it), newest
+  // first: by (epoch, step), or, with no meta.json anywhere, by rank 0's
+  // file time as MindFormers does.
+  const ranksOf = (c: Candidate) => c.rankSize ?? count;
+  const complete = (c: Candidate) => {
+    const n = ranksOf(c);
+    if (n > count) return false;
+    for (let rank = 0; rank < n; rank++) {
+      if (!perRank[rank]!.has(key(c))) return false;
+    }
+    return true;
+  };
   const byTime = !anyMeta;
-  if (
-    count > 1 && anyMeta &&
-    ![...perRank[0]!.keys()].some((k) => perRank.every((m) => m.has(k)))
-  ) {
+  if (count > 1 && anyMeta && ![...perRank[0]!.values()].some(complete)) {
     // A resumed run's meta.json lists only its own files: when some ranks
     // saved in the new run and others died before their first save, the
     // step they all resumed from is listed by none of the new ones. Add
@@ -408,7 +428,7 @@ export async function findResumeCheckpoint(
     }
   }
   const shared = [...perRank[0]!.values()]
-    .filter((c) => perRank.every((m) => m.has(key(c))))
+    .filter(complete)
     .sort((a, b) =>
       byTime
         ? b.mtime - a.mtime || b.epoch - a.epoch || b.step - a.step
@@ -418,9 +438,10 @@ export async function findResumeCheckpoint(
   if (!anyCandidate && !anyMeta) return null;
 
   for (const head of shared) {
+    const ranks = ranksOf(head);
     const files: string[] = [];
     let good = true;
-    for (let rank = 0; rank < count && good; rank++) {
+    for (let rank = 0; rank < ranks && good; rank++) {
       const c = perRank[rank]!.get(key(head))!;
       const file = join(root, `rank_${rank}`, c.name);
       files.push(file);
@@ -440,11 +461,20 @@ export async function findResumeCheckpoint(
     );
     const integrated = await findIntegrated(
       root,
-      perRank.map((m) => m.get(key(head))!),
+      perRank.slice(0, ranks).map((m) => m.get(key(head))!),
       verify,
       load,
       warnings,
     );
+    if (ranks < count) {
+      warnings.push(
+        `${
+          ranks + 1 < count
+            ? `rank_${ranks} … rank_${count - 1} are`
+            : `rank_${ranks} is`
+        } not part of the run that wrote this checkpoint (its meta.json records ${ranks} ranks): ignored`,
+      );
+    }
     return {
       root,
       files,

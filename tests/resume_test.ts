@@ -345,3 +345,49 @@ Deno.test("findResumeCheckpoint finds the step all ranks resumed from when only 
     ok(found!.warnings[0]!.startsWith("rank 0:"), found!.warnings[0]);
   });
 });
+
+Deno.test("findResumeCheckpoint needs only the ranks meta.json records, so an earlier run's extra rank folders do not hold it back", async () => {
+  await withTempDir(async (dir) => {
+    for (const rank of [0, 1, 2]) await run(dir, 4, { rank, rankSize: 3 });
+    // A later run with two ranks (resumed, say, from the integrated file).
+    for (const rank of [0, 1]) await run(dir, 8, { rank, rankSize: 2 });
+    const meta = JSON.parse(
+      await Deno.readTextFile(`${dir}/checkpoint/rank_0/meta.json`),
+    );
+    equal(meta.files.at(-1).rank_size, 2);
+    const found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), [
+      "CKP_rank_0_1-2_3.ckpt",
+      "CKP_rank_1_1-2_3.ckpt",
+    ]);
+    deepEqual(found!.warnings, [
+      "rank_2 is not part of the run that wrote this checkpoint (its meta.json records 2 ranks): ignored",
+    ]);
+    // Without rank_size (older meta.json, or no rankSize given) every rank
+    // folder counts, as MindFormers' rule has it: the newest key all three
+    // list, whatever run wrote it.
+    for (const rank of [0, 1]) {
+      const path = `${dir}/checkpoint/rank_${rank}/meta.json`;
+      const m = JSON.parse(await Deno.readTextFile(path));
+      for (const f of m.files) delete f.rank_size;
+      await Deno.chmod(path, 0o600);
+      await Deno.writeTextFile(path, JSON.stringify(m));
+    }
+    const old = await findResumeCheckpoint(dir);
+    equal(old!.files.length, 3);
+    deepEqual(old!.warnings, []);
+  });
+});
+
+Deno.test("findResumeCheckpoint skips a step whose recorded rank_size has no rank folder", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 4, { rank: 0 });
+    const path = `${dir}/checkpoint/rank_0/meta.json`;
+    const m = JSON.parse(await Deno.readTextFile(path));
+    m.files.at(-1).rank_size = 2;
+    await Deno.chmod(path, 0o600);
+    await Deno.writeTextFile(path, JSON.stringify(m));
+    const found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), ["CKP_rank_0-1_2.ckpt"]);
+  });
+});

@@ -287,6 +287,23 @@ rankTest(
       Array.from((m.get("dense.weight") as Tensor<"Float32">).data),
       whole(8).weight,
     );
+    // The next resume takes the 2-rank run's newest step: its meta.json
+    // records 2 ranks, so the 3-rank run's rank_2 folder does not hold it
+    // back.
+    const fourth = await findResumeCheckpoint(directory, { verify: "full" });
+    ok(fourth !== null);
+    deepEqual(fourth.files.map((f) => basename(f)), [
+      "CKP_rank_0_2-1_8.ckpt",
+      "CKP_rank_1_2-1_8.ckpt",
+    ]);
+    equal(fourth.integrated, join(integratedDir, "CKP_2-1_8.ckpt"));
+    equal(fourth.context.initialStep, 8);
+    ok(
+      fourth.warnings.some((w) =>
+        w.startsWith("rank_2 is not part of the run")
+      ),
+      fourth.warnings.join("; "),
+    );
   },
 );
 

@@ -141,15 +141,27 @@ export function checkMeta(value: unknown): MetaRead {
   };
 }
 
-type Extras = Pick<MetaFileEntry, "slices" | "sources" | "time">;
+type Extras = Pick<MetaFileEntry, "rank_size" | "slices" | "sources" | "time">;
 
 /**
- * Checks the optional fields of a file entry (`slices`, `sources`, `time`).
+ * Checks the optional fields of a file entry (`rank_size`, `slices`,
+ * `sources`, `time`).
  *
  * @returns The fields present, or why one is not acceptable.
  */
 function checkExtras(e: Record<string, unknown>, at: string): Extras | string {
   const out: { -readonly [K in keyof Extras]: Extras[K] } = {};
+  if (e.rank_size !== undefined) {
+    if (
+      typeof e.rank_size !== "number" || !Number.isSafeInteger(e.rank_size) ||
+      e.rank_size < 1
+    ) {
+      return `"${at}.rank_size" must be a positive integer, found ${
+        describe(e.rank_size)
+      }`;
+    }
+    out.rank_size = e.rank_size;
+  }
   if (e.slices !== undefined) {
     if (
       typeof e.slices !== "object" || e.slices === null ||

@@ -168,6 +168,13 @@ export interface CheckpointMetaFile {
   /** The global step it holds. */
   readonly global_step: number;
   /**
+   * How many ranks the run that wrote it had (the monitor's `rankSize`),
+   * when that was set: a resume from it needs only `rank_0` …
+   * `rank_{rank_size - 1}`, so the extra folders of an earlier run with
+   * more ranks do not hold it back.
+   */
+  readonly rank_size?: number;
+  /**
    * Where each sliced parameter of the file lies in its whole tensor, by
    * name; absent when the file holds no slice.
    */
