@@ -719,3 +719,26 @@ Deno.test("a failing inner sink fails a later write, and no write after it is tr
   assertEquals(writes, 1);
   await assertRejects(enc.finish(), /disk full/);
 });
+
+Deno.test("the encrypting sink lets timers run while the cipher keeps up", async () => {
+  // SM4 pieces of 16 KiB run on the calling thread and the inner sink
+  // resolves at once, so every await of the stream settles in microtasks:
+  // without the sink's own turns, no timer could run until the end.
+  let ticks = 0;
+  let during = -1;
+  const timer = setInterval(() => ticks++, 1);
+  try {
+    const enc = createEncryptingSink({ write: () => Promise.resolve() }, {
+      key: pattern(16, 1),
+      mode: "SM4-CBC",
+      pieceSize: 16 * 1024,
+    });
+    const start = ticks;
+    await enc.write(new Uint8Array(8 * 1024 * 1024));
+    during = ticks - start;
+    await enc.finish();
+  } finally {
+    clearInterval(timer);
+  }
+  assert(during > 0, `timer ticks during an 8 MiB write: ${during}`);
+});
