@@ -833,10 +833,6 @@ class _DecryptingSource implements DecryptingSource {
   #path: string;
   #cache = new Map<number, Promise<Uint8Array[]>>();
   #cacheLimit = _READ_AHEAD + 2;
-  /** Runs a read is copying from, and how many reads. */
-  #pins = new Map<Promise<Uint8Array[]>, number>();
-  /** Pinned runs that left the cache: recycled when the last read is done. */
-  #retired = new Set<Promise<Uint8Array[]>>();
   #io: Promise<void> = Promise.resolve();
   #readBuffer: Uint8Array<ArrayBuffer> | null = null;
   #nextExpected = -1;
@@ -904,28 +900,21 @@ class _DecryptingSource implements DecryptingSource {
         // Reading on: decrypt the next runs in parallel with this one.
         for (let k = 1; k <= _READ_AHEAD; k++) this.#get(g + k);
       }
-      this.#pins.set(plain, (this.#pins.get(plain) ?? 0) + 1);
+      let pieces: Uint8Array[];
       try {
-        let pieces: Uint8Array[];
-        try {
-          pieces = await plain;
-        } catch (error) {
-          throw new DecryptionError(this.#path, { cause: error });
-        }
-        for (; i < group.end && done < into.byteLength; i++) {
-          const bytes = pieces[i - group.first]!;
-          const from = position + done - this.#blocks[i]!.plainAt;
-          const n = Math.min(bytes.byteLength - from, into.byteLength - done);
-          into.set(bytes.subarray(from, from + n), done);
-          done += n;
-        }
-      } finally {
-        const pins = this.#pins.get(plain)! - 1;
-        if (pins > 0) this.#pins.set(plain, pins);
-        else {
-          this.#pins.delete(plain);
-          if (this.#retired.delete(plain)) this.#retire(plain);
-        }
+        pieces = await plain;
+      } catch (error) {
+        throw new DecryptionError(this.#path, { cause: error });
+      }
+      // Copied before this continuation yields: a run that left the cache
+      // meanwhile is recycled by a reaction registered after this await's,
+      // so it runs after this copy (see #retire).
+      for (; i < group.end && done < into.byteLength; i++) {
+        const bytes = pieces[i - group.first]!;
+        const from = position + done - this.#blocks[i]!.plainAt;
+        const n = Math.min(bytes.byteLength - from, into.byteLength - done);
+        into.set(bytes.subarray(from, from + n), done);
+        done += n;
       }
     }
   }
@@ -933,14 +922,11 @@ class _DecryptingSource implements DecryptingSource {
   /**
    * Gives the plaintext buffers of a run that left the cache back to the
    * cipher (Web Crypto's are freed at once, SM4's reused by the next
-   * blocks: fresh memory is what costs most), unless a read still copies
-   * from them.
+   * blocks: fresh memory is what costs most). A read still waiting for the
+   * run awaited it before this reaction was registered, and a promise runs
+   * its reactions in order, so every such read copies first.
    */
   #retire(run: Promise<Uint8Array[]>): void {
-    if (this.#pins.has(run)) {
-      this.#retired.add(run);
-      return;
-    }
     const cipher = this.#cipher;
     run.then((pieces) => {
       for (const piece of pieces) cipher.recycle(piece);
