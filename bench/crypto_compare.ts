@@ -69,11 +69,11 @@ async function webCrypto(piece: number, inFlight: number): Promise<number> {
   return MB(total, performance.now() - t0);
 }
 
-/** One save; returns MB/s of tensor bytes and the largest timer gap. */
-async function save(
-  dir: string,
-  encrypted: boolean,
-): Promise<{ mbs: number; gap: number }> {
+/**
+ * Starts a 1 ms interval timer; `stop()` ends it and returns the largest gap
+ * between its ticks (up to now), in milliseconds.
+ */
+function gapMeter(): { stop(): number } {
   let gap = 0;
   let last = performance.now();
   const timer = setInterval(() => {
@@ -81,8 +81,21 @@ async function save(
     gap = Math.max(gap, now - last);
     last = now;
   }, 1);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(gap, performance.now() - last);
+    },
+  };
+}
+
+/** One save; returns MB/s of tensor bytes and the largest timer gap. */
+async function save(
+  dir: string,
+  encrypted: boolean,
+): Promise<{ mbs: number; gap: number }> {
+  const meter = gapMeter();
   const t0 = performance.now();
-  last = t0;
   const path = `${dir}/bench.ckpt`;
   await saveCheckpoint(
     path,
@@ -90,42 +103,25 @@ async function save(
     encrypted ? { encKey: key, encMode: "AES-GCM" } : {},
   );
   const ms = performance.now() - t0;
-  const now = performance.now();
-  gap = Math.max(gap, now - last);
-  clearInterval(timer);
+  const gap = meter.stop();
   await Deno.remove(path);
   return { mbs: MB(total, ms), gap };
 }
 
-/** Web Crypto call sizes (MiB) and calls in flight tried for the baseline. */
 /**
  * The largest timer gap while the JS thread does nothing for `ms`: the noise
  * floor of the machine (other processes competing for the CPUs).
  */
 async function idleGap(ms: number): Promise<number> {
-  let gap = 0;
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    gap = Math.max(gap, now - last);
-    last = now;
-  }, 1);
+  const meter = gapMeter();
   await new Promise((resolve) => setTimeout(resolve, ms));
-  clearInterval(timer);
-  return gap;
+  return meter.stop();
 }
 
 /** Serialise and encrypt to nowhere: the save without the disk. */
 async function encodeEncrypted(): Promise<{ mbs: number; gap: number }> {
-  let gap = 0;
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    gap = Math.max(gap, now - last);
-    last = now;
-  }, 1);
+  const meter = gapMeter();
   const t0 = performance.now();
-  last = t0;
   const sink = createEncryptingSink({ write: () => Promise.resolve() }, {
     key,
     mode: "AES-GCM",
@@ -136,11 +132,11 @@ async function encodeEncrypted(): Promise<{ mbs: number; gap: number }> {
   );
   await sink.finish();
   const ms = performance.now() - t0;
-  gap = Math.max(gap, performance.now() - last);
-  clearInterval(timer);
+  const gap = meter.stop();
   return { mbs: MB(total, ms), gap };
 }
 
+/** Web Crypto call sizes (MiB) and calls in flight tried for the baseline. */
 const configs: [number, number][] = [
   [1 / 32, 8],
   [1 / 32, 16],
