@@ -14,6 +14,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { spawnChild } from "./_helpers.ts";
 import {
   findResumeCheckpoint,
   isTempFileName,
@@ -122,20 +123,10 @@ export async function runKills(options: KillOptions): Promise<KillReport> {
       report.failures.push(`kill ${i + 1}: ${what}`);
       log(`FAIL kill ${i + 1}: ${what}`);
     };
-    const child = new Deno.Command("deno", {
-      args: [
-        "run",
-        "--no-check",
-        "--quiet",
-        `--allow-read=${directory}`,
-        `--allow-write=${directory}`,
-        CHILD,
-        directory,
-        String(options.elements ?? 65536),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnChild(CHILD, directory, [
+      directory,
+      String(options.elements ?? 65536),
+    ]);
     const stderr = new Response(child.stderr).text();
     const { line, rest } = await firstLine(child.stdout);
     let hello: { pid: number; cleaned: string[]; resumedAt: number };

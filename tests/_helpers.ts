@@ -33,3 +33,30 @@ export async function listDir(dir: string): Promise<string[]> {
   for await (const e of Deno.readDir(dir)) names.push(e.name);
   return names.sort();
 }
+
+/**
+ * Starts `deno run --no-check --quiet module ...args` with read and write
+ * permission for `directory` only (plus read for `alsoRead`), stdout and
+ * stderr piped: the child processes of the crash, resume and rank tests.
+ */
+export function spawnChild(
+  module: string,
+  directory: string,
+  args: readonly string[],
+  alsoRead?: string,
+): Deno.ChildProcess {
+  const read = alsoRead === undefined ? directory : `${directory},${alsoRead}`;
+  return new Deno.Command("deno", {
+    args: [
+      "run",
+      "--no-check",
+      "--quiet",
+      `--allow-read=${read}`,
+      `--allow-write=${directory}`,
+      module,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}

@@ -11,7 +11,7 @@ import {
   train,
 } from "../mod.ts";
 import { makeMlp, mlpStep, STEPS_PER_EPOCH } from "./_mlp.ts";
-import { withTempDir } from "./_helpers.ts";
+import { spawnChild, withTempDir } from "./_helpers.ts";
 
 const CHILD = fileURLToPath(new URL("./_mlp_child.ts", import.meta.url));
 const EPOCHS = 8; // 48 steps
@@ -25,22 +25,12 @@ function state(ps: Parameter[]): Record<string, number[]> {
 
 /** Starts the child, waits until it hangs at `stop`, then SIGKILLs it. */
 async function killAt(directory: string, stop: number): Promise<void> {
-  const child = new Deno.Command("deno", {
-    args: [
-      "run",
-      "--no-check",
-      "--quiet",
-      `--allow-read=${directory}`,
-      `--allow-write=${directory}`,
-      CHILD,
-      directory,
-      String(EPOCHS),
-      String(SAVE_EVERY),
-      String(stop),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnChild(CHILD, directory, [
+    directory,
+    String(EPOCHS),
+    String(SAVE_EVERY),
+    String(stop),
+  ]);
   const stderr = new Response(child.stderr).text();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";

@@ -9,7 +9,7 @@ import {
   type Tensor,
   verifyCheckpoint,
 } from "../mod.ts";
-import { withTempDir } from "./_helpers.ts";
+import { spawnChild, withTempDir } from "./_helpers.ts";
 
 const CHILD = fileURLToPath(new URL("./_crash_child.ts", import.meta.url));
 const RANKS = 3;
@@ -27,24 +27,14 @@ async function round(
   runMs: number,
 ): Promise<void> {
   const children = Array.from({ length: RANKS }, (_, rank) => {
-    const child = new Deno.Command("deno", {
-      args: [
-        "run",
-        "--no-check",
-        "--quiet",
-        `--allow-read=${directory}`,
-        `--allow-write=${directory}`,
-        CHILD,
-        directory,
-        "4096",
-        String(rank),
-        found?.files[rank] ?? "-",
-        String(found?.context.initialStep ?? 0),
-        String(RANKS),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnChild(CHILD, directory, [
+      directory,
+      "4096",
+      String(rank),
+      found?.files[rank] ?? "-",
+      String(found?.context.initialStep ?? 0),
+      String(RANKS),
+    ]);
     return child;
   });
   const pids = await Promise.all(children.map(async (c) => {

@@ -11,7 +11,7 @@ import {
   verifyCheckpoint,
 } from "../mod.ts";
 import { biasAt, COLS, ROWS, weightAt } from "./_slice_child.ts";
-import { withTempDir } from "./_helpers.ts";
+import { spawnChild, withTempDir } from "./_helpers.ts";
 
 const CHILD = fileURLToPath(new URL("./_slice_child.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -73,27 +73,17 @@ async function runRanks(
   run: RankRun,
 ): Promise<(RankOutcome | null)[]> {
   const children = Array.from({ length: run.ranks }, (_, rank) => {
-    const child = new Deno.Command("deno", {
-      args: [
-        "run",
-        "--no-check",
-        "--quiet",
-        `--allow-read=${directory},${ROOT}`,
-        `--allow-write=${directory}`,
-        CHILD,
-        directory,
-        String(rank),
-        String(run.ranks),
-        String(run.last),
-        run.integrated ? "1" : "0",
-        run.resume?.files[rank] ?? "-",
-        String(run.resume?.step ?? 0),
-        String(run.hang?.rank === rank ? run.hang.step : 0),
-        run.asyncSave ? "1" : "0",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnChild(CHILD, directory, [
+      directory,
+      String(rank),
+      String(run.ranks),
+      String(run.last),
+      run.integrated ? "1" : "0",
+      run.resume?.files[rank] ?? "-",
+      String(run.resume?.step ?? 0),
+      String(run.hang?.rank === rank ? run.hang.step : 0),
+      run.asyncSave ? "1" : "0",
+    ], ROOT);
     const next = lines(child.stdout);
     const stderr = new Response(child.stderr).text();
     return { child, next, stderr };
