@@ -57,9 +57,10 @@ export const MAX_PIECE_SIZE: number = 64 * MIB;
  * 2 MiB for AES-GCM and AES-CBC, 1 MiB for SM4-CBC.
  *
  * Chosen by measurement (one-off saves of 1 GiB, figures in
- * `docs/encryption.md`): with Web Crypto, 2 MiB pieces saved 10-20 % faster
+ * `docs/encryption.md`): with Web Crypto, 2 MiB pieces saved 10-25 % faster
  * than 1 MiB ones (half the calls and half the writes), with the JS thread's
- * longest pause still under 15 ms; 3 MiB and larger pieces were slower and
+ * longest pause 7-13 ms after a process's first save (that one: up to 32 ms);
+ * 3 MiB and larger pieces were slower and
  * paused the thread longer (Web Crypto copies each call's input on the JS
  * thread); pieces of 256 KiB and less spent more in per-call overhead than
  * they saved. SM4 runs in our own Workers, two pieces per message: 1 MiB
