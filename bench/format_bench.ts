@@ -11,10 +11,10 @@
  */
 import { createHash } from "node:crypto";
 import { loadCheckpoint, saveCheckpoint } from "../mod.ts";
-import type { ByteSink } from "../src/io.ts";
+import type { ByteSink } from "../src/core/io.ts";
 import { encodeCkpt } from "../src/format/ckpt.ts";
 import { encodeSafetensors } from "../src/format/safetensors.ts";
-import { Crc32 } from "../src/storage/_checksum.ts";
+import { Crc32 } from "../src/store/_checksum.ts";
 import { benchNetwork, rawRead, rawWrite } from "./_network.ts";
 
 const { network, bytes } = benchNetwork(1 / 8);

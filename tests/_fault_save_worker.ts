@@ -7,8 +7,8 @@
  *   dies of an uncaught error (the temporary file stays behind).
  */
 
-import { serveSaves } from "../src/_save_wire.ts";
-import { saveCheckpoint } from "../src/checkpoint.ts";
+import { serveSaves } from "../src/background/_save_wire.ts";
+import { saveCheckpoint } from "../src/checkpoint/checkpoint.ts";
 
 const realWrite = Deno.FsFile.prototype.write;
 

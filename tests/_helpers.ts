@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 
 /** The folder of MindSpore's own `.ckpt` files (read-only). */
 export const FIXTURES: string = fileURLToPath(
-  new URL("../../shared/fixtures/mindspore/", import.meta.url),
+  new URL("./fixtures/mindspore/", import.meta.url),
 );
 
 /** Runs `fn` with a fresh temporary folder, removed afterwards. */

@@ -19,7 +19,7 @@ interface Vector {
 
 const vectors = JSON.parse(
   await Deno.readTextFile(
-    new URL("../../shared/vectors/crypto_vectors.json", import.meta.url),
+    new URL("./fixtures/vectors/crypto_vectors.json", import.meta.url),
   ),
 );
 const fixtures = JSON.parse(

@@ -1,7 +1,7 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { loadCheckpoint, type Tensor } from "../mod.ts";
-import { SaveQueue } from "../src/save_queue.ts";
+import { SaveQueue } from "../src/background/save_queue.ts";
 import { listDir, withTempDir } from "./_helpers.ts";
 
 const FAULTY = new URL("./_fault_save_worker.ts", import.meta.url);

@@ -30,7 +30,7 @@ import {
   type Tensor,
   train,
 } from "../mod.ts";
-import { SliceAssembler } from "../src/_slices.ts";
+import { SliceAssembler } from "../src/tensor/_slices.ts";
 import { withTempDir } from "./_helpers.ts";
 
 /** A whole tensor whose element k is k + 1 (so every element differs). */

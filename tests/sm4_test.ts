@@ -56,7 +56,7 @@ interface Vectors {
 
 const VECTORS: Vectors = JSON.parse(
   await Deno.readTextFile(
-    new URL("../../shared/vectors/crypto_vectors.json", import.meta.url),
+    new URL("./fixtures/vectors/crypto_vectors.json", import.meta.url),
   ),
 );
 

@@ -1,7 +1,7 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 import { deepEqual, equal, notEqual, ok, throws } from "node:assert/strict";
-import { SnapshotArena, viewTensor } from "../src/snapshot.ts";
-import type { Tensor } from "../src/types.ts";
+import { SnapshotArena, viewTensor } from "../src/background/snapshot.ts";
+import type { Tensor } from "../src/tensor/types.ts";
 
 function f32(...v: number[]): Tensor<"Float32"> {
   return { dtype: "Float32", shape: [v.length], data: Float32Array.from(v) };

@@ -41,10 +41,10 @@
  * @module
  */
 
-import type { StepContext, TrainCallback } from "../callback.ts";
-import type { DType, Network, Parameter, Tensor } from "../types.ts";
-import { describeValue as describe } from "../_describe.ts";
-import { APPEND_KEYS } from "../_append_keys.ts";
+import type { StepContext, TrainCallback } from "../monitor/callback.ts";
+import type { DType, Network, Parameter, Tensor } from "../tensor/types.ts";
+import { describeValue as describe } from "../core/_describe.ts";
+import { APPEND_KEYS } from "../tensor/_append_keys.ts";
 
 /** A tfjs tensor, as far as the adapter uses it (a `tf.Tensor` fits). */
 export interface TfjsTensor {

@@ -8,7 +8,7 @@ import {
   type CheckpointReader,
   type LoadCheckpointOptions,
   openCheckpoint,
-} from "../checkpoint.ts";
+} from "../checkpoint/checkpoint.ts";
 import { InputError, statOrNull } from "./_util.ts";
 
 /** Key options of the subcommands that read files. */

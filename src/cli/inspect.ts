@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { DType, Tensor } from "../types.ts";
-import { APPEND_KEYS } from "../_append_keys.ts";
+import type { DType, Tensor } from "../tensor/types.ts";
+import { APPEND_KEYS } from "../tensor/_append_keys.ts";
 import { type CliDecrypt, openInput } from "./_input.ts";
 import { formatBytes, formatShape, table } from "./_util.ts";
 

@@ -9,12 +9,12 @@
  * @module
  */
 
-import { CorruptCheckpointError } from "../errors.ts";
+import { CorruptCheckpointError } from "../core/errors.ts";
 import {
   findResumeCheckpoint,
   type ResumeContext,
   type SkippedCheckpoint,
-} from "../resume.ts";
+} from "../resume/resume.ts";
 import type { CliDecrypt } from "./_input.ts";
 import { InputError, statOrNull } from "./_util.ts";
 

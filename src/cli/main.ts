@@ -11,7 +11,7 @@ import {
   CorruptCheckpointError,
   DecryptionError,
   EncryptionMismatchError,
-} from "../errors.ts";
+} from "../core/errors.ts";
 import { InputError, parseHexKey, UsageError } from "./_util.ts";
 import { checkKey, type CliDecrypt } from "./_input.ts";
 import { ENC_MODES, type EncMode } from "../crypto/cipher.ts";

@@ -8,8 +8,8 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { CorruptCheckpointError } from "../errors.ts";
-import { checksumFile } from "../checkpoint.ts";
+import { CorruptCheckpointError } from "../core/errors.ts";
+import { checksumFile } from "../checkpoint/checkpoint.ts";
 import type { CliIO } from "./main.ts";
 import { type CliDecrypt, openInput } from "./_input.ts";
 import { formatBytes, Progress } from "./_util.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { describeValue as describe } from "../_describe.ts";
+import { describeValue as describe } from "../core/_describe.ts";
 import { Sm4Pool } from "./_sm4_pool.ts";
 
 /**

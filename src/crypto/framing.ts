@@ -30,9 +30,9 @@
  * @module
  */
 
-import { DecryptionError, EncryptionMismatchError } from "../errors.ts";
-import type { ByteSink, ByteSource } from "../io.ts";
-import { describeValue as describe } from "../_describe.ts";
+import { DecryptionError, EncryptionMismatchError } from "../core/errors.ts";
+import type { ByteSink, ByteSource } from "../core/io.ts";
+import { describeValue as describe } from "../core/_describe.ts";
 import { giveBuffer, takeBuffer } from "./_buffer_pool.ts";
 import {
   type EncMode,

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { ByteSink } from "../io.ts";
-import { acquireBuffer, releaseBuffer } from "../_buffer_pool.ts";
+import type { ByteSink } from "../core/io.ts";
+import { acquireBuffer, releaseBuffer } from "../core/_buffer_pool.ts";
 
 /** Largest chunk handed to the sink at once: 4 MiB. */
 export const PIECE_SIZE = 4 * 1024 * 1024;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { ByteSource } from "../io.ts";
+import type { ByteSource } from "../core/io.ts";
 
 const WINDOW = 64 * 1024;
 /** Fill size after a jump past the window (over a tensor's content). */

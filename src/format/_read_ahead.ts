@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { ByteSource } from "../io.ts";
-import { acquireBuffer, releaseBuffer } from "../_buffer_pool.ts";
+import type { ByteSource } from "../core/io.ts";
+import { acquireBuffer, releaseBuffer } from "../core/_buffer_pool.ts";
 
 /** Reads at least this long bypass the window. */
 const DIRECT_MIN = 1024 * 1024;

@@ -21,9 +21,9 @@
  * @module
  */
 
-import type { ByteSink, ByteSource } from "../io.ts";
-import { CorruptCheckpointError } from "../errors.ts";
-import { DTYPE_SIZE, isDType, tensorBytes } from "../types.ts";
+import type { ByteSink, ByteSource } from "../core/io.ts";
+import { CorruptCheckpointError } from "../core/errors.ts";
+import { DTYPE_SIZE, isDType, tensorBytes } from "../tensor/types.ts";
 import { ChunkWriter, Scratch, varintSize } from "./_chunk_writer.ts";
 import { Cursor, type Fail } from "./_cursor.ts";
 import {

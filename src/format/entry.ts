@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { ByteSource } from "../io.ts";
-import { type DType, type Tensor, typedArrayFromBytes } from "../types.ts";
+import type { ByteSource } from "../core/io.ts";
+import { type DType, type Tensor, typedArrayFromBytes } from "../tensor/types.ts";
 
 /** One value to encode: a named tensor or a named string. */
 export interface EncodeEntry {

@@ -11,9 +11,9 @@
  * @module
  */
 
-import type { ByteSink, ByteSource } from "../io.ts";
-import { CorruptCheckpointError } from "../errors.ts";
-import { type DType, DTYPE_SIZE, type Tensor, tensorBytes } from "../types.ts";
+import type { ByteSink, ByteSource } from "../core/io.ts";
+import { CorruptCheckpointError } from "../core/errors.ts";
+import { type DType, DTYPE_SIZE, type Tensor, tensorBytes } from "../tensor/types.ts";
 import { ChunkWriter } from "./_chunk_writer.ts";
 import type { Fail } from "./_cursor.ts";
 import type { EncodeEntry, ParsedEntry } from "./entry.ts";

@@ -1,0 +1,182 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * What the save queue and its Worker say to each other, and the Worker's
+ * side of it. One request at a time: the snapshot's slabs go to the Worker
+ * with each file to write and come back with the answer (transferred, never
+ * copied).
+ *
+ * @module
+ */
+
+import {
+  saveCheckpoint,
+  type SaveCheckpointOptions,
+  type SaveResult,
+} from "../checkpoint/checkpoint.ts";
+import { type TensorRef, viewTensor } from "./snapshot.ts";
+import type { AppendValue, Parameter } from "../tensor/types.ts";
+
+/** A parameter as sent: where its copy is in the snapshot. */
+export interface WireParam extends TensorRef {
+  readonly name: string;
+  readonly requiresGrad?: boolean;
+}
+
+/** An append-info value as sent: a scalar as it is, a tensor by reference. */
+export type WireAppend =
+  | { readonly value: number | bigint | boolean | string }
+  | { readonly tensor: TensorRef };
+
+/** One file to write. */
+export interface WireFile {
+  readonly path: string;
+  readonly params: readonly WireParam[];
+  readonly appendInfo?: readonly (readonly [string, WireAppend])[];
+  /** The save options other than `appendInfo`, passed through as they are. */
+  readonly options: Omit<SaveCheckpointOptions, "appendInfo">;
+}
+
+/**
+ * Queue → Worker: write a file from the slabs, or allocate and touch new
+ * slabs of the given sizes (0: none at that index) for the arena.
+ */
+export type WireRequest =
+  | {
+    readonly id: number;
+    readonly file: WireFile;
+    readonly buffers: ArrayBuffer[];
+  }
+  | { readonly id: number; readonly alloc: readonly number[] };
+
+/** An error as sent: enough to rebuild its class and message. */
+export interface WireError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string;
+}
+
+/** Worker → queue. */
+export type WireReply =
+  & { readonly id: number; readonly buffers: ArrayBuffer[] }
+  & (
+    | { readonly ok: true; readonly result: SaveResult; readonly ms: number }
+    | { readonly ok: true; readonly result: null; readonly ms: number }
+    | { readonly ok: false; readonly error: WireError }
+  );
+
+/** Turns an error into something structured clone keeps. */
+export function toWire(error: unknown): WireError {
+  if (error instanceof Error) {
+    return {
+      name: error.name,
+      message: error.message,
+      ...(error.stack !== undefined && { stack: error.stack }),
+    };
+  }
+  return { name: "Error", message: String(error) };
+}
+
+const BUILTIN: Record<string, ErrorConstructor> = {
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+/**
+ * Rebuilds an error of the same class where it can: `Deno.errors.*` (so
+ * `instanceof Deno.errors.NotFound` holds) and the built-in ones; others
+ * become an `Error` with the same `name`.
+ */
+export function fromWire(wire: WireError): Error {
+  const DenoError = (Deno.errors as Record<string, unknown>)[wire.name];
+  let error: Error;
+  if (typeof DenoError === "function") {
+    error = new (DenoError as ErrorConstructor)(wire.message);
+  } else if (Object.hasOwn(BUILTIN, wire.name)) {
+    error = new BUILTIN[wire.name]!(wire.message);
+  } else {
+    error = new Error(wire.message);
+    error.name = wire.name;
+  }
+  if (wire.stack !== undefined) error.stack = wire.stack;
+  return error;
+}
+
+/** Rebuilds a file's parameters and append info as views of the slabs. */
+export function unwire(
+  file: WireFile,
+  buffers: readonly ArrayBuffer[],
+): { network: Parameter[]; options: SaveCheckpointOptions } {
+  const network = file.params.map((p): Parameter => {
+    const t = viewTensor(buffers, p);
+    return p.requiresGrad === undefined
+      ? { name: p.name, ...t }
+      : { name: p.name, ...t, requiresGrad: p.requiresGrad };
+  });
+  const options: SaveCheckpointOptions = { ...file.options };
+  if (file.appendInfo !== undefined) {
+    options.appendInfo = new Map(
+      file.appendInfo.map(([key, v]): [string, AppendValue] => [
+        key,
+        "tensor" in v ? viewTensor(buffers, v.tensor) : v.value,
+      ]),
+    );
+  }
+  return { network, options };
+}
+
+/** Bytes per page: writing one byte of each makes the kernel back it. */
+const PAGE = 4096;
+
+/** A new buffer whose pages have all been touched (written) once. */
+function touched(size: number): ArrayBuffer {
+  const buffer = new ArrayBuffer(size);
+  const bytes = new Uint8Array(buffer);
+  for (let i = 0; i < size; i += PAGE) bytes[i] = 0;
+  return buffer;
+}
+
+/** The Worker's side: what it does with one request. */
+export type SaveFunction = typeof saveCheckpoint;
+
+/**
+ * Answers requests on a Worker's global scope: writes each file with
+ * `save` (the durable {@linkcode saveCheckpoint} unless a test injects
+ * faults) and sends the slabs back with the result or the error.
+ */
+export function serveSaves(
+  scope: {
+    onmessage: ((e: MessageEvent<WireRequest>) => void) | null;
+    postMessage(message: WireReply, transfer: Transferable[]): void;
+  },
+  save: SaveFunction = saveCheckpoint,
+): void {
+  scope.onmessage = async (e) => {
+    const start = performance.now();
+    if ("alloc" in e.data) {
+      const { id, alloc } = e.data;
+      const buffers = alloc.map((n) => touched(n));
+      scope.postMessage({
+        id,
+        buffers,
+        ok: true,
+        result: null,
+        ms: performance.now() - start,
+      }, buffers);
+      return;
+    }
+    const { id, file, buffers } = e.data;
+    let reply: WireReply;
+    try {
+      const { network, options } = unwire(file, buffers);
+      const result = await save(file.path, network, options);
+      reply = { id, buffers, ok: true, result, ms: performance.now() - start };
+    } catch (error) {
+      reply = { id, buffers, ok: false, error: toWire(error) };
+    }
+    scope.postMessage(reply, buffers);
+  };
+}

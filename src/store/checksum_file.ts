@@ -1,0 +1,54 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * Recomputes the checksum {@linkcode saveCheckpoint} reports, from a file on
+ * disk.
+ *
+ * @module
+ */
+
+import { acquireBuffer, releaseBuffer } from "../core/_buffer_pool.ts";
+import { Crc32 } from "./_checksum.ts";
+import { checkPath } from "./_paths.ts";
+
+/**
+ * Computes the checksum of a file's bytes in the form
+ * {@linkcode saveCheckpoint} and {@linkcode atomicWrite} report it: zlib's
+ * CRC-32 as `"crc32:<8 lowercase hex digits>"`. Reads in 4 MiB pieces into
+ * a reused buffer.
+ *
+ * @param path The file.
+ * @returns The checksum.
+ * @throws {TypeError} When `path` is not a string.
+ *
+ * @example Check a saved checkpoint
+ * ```ts
+ * import { checksumFile, saveCheckpoint } from "@ckpt/monitor";
+ * import { equal as assertEquals } from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   const saved = await saveCheckpoint(`${dir}/m.ckpt`, {
+ *     w: { dtype: "Float32", shape: [2], data: new Float32Array([1, 2]) },
+ *   });
+ *   assertEquals(await checksumFile(saved.path), saved.checksum);
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
+ */
+export async function checksumFile(path: string): Promise<string> {
+  checkPath(path, "compute checksum");
+  const crc = new Crc32();
+  const buffer = acquireBuffer();
+  try {
+    using file = await Deno.open(path, { read: true });
+    while (true) {
+      const n = await file.read(buffer);
+      if (n === null) break;
+      crc.update(buffer.subarray(0, n));
+    }
+  } finally {
+    releaseBuffer(buffer);
+  }
+  return crc.digest();
+}

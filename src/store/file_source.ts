@@ -1,0 +1,111 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * A {@linkcode ByteSource} over a file on disk.
+ *
+ * @module
+ */
+
+import type { ByteSource } from "../core/io.ts";
+import { CorruptCheckpointError } from "../core/errors.ts";
+import { checkPath } from "./_paths.ts";
+
+/** A random-access byte source over an open file; close it when done. */
+export interface FileSource extends ByteSource, AsyncDisposable {
+  /** The file's path. */
+  readonly path: string;
+  /** Closes the file. Further reads reject. */
+  close(): Promise<void>;
+}
+
+class FileSourceImpl implements FileSource {
+  readonly path: string;
+  readonly size: number;
+  #file: Deno.FsFile | null;
+  /** Where the OS file position is, or -1 when unknown. */
+  #pos = 0;
+  /** Reads are serialised: each one seeks, so two must not interleave. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(path: string, file: Deno.FsFile, size: number) {
+    this.path = path;
+    this.#file = file;
+    this.size = size;
+  }
+
+  readAt(position: number, into: Uint8Array): Promise<void> {
+    const run = this.#queue.then(() => this.#read(position, into));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #read(position: number, into: Uint8Array): Promise<void> {
+    const file = this.#file;
+    if (file === null) {
+      throw new TypeError(`Cannot read "${this.path}": the file is closed`);
+    }
+    if (
+      !Number.isSafeInteger(position) || position < 0 ||
+      position + into.byteLength > this.size
+    ) {
+      throw new RangeError(
+        `Cannot read "${this.path}": bytes ${position}..${
+          position + into.byteLength
+        } are outside the file's ${this.size} bytes`,
+      );
+    }
+    if (into.byteLength === 0) return;
+    if (this.#pos !== position) {
+      this.#pos = -1;
+      await file.seek(position, Deno.SeekMode.Start);
+      this.#pos = position;
+    }
+    let done = 0;
+    while (done < into.byteLength) {
+      this.#pos = -1;
+      const n = await file.read(into.subarray(done));
+      if (n !== null) this.#pos = position + done + n;
+      if (n === null) {
+        throw new CorruptCheckpointError(
+          this.path,
+          `file ended at byte ${
+            position + done
+          }, before its recorded size of ${this.size} bytes (was it truncated while being read?)`,
+        );
+      }
+      done += n;
+    }
+  }
+
+  close(): Promise<void> {
+    const file = this.#file;
+    this.#file = null;
+    if (file === null) return Promise.resolve();
+    // Let reads in flight finish before closing the handle under them.
+    return this.#queue.then(() => file.close());
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Opens a file for random-access reads.
+ *
+ * @param path The file.
+ * @returns An open source; close it when done.
+ */
+export async function openFileSource(path: string): Promise<FileSource> {
+  checkPath(path, "open checkpoint");
+  const file = await Deno.open(path, { read: true });
+  try {
+    const info = await file.stat();
+    if (!info.isFile) {
+      throw new CorruptCheckpointError(path, "it is not a regular file");
+    }
+    return new FileSourceImpl(path, file, info.size);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}
