@@ -9,7 +9,10 @@
  */
 
 import { basename, dirname } from "node:path";
-import type { SaveCheckpointOptions, SaveResult } from "../checkpoint/checkpoint.ts";
+import type {
+  SaveCheckpointOptions,
+  SaveResult,
+} from "../checkpoint/checkpoint.ts";
 import { describeValue as describe } from "../core/_describe.ts";
 import { type Snapshot, SnapshotArena } from "./snapshot.ts";
 import {

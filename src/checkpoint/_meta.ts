@@ -1,6 +1,9 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 // Internal: reading and checking a monitor's `meta.json` without trusting it.
 
+import type { CheckpointStore } from "../store/store.ts";
+import { isNotFound } from "../store/store.ts";
+import { storeFor } from "../store/resolve.ts";
 import { describeValue as describe } from "../core/_describe.ts";
 import { checkSlice } from "../tensor/_slices.ts";
 import type { ParameterSlice } from "../tensor/types.ts";
@@ -210,18 +213,47 @@ function checkExtras(e: Record<string, unknown>, at: string): Extras | string {
 }
 
 /**
+ * The largest `meta.json` read: 16 MiB, room for ~50,000 file entries. A
+ * larger one (or a link to `/dev/zero`) is "invalid" at once, never read.
+ */
+export const MAX_META_BYTES = 16 * 1024 * 1024;
+
+/**
  * Reads and checks a `meta.json`. A missing file is `"missing"`; one that is
- * not JSON or lacks a field is `"invalid"` with the reason. Other I/O
+ * not JSON, lacks a field, is not a regular file or is over
+ * {@linkcode MAX_META_BYTES} is `"invalid"` with the reason. Other I/O
  * errors (permissions) are thrown.
  */
-export async function readMeta(path: string): Promise<MetaRead> {
+export async function readMeta(
+  path: string,
+  store: CheckpointStore = storeFor(path),
+): Promise<MetaRead> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    const info = await store.stat(path);
+    if (info === null) return { kind: "missing" };
+    if (info.kind !== "file") {
+      return {
+        kind: "invalid",
+        reason: info.kind === "directory"
+          ? "it is a folder"
+          : "it is not a regular file",
+      };
+    }
+    if (info.size > MAX_META_BYTES) {
+      return {
+        kind: "invalid",
+        reason:
+          `it holds ${info.size} bytes, more than the ${MAX_META_BYTES} a meta.json may have`,
+      };
+    }
+    text = new TextDecoder().decode(
+      await store.readFile(path, MAX_META_BYTES),
+    );
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { kind: "missing" };
-    if (error instanceof Deno.errors.IsADirectory) {
-      return { kind: "invalid", reason: "it is a folder" };
+    if (isNotFound(error)) return { kind: "missing" };
+    if (error instanceof RangeError) {
+      return { kind: "invalid", reason: error.message };
     }
     throw error;
   }

@@ -36,8 +36,8 @@ import {
 import { DEFAULT_SPLIT_SIZE, encodeCkpt, parseCkpt } from "../format/ckpt.ts";
 import { encodeSafetensors, parseSafetensors } from "../format/safetensors.ts";
 import { ReadAheadSource } from "../format/_read_ahead.ts";
-import { atomicWrite } from "../store/atomic_write.ts";
-import { openFileSource } from "../store/file_source.ts";
+import type { CheckpointStore } from "../store/store.ts";
+import { storeFor } from "../store/resolve.ts";
 import { checkFileMode, checkPath } from "../store/_paths.ts";
 
 export { checksumFile } from "../store/checksum_file.ts";
@@ -108,6 +108,13 @@ export interface SaveCheckpointOptions {
    * @default {"AES-GCM"}
    */
   encMode?: EncMode;
+  /**
+   * Where the file lives. When omitted, the store is chosen by the path
+   * (the local file system for a plain path; see {@linkcode storeFor}).
+   *
+   * @default {undefined}
+   */
+  store?: CheckpointStore;
 }
 
 /** What {@linkcode saveCheckpoint} wrote. */
@@ -147,6 +154,13 @@ export interface LoadCheckpointOptions {
    * @default {"AES-GCM"}
    */
   decMode?: EncMode;
+  /**
+   * Where the file lives. When omitted, the store is chosen by the path
+   * (the local file system for a plain path; see {@linkcode storeFor}).
+   *
+   * @default {undefined}
+   */
+  store?: CheckpointStore;
 }
 
 /** One value in a checkpoint, as listed by {@linkcode openCheckpoint}. */
@@ -470,7 +484,8 @@ export async function saveCheckpoint(
       : encodeSafetensors(sink, entries);
   // The one place the sink is chosen: an encrypting sink wraps `fileSink`.
   // The checksum stays over the bytes on disk (the ciphertext).
-  const written = await atomicWrite(path, async (fileSink) => {
+  const store = storeFor(path, options.store);
+  const written = await store.write(path, async (fileSink) => {
     if (cipher === null) return await encode(fileSink);
     const sink = createEncryptingSink(fileSink, cipher);
     try {
@@ -675,7 +690,7 @@ export async function openCheckpoint(
     "decMode",
     "open checkpoint",
   );
-  const file = await openFileSource(path);
+  const file = await storeFor(path, options.store).open(path);
   let decrypted: DecryptingSource | null = null;
   try {
     // The one place the source is chosen: a decrypting source wraps `file`.

@@ -6,7 +6,6 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
 import { describeValue as describe } from "../core/_describe.ts";
 import {
   type CheckpointFormat,
@@ -18,10 +17,20 @@ import {
   DecryptionError,
   EncryptionMismatchError,
 } from "../core/errors.ts";
-import { CHECKSUM_ALGORITHM } from "../store/_checksum.ts";
 import { readMeta } from "./_meta.ts";
 import { checkPath } from "../store/_paths.ts";
-import { checksumFile } from "../store/checksum_file.ts";
+import { storeFor } from "../store/resolve.ts";
+import {
+  basenamePath as basename,
+  dirnamePath as dirname,
+  isNotFound,
+  joinPath as join,
+} from "../store/store.ts";
+import {
+  compareRecorded,
+  statFile,
+  type VerifyFailureKind,
+} from "./_recorded.ts";
 
 /** The size and checksum a file is expected to have. */
 export interface ExpectedFile {
@@ -55,24 +64,7 @@ export interface VerifyCheckpointOptions extends LoadCheckpointOptions {
   readonly expected?: ExpectedFile;
 }
 
-/** Why a checkpoint failed {@linkcode verifyCheckpoint}. */
-export type VerifyFailureKind =
-  /** The file does not exist. */
-  | "missing"
-  /** The path is not a regular file. */
-  | "not-a-file"
-  /** Its size differs from the recorded one. */
-  | "size"
-  /** Its checksum differs from the recorded one. */
-  | "checksum"
-  /** Its content is malformed (truncated, a length that lies, …). */
-  | "corrupt"
-  /** It could not be decrypted: wrong key or mode, or tampered. */
-  | "decryption"
-  /** Encrypted without a key given, or a key given for a plain file. */
-  | "encryption"
-  /** The `meta.json` that should describe it is malformed. */
-  | "meta";
+export type { VerifyFailureKind } from "./_recorded.ts";
 
 /** A checkpoint that passed {@linkcode verifyCheckpoint}. */
 export interface VerifySuccess {
@@ -207,24 +199,17 @@ export async function verifyCheckpoint(
       ? { ok: false, path, kind, reason }
       : { ok: false, path, kind, reason, error };
 
-  let size: number;
-  try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) return fail("not-a-file", "it is not a regular file");
-    size = info.size;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return fail("missing", "the file does not exist", error);
-    }
-    throw error;
-  }
+  const store = storeFor(path, load.store);
+  const info = await statFile(store, path);
+  if (typeof info === "object") return fail(info.kind, info.reason);
+  const size = info;
 
   let want: ExpectedFile | undefined = given;
   let checkedAgainst: VerifySuccess["checkedAgainst"] = given === undefined
     ? null
     : "expected";
   if (want === undefined && meta !== false) {
-    const read = await readMeta(meta);
+    const read = await readMeta(meta, store);
     if (read.kind === "invalid") {
       return fail("meta", `${meta} is malformed: ${read.reason}`);
     }
@@ -238,29 +223,17 @@ export async function verifyCheckpoint(
     }
   }
 
-  if (want?.bytes !== undefined && want.bytes !== size) {
-    return fail(
-      "size",
-      `it has ${size} bytes, ${checkedAgainst} records ${want.bytes}`,
-    );
-  }
   let checksum: string | null = null;
-  if (want?.checksum !== undefined) {
-    if (!want.checksum.startsWith(`${CHECKSUM_ALGORITHM}:`)) {
-      return fail(
-        "meta",
-        `${checkedAgainst} records a checksum of an unknown algorithm: ${
-          JSON.stringify(want.checksum)
-        }`,
-      );
-    }
-    checksum = await checksumFile(path);
-    if (checksum !== want.checksum) {
-      return fail(
-        "checksum",
-        `its checksum is ${checksum}, ${checkedAgainst} records ${want.checksum}`,
-      );
-    }
+  if (want !== undefined) {
+    const mismatch = await compareRecorded(
+      store,
+      path,
+      size,
+      want,
+      checkedAgainst!,
+    );
+    if (mismatch !== null) return fail(mismatch.kind, mismatch.reason);
+    if (want.checksum !== undefined) checksum = want.checksum;
   }
 
   try {
@@ -295,7 +268,7 @@ export async function verifyCheckpoint(
     if (error instanceof EncryptionMismatchError) {
       return fail("encryption", error.message, error);
     }
-    if (error instanceof Deno.errors.NotFound) {
+    if (isNotFound(error)) {
       return fail("missing", "the file disappeared while being read", error);
     }
     throw error;

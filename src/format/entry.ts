@@ -7,7 +7,11 @@
  */
 
 import type { ByteSource } from "../core/io.ts";
-import { type DType, type Tensor, typedArrayFromBytes } from "../tensor/types.ts";
+import {
+  type DType,
+  type Tensor,
+  typedArrayFromBytes,
+} from "../tensor/types.ts";
 
 /** One value to encode: a named tensor or a named string. */
 export interface EncodeEntry {

@@ -13,7 +13,12 @@
 
 import type { ByteSink, ByteSource } from "../core/io.ts";
 import { CorruptCheckpointError } from "../core/errors.ts";
-import { type DType, DTYPE_SIZE, type Tensor, tensorBytes } from "../tensor/types.ts";
+import {
+  type DType,
+  DTYPE_SIZE,
+  type Tensor,
+  tensorBytes,
+} from "../tensor/types.ts";
 import { ChunkWriter } from "./_chunk_writer.ts";
 import type { Fail } from "./_cursor.ts";
 import type { EncodeEntry, ParsedEntry } from "./entry.ts";

@@ -23,7 +23,11 @@ import type {
 } from "./events.ts";
 import type { CheckpointFormat } from "../checkpoint/checkpoint.ts";
 import { ENC_MODES, type EncMode, validateCipher } from "../crypto/cipher.ts";
-import { type AppendValue, type Network, networkParameters } from "../tensor/types.ts";
+import {
+  type AppendValue,
+  type Network,
+  networkParameters,
+} from "../tensor/types.ts";
 
 /**
  * One item of the `appendInfo` option, as in the original: the strings

@@ -9,10 +9,12 @@ import {
   type CheckpointReader,
   openCheckpoint,
   saveCheckpoint,
+  type SaveResult,
 } from "../checkpoint/checkpoint.ts";
 import type { EncMode } from "../crypto/cipher.ts";
 import { CorruptCheckpointError } from "../core/errors.ts";
-import type { MergeSlicedResult, SliceLayout } from "./merge.ts";
+import { storeFor } from "../store/resolve.ts";
+import type { CheckpointStore } from "../store/store.ts";
 import { checkRecorded } from "../checkpoint/_recorded.ts";
 import {
   DTYPE_SIZE,
@@ -29,9 +31,23 @@ export interface MergeInput {
 }
 
 /** How to read the inputs and write the merged file. */
+/** The slice layout of one rank's file: parameter name to slice. */
+export type SliceLayout = Readonly<Record<string, ParameterSlice>>;
+
+/** What `mergeSlicedCheckpoints` wrote. */
+export interface MergeSlicedResult extends SaveResult {
+  /** The parameters assembled from slices, in file order. */
+  readonly merged: readonly string[];
+}
+
 export interface MergeOptions {
-  readonly read: { readonly decKey?: Uint8Array; readonly decMode?: EncMode };
+  readonly read: {
+    readonly decKey?: Uint8Array;
+    readonly decMode?: EncMode;
+    readonly store?: CheckpointStore;
+  };
   readonly write: {
+    readonly store?: CheckpointStore;
     readonly format: CheckpointFormat;
     readonly encKey?: Uint8Array;
     readonly encMode?: EncMode;
@@ -73,7 +89,11 @@ export async function mergeSlices(
     }
     for (const input of inputs) {
       if (input.recorded === undefined) continue;
-      const mismatch = await checkRecorded(input.file, input.recorded);
+      const mismatch = await checkRecorded(
+        storeFor(input.file, options.read.store),
+        input.file,
+        input.recorded,
+      );
       if (mismatch !== null) {
         throw new CorruptCheckpointError(input.file, mismatch.reason);
       }

@@ -6,19 +6,28 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
 import { describeValue as describe } from "../core/_describe.ts";
-import { type MergeInput, mergeSlices } from "./_merge.ts";
+import {
+  type MergeInput,
+  type MergeSlicedResult,
+  mergeSlices,
+  type SliceLayout,
+} from "./_merge.ts";
+
+export type { MergeSlicedResult, SliceLayout };
 import { checkSlice } from "../tensor/_slices.ts";
-import type { CheckpointFormat, SaveResult } from "../checkpoint/checkpoint.ts";
+import type { CheckpointFormat } from "../checkpoint/checkpoint.ts";
 import { type EncMode, validateCipher } from "../crypto/cipher.ts";
 import { CorruptCheckpointError } from "../core/errors.ts";
 import { readMeta } from "../checkpoint/_meta.ts";
 import { checkPath } from "../store/_paths.ts";
-import type { ParameterSlice } from "../tensor/types.ts";
-
-/** The slice layout of one rank's file: parameter name to slice. */
-export type SliceLayout = Readonly<Record<string, ParameterSlice>>;
+import { storeFor } from "../store/resolve.ts";
+import {
+  basenamePath as basename,
+  type CheckpointStore,
+  dirnamePath as dirname,
+  joinPath as join,
+} from "../store/store.ts";
 
 /** Options of {@linkcode mergeSlicedCheckpoints}. */
 export interface MergeSlicedCheckpointsOptions {
@@ -68,12 +77,13 @@ export interface MergeSlicedCheckpointsOptions {
    * @default {0o400}
    */
   readonly fileMode?: number;
-}
-
-/** What {@linkcode mergeSlicedCheckpoints} wrote. */
-export interface MergeSlicedResult extends SaveResult {
-  /** The parameters assembled from slices, in file order. */
-  readonly merged: readonly string[];
+  /**
+   * Where the input and merged files live. When omitted, the store is
+   * chosen by each path (see {@linkcode storeFor}).
+   *
+   * @default {undefined}
+   */
+  readonly store?: CheckpointStore;
 }
 
 const ACTION = "Cannot merge sliced checkpoints";
@@ -184,7 +194,7 @@ export async function mergeSlicedCheckpoints(
       continue;
     }
     const metaPath = join(dirname(file), "meta.json");
-    const read = await readMeta(metaPath);
+    const read = await readMeta(metaPath, storeFor(metaPath, options.store));
     if (read.kind === "invalid") {
       throw new CorruptCheckpointError(
         metaPath,
@@ -212,9 +222,11 @@ export async function mergeSlicedCheckpoints(
     read: {
       ...(decKey !== undefined && { decKey }),
       ...(decMode !== undefined && { decMode }),
+      ...(options.store !== undefined && { store: options.store }),
     },
     write: {
       format,
+      ...(options.store !== undefined && { store: options.store }),
       ...(encKey !== undefined && { encKey }),
       ...(encMode !== undefined && { encMode }),
       ...(fileMode !== undefined && { fileMode }),

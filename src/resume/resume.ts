@@ -6,9 +6,11 @@
  * @module
  */
 
-import { join } from "node:path";
 import { describeValue as describe } from "../core/_describe.ts";
-import { type LoadCheckpointOptions, openCheckpoint } from "../checkpoint/checkpoint.ts";
+import {
+  type LoadCheckpointOptions,
+  openCheckpoint,
+} from "../checkpoint/checkpoint.ts";
 import {
   CorruptCheckpointError,
   DecryptionError,
@@ -18,13 +20,18 @@ import { checkRecorded } from "../checkpoint/_recorded.ts";
 import { isTempFileName } from "../store/temp_files.ts";
 import { type ParsedMeta, readMeta } from "../checkpoint/_meta.ts";
 import { checkPath } from "../store/_paths.ts";
+import { storeFor } from "../store/resolve.ts";
+import { type CheckpointStore, joinPath as join } from "../store/store.ts";
 import {
   type Network,
   networkParameters,
   type ParameterSlice,
   type Tensor,
 } from "../tensor/types.ts";
-import { verifyCheckpoint, type VerifyFailureKind } from "../checkpoint/verify.ts";
+import {
+  verifyCheckpoint,
+  type VerifyFailureKind,
+} from "../checkpoint/verify.ts";
 
 /** Options of {@linkcode findResumeCheckpoint}. */
 export interface FindResumeCheckpointOptions extends LoadCheckpointOptions {
@@ -151,15 +158,20 @@ function key(c: { epoch: number; step: number }): string {
 }
 
 /** The checkpoint files of a folder, parsed from their names (no breakpoints). */
-async function scan(folder: string): Promise<Candidate[]> {
+async function scan(
+  store: CheckpointStore,
+  folder: string,
+): Promise<Candidate[]> {
   const out: Candidate[] = [];
-  for await (const e of Deno.readDir(folder)) {
-    if (!e.isFile || isTempFileName(e.name)) continue;
+  for (const e of await store.list(folder) ?? []) {
+    if (e.kind !== "file" || isTempFileName(e.name)) continue;
     const m = NAME.exec(e.name);
     if (m === null || e.name.endsWith("_breakpoint.ckpt")) continue;
     let mtime = 0;
     try {
-      mtime = (await Deno.stat(join(folder, e.name))).mtime?.getTime() ?? 0;
+      const info = await store.stat(join(folder, e.name));
+      if (info === null) continue; // Removed since the listing.
+      mtime = info.mtimeMs ?? 0;
     } catch {
       continue;
     }
@@ -198,11 +210,14 @@ function scalar(value: Tensor | string | undefined): number | null {
 }
 
 /** Lists the `rank_N` folders of `root`, checking they are 0..n−1. */
-async function rankFolders(root: string): Promise<number> {
+async function rankFolders(
+  store: CheckpointStore,
+  root: string,
+): Promise<number> {
   const ranks: number[] = [];
-  for await (const e of Deno.readDir(root)) {
+  for (const e of await store.list(root) ?? []) {
     const m = /^rank_([0-9]+)$/.exec(e.name);
-    if (m !== null && e.isDirectory) ranks.push(Number(m[1]));
+    if (m !== null && e.kind === "directory") ranks.push(Number(m[1]));
   }
   ranks.sort((a, b) => a - b);
   for (const [i, r] of ranks.entries()) {
@@ -310,21 +325,13 @@ export async function findResumeCheckpoint(
     ? undefined
     : networkParameters(network);
 
+  const store = storeFor(directory, load.store);
+  store.checkAccess(directory, "read");
   let root = join(directory, "checkpoint");
-  let count: number;
-  try {
-    count = await rankFolders(root);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    count = 0;
-  }
+  let count = await rankFolders(store, root);
   if (count === 0) {
-    try {
-      count = await rankFolders(directory);
-      root = directory;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
+    count = await rankFolders(store, directory);
+    if (count > 0) root = directory;
   }
   if (count === 0) return null;
 
@@ -336,7 +343,7 @@ export async function findResumeCheckpoint(
   for (let rank = 0; rank < count; rank++) {
     const folder = join(root, `rank_${rank}`);
     const metaPath = join(folder, "meta.json");
-    const read = await readMeta(metaPath);
+    const read = await readMeta(metaPath, store);
     const byKey = new Map<string, Candidate>();
     if (read.kind === "ok") {
       anyMeta = true;
@@ -360,7 +367,7 @@ export async function findResumeCheckpoint(
         // MindFormers' own meta.json: the files of its prefix up to the last.
         const dash = meta.last_ckpt_file.lastIndexOf("-");
         const prefix = meta.last_ckpt_file.slice(0, dash);
-        for (const c of await scan(folder)) {
+        for (const c of await scan(store, folder)) {
           if (!c.name.startsWith(`${prefix}-`)) continue;
           if (
             c.epoch > meta.last_epoch ||
@@ -378,7 +385,9 @@ export async function findResumeCheckpoint(
         );
       }
       // Newest by time first, so a later run's file wins a shared key.
-      const found = (await scan(folder)).sort((a, b) => a.mtime - b.mtime);
+      const found = (await scan(store, folder)).sort((a, b) =>
+        a.mtime - b.mtime
+      );
       for (const c of found) byKey.set(key(c), c);
     }
     perRank.push(byKey);
@@ -409,7 +418,7 @@ export async function findResumeCheckpoint(
       if (meta === null || meta === undefined) continue;
       const byKey = perRank[rank]!;
       let added = false;
-      const older = (await scan(join(root, `rank_${rank}`)))
+      const older = (await scan(store, join(root, `rank_${rank}`)))
         .sort((a, b) => b.mtime - a.mtime);
       for (const c of older) {
         if (byKey.has(key(c))) continue;
@@ -522,7 +531,7 @@ async function findIntegrated(
 ): Promise<string | undefined> {
   const folder = join(root, "integrated");
   const metaPath = join(folder, "meta.json");
-  const read = await readMeta(metaPath);
+  const read = await readMeta(metaPath, storeFor(metaPath, load.store));
   if (read.kind === "missing") return undefined;
   if (read.kind === "invalid") {
     warnings.push(
@@ -576,7 +585,7 @@ async function check(
     if (!r.ok) return { kind: r.kind, reason: r.reason };
   } else {
     // Size and checksum (which covers every byte); the headers are parsed below.
-    const mismatch = await checkRecorded(file, {
+    const mismatch = await checkRecorded(storeFor(file, load.store), file, {
       bytes: c.bytes ?? -1,
       checksum: c.checksum,
     });

@@ -22,6 +22,15 @@ export interface AtomicWriteOptions {
    * @default {0o400}
    */
   fileMode?: number;
+  /**
+   * Whether the commit may replace a file already at `path`. With `false`
+   * the temporary file is hard-linked to `path` instead of renamed over it,
+   * so an existing file (or symbolic link) is never replaced: the write
+   * fails with `Deno.errors.AlreadyExists` and the temporary file is removed.
+   *
+   * @default {true}
+   */
+  overwrite?: boolean;
 }
 
 /** What {@linkcode atomicWrite} wrote. */
@@ -36,7 +45,11 @@ export interface AtomicWriteResult {
   checksum: string;
 }
 
-const IS_WINDOWS = Deno.build.os === "windows";
+// Read lazily through globalThis so that importing this module outside Deno
+// (a bundle for the browser) does not throw.
+const IS_WINDOWS =
+  (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os ===
+    "windows";
 
 /** Writes all of `chunk`, looping over partial writes. */
 async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
@@ -238,7 +251,13 @@ export async function atomicWrite(
     await file.sync();
     file.close();
     closed = true;
-    await Deno.rename(temp, path);
+    if (options.overwrite === false) {
+      // link() fails when `path` exists, so nothing is ever replaced.
+      await Deno.link(temp, path);
+      await Deno.remove(temp);
+    } else {
+      await Deno.rename(temp, path);
+    }
     await syncFolder(folder);
     return result;
   } catch (error) {

@@ -9,6 +9,8 @@
 import { acquireBuffer, releaseBuffer } from "../core/_buffer_pool.ts";
 import { Crc32 } from "./_checksum.ts";
 import { checkPath } from "./_paths.ts";
+import type { CheckpointStore } from "./store.ts";
+import { storeFor } from "./resolve.ts";
 
 /**
  * Computes the checksum of a file's bytes in the form
@@ -17,6 +19,7 @@ import { checkPath } from "./_paths.ts";
  * a reused buffer.
  *
  * @param path The file.
+ * @param store The store the file is in (default: chosen by the path).
  * @returns The checksum.
  * @throws {TypeError} When `path` is not a string.
  *
@@ -36,16 +39,22 @@ import { checkPath } from "./_paths.ts";
  * }
  * ```
  */
-export async function checksumFile(path: string): Promise<string> {
+export async function checksumFile(
+  path: string,
+  store?: CheckpointStore,
+): Promise<string> {
   checkPath(path, "compute checksum");
   const crc = new Crc32();
   const buffer = acquireBuffer();
   try {
-    using file = await Deno.open(path, { read: true });
-    while (true) {
-      const n = await file.read(buffer);
-      if (n === null) break;
-      crc.update(buffer.subarray(0, n));
+    await using file = await storeFor(path, store).open(path);
+    for (let at = 0; at < file.size; at += buffer.byteLength) {
+      const piece = buffer.subarray(
+        0,
+        Math.min(buffer.byteLength, file.size - at),
+      );
+      await file.readAt(at, piece);
+      crc.update(piece);
     }
   } finally {
     releaseBuffer(buffer);

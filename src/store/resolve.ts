@@ -1,0 +1,71 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * Which {@linkcode CheckpointStore} serves a path: the one passed as the
+ * `store` option, else the one registered for the path's scheme
+ * (`s3://…`), else the local file system.
+ *
+ * @module
+ */
+
+import { localStore } from "./local_store.ts";
+import type { CheckpointStore } from "./store.ts";
+
+/** Makes the store for a path of a registered scheme. */
+export type StoreFactory = (path: string) => CheckpointStore;
+
+const factories = new Map<string, StoreFactory>();
+
+/** The scheme of a path (`"s3"` for `s3://b/k`), or `""` for none. */
+function schemeOf(path: string): string {
+  const m = /^([a-z][a-z0-9+.-]+):/i.exec(path);
+  return m === null ? "" : m[1]!.toLowerCase();
+}
+
+/**
+ * Registers the store used for paths of a scheme when no `store` option is
+ * given (a later registration replaces an earlier one).
+ *
+ * @param scheme The scheme without `:` (e.g. `"s3"`).
+ * @param factory Makes the store for a path of that scheme.
+ *
+ * @example
+ * ```ts
+ * import { localStore, registerStore, storeFor } from "@ckpt/monitor";
+ * registerStore("mine", () => localStore);
+ * console.assert(storeFor("mine://x") === localStore);
+ * ```
+ */
+export function registerStore(scheme: string, factory: StoreFactory): void {
+  factories.set(scheme.toLowerCase(), factory);
+}
+
+/**
+ * The store that serves `path`: `store` when given, else the factory
+ * registered for the path's scheme, else the local file system.
+ *
+ * @param path A file or folder path.
+ * @param store An explicit store, which wins.
+ * @returns The store.
+ * @throws {TypeError} When the path has a scheme no store is registered for.
+ *
+ * @example
+ * ```ts
+ * import { localStore, storeFor } from "@ckpt/monitor";
+ * console.assert(storeFor("/tmp/run/x.ckpt") === localStore);
+ * ```
+ */
+export function storeFor(
+  path: string,
+  store?: CheckpointStore,
+): CheckpointStore {
+  if (store !== undefined) return store;
+  const scheme = schemeOf(path);
+  if (scheme === "" || scheme === "file") return localStore;
+  const factory = factories.get(scheme);
+  if (factory === undefined) {
+    throw new TypeError(
+      `Cannot use "${path}": no store serves "${scheme}:" paths; pass the store as the "store" option`,
+    );
+  }
+  return factory(path);
+}
