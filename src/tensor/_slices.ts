@@ -4,7 +4,6 @@
 // Runtime neutral, and it imports only types, so `types.ts` can use it.
 
 import { describeValue as describe } from "../core/_describe.ts";
-import type { ParameterSlice } from "./types.ts";
 
 function shapeText(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
@@ -12,6 +11,33 @@ function shapeText(shape: readonly number[]): string {
 
 function isCount(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+/**
+ * Where a parameter that is a slice of a larger tensor (one rank's shard)
+ * lies in that tensor: the whole tensor's shape, and the index of the
+ * slice's first element in it. The parameter's own `shape` is the slice's.
+ *
+ * @example Rows 2 and 3 of a 6×4 matrix
+ * ```ts
+ * import type { Parameter } from "@ckpt/monitor";
+ * const p: Parameter = {
+ *   name: "dense.weight",
+ *   dtype: "Float32",
+ *   shape: [2, 4],
+ *   data: new Float32Array(8),
+ *   slice: { globalShape: [6, 4], offset: [2, 0] },
+ * };
+ * ```
+ */
+export interface ParameterSlice {
+  /** The whole tensor's shape; as many dimensions as the slice's shape. */
+  readonly globalShape: readonly number[];
+  /**
+   * The slice's first element in the whole tensor, per dimension;
+   * `offset[i] + shape[i] <= globalShape[i]`.
+   */
+  readonly offset: readonly number[];
 }
 
 /**
