@@ -165,23 +165,8 @@ try {
 
   // ---------------------------------------------------- 2. blocking time
   const dst = touchedBuffer(bytes);
-  const asyncMonitor = new CheckpointMonitor({
-    directory: `${dir}/async`,
-    rank: 0,
-    asyncSave: true,
-    saveCheckpointSteps: 1,
-    keepCheckpointMax: 1,
-    saveNetworkParams: false,
-    appendInfo: [],
-  });
-  const syncMonitor = new CheckpointMonitor({
-    directory: `${dir}/sync`,
-    rank: 0,
-    saveCheckpointSteps: 1,
-    keepCheckpointMax: 1,
-    saveNetworkParams: false,
-    appendInfo: [],
-  });
+  const asyncMonitor = savingEveryStep(`${dir}/async`, true);
+  const syncMonitor = savingEveryStep(`${dir}/sync`, false);
   await asyncMonitor.onTrainBegin(stepContext(network, 0));
   await asyncMonitor.flush(); // the arena is reserved
   const copyMs: number[] = [];
@@ -224,16 +209,32 @@ try {
   );
 
   // ------------------------------------------------ 3. issue 12 protocol
-  for (const begin of [false, true]) await everyStep(`${dir}/every`, begin);
+  for (const begin of [false, true]) await issue12(`${dir}/every`, begin);
 } finally {
   await Deno.remove(dir, { recursive: true });
+}
+
+/** A monitor that saves the main file only, at every step. */
+function savingEveryStep(
+  directory: string,
+  asyncSave: boolean,
+): CheckpointMonitor {
+  return new CheckpointMonitor({
+    directory,
+    rank: 0,
+    asyncSave,
+    saveCheckpointSteps: 1,
+    keepCheckpointMax: 1,
+    saveNetworkParams: false,
+    appendInfo: [],
+  });
 }
 
 /**
  * Issue 12's protocol: a save at every step end, 1.5 s apart, the blocking
  * time of each against a set() of the same tensors into touched arrays.
  */
-async function everyStep(directory: string, begin: boolean): Promise<void> {
+async function issue12(directory: string, begin: boolean): Promise<void> {
   const TENSORS = 16, SAVES = 6, GAP_MS = 1500;
   const n = 32 * MiB / 4;
   const network = Array.from({ length: TENSORS }, (_, i) => {
@@ -242,15 +243,7 @@ async function everyStep(directory: string, begin: boolean): Promise<void> {
     return { name: `t${i}`, dtype: "Float32" as const, shape: [n], data };
   });
   const copies = network.map(() => new Float32Array(n).fill(1));
-  const monitor = new CheckpointMonitor({
-    directory,
-    rank: 0,
-    asyncSave: true,
-    saveCheckpointSteps: 1,
-    keepCheckpointMax: 1,
-    saveNetworkParams: false,
-    appendInfo: [],
-  });
+  const monitor = savingEveryStep(directory, true);
   const waits: number[] = [];
   monitor.addEventListener(
     "saved",

@@ -4,7 +4,7 @@
 // `--allow-read=<dir> --allow-write=<dir>`. The Workers start from bundled
 // code, so they need no read access to the library's files, and nothing
 // falls back, crashes or prints behind the user's back.
-import { equal, match } from "node:assert/strict";
+import { equal } from "node:assert/strict";
 import { withTempDir } from "./_helpers.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
@@ -13,6 +13,19 @@ const SAVE_QUEUE = new URL(
   "../src/background/save_queue.ts",
   import.meta.url,
 ).href;
+
+/**
+ * Runs `source` in a fresh folder and asserts that it ended on its own,
+ * printed `stdout` and no error.
+ */
+async function expectUser(source: string, stdout: string): Promise<void> {
+  await withTempDir(async (dir) => {
+    const run = await runUser(dir, source);
+    equal(run.stderr, "");
+    equal(run.code, 0);
+    equal(run.stdout, stdout);
+  });
+}
 
 /** Runs `source` as a script in `dir` with read and write for `dir` only. */
 async function runUser(
@@ -40,10 +53,8 @@ async function runUser(
 }
 
 Deno.test("least privilege: asyncSave with SM4-CBC saves through the Worker (and its SM4 workers) with folder-only flags", async () => {
-  await withTempDir(async (dir) => {
-    const run = await runUser(
-      dir,
-      `import { CheckpointMonitor, loadCheckpoint } from "${MOD}";
+  await expectUser(
+    `import { CheckpointMonitor, loadCheckpoint } from "${MOD}";
 const dir = Deno.args[0];
 const key = new Uint8Array(16).fill(7);
 const w = { dtype: "Float32", shape: [300000], data: new Float32Array(300000) };
@@ -60,18 +71,13 @@ await monitor.close();
 const back = await loadCheckpoint(dir + "/checkpoint/rank_0/CKP_rank_0-1_3.ckpt", { decKey: key, decMode: "SM4-CBC" });
 console.log("w", back.get("w").data.every((x) => x === 3));
 `,
-    );
-    equal(run.stderr, "");
-    equal(run.code, 0);
-    equal(run.stdout, "w true\n");
-  });
+    "w true\n",
+  );
 });
 
 Deno.test("least privilege: SM4 runs in its worker threads with folder-only flags, no fallback, nothing printed", async () => {
-  await withTempDir(async (dir) => {
-    const run = await runUser(
-      dir,
-      `import { importCipher } from "${MOD}";
+  await expectUser(
+    `import { importCipher } from "${MOD}";
 import { _sm4WorkersRunning } from "${SM4_POOL}";
 const cipher = await importCipher(new Uint8Array(16).fill(1), "SM4-CBC");
 const iv = new Uint8Array(16);
@@ -82,27 +88,19 @@ const opened = await cipher.decrypt(sealed, iv);
 cipher.destroy();
 console.log("workers", workers, "round trip", opened.every((x) => x === 5));
 `,
-    );
-    equal(run.stderr, "");
-    equal(run.code, 0);
-    equal(run.stdout, "workers true round trip true\n");
-  });
+    "workers true round trip true\n",
+  );
 });
 
 Deno.test("an idle save Worker never keeps the process alive, even with no idle stop and no close()", async () => {
-  await withTempDir(async (dir) => {
-    const run = await runUser(
-      dir,
-      `import { SaveQueue } from "${SAVE_QUEUE}";
+  await expectUser(
+    `import { SaveQueue } from "${SAVE_QUEUE}";
 const queue = new SaveQueue({ idleMs: Infinity });
 const w = { dtype: "Float32", shape: [4], data: new Float32Array(4) };
 await queue.enqueue([{ path: Deno.args[0] + "/a.ckpt", network: { w } }]);
 await queue.flush();
 console.log("done");
 `,
-    );
-    equal(run.stderr, "");
-    equal(run.code, 0, "the child ended on its own");
-    match(run.stdout, /^done\n$/);
-  });
+    "done\n",
+  );
 });
