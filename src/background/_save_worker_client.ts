@@ -84,6 +84,16 @@ export class SaveWorker {
     });
   }
 
+  /**
+   * Starts the Worker now if it is not running, so that it boots while the
+   * caller does something else (e.g. copies a snapshot); it holds the
+   * process open only once a request is sent.
+   */
+  warm(): void {
+    if (this.#worker !== null) return;
+    this.#idle(this.#start());
+  }
+
   /** Ends the Worker now; a request in flight is rejected. */
   terminate(): void {
     this.#crash(null);

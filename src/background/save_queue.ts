@@ -308,6 +308,8 @@ export class SaveQueue implements AsyncDisposable {
     if (this.#closed) throw closedError();
     this.throwIfFailed();
 
+    // The Worker (if it is not running) boots while the tensors are copied.
+    this.#worker.warm();
     const copyStart = performance.now();
     const { planned, snapshot } = snapshotFiles(this.#arena, files);
     const snapshotMs = performance.now() - copyStart;
