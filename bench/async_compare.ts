@@ -6,7 +6,12 @@
 //      and peak RSS above the loop's own footprint (bar: model + 128 MiB);
 //   2. the time an async save blocks the step / a set() of the same bytes
 //      into an already-touched buffer (bar 1.5x), and / the synchronous
-//      save of the same parameters (bar 0.1x). Interleaved rounds, medians.
+//      save of the same parameters (bar 0.1x). Interleaved rounds, medians;
+//   3. issue 12's protocol: 16 tensors of 32 MiB Float32, a save at every
+//      step, step ends 1.5 s apart, once without `onTrainBegin` and once
+//      with it: the time every step end that saves blocks, the first
+//      included, / a `Float32Array.set` of the same tensors into touched
+//      arrays of the same shapes measured just before it (bar 1.5x each).
 import { CheckpointMonitor } from "../mod.ts";
 import {
   bigModel,
@@ -160,23 +165,8 @@ try {
 
   // ---------------------------------------------------- 2. blocking time
   const dst = touchedBuffer(bytes);
-  const asyncMonitor = new CheckpointMonitor({
-    directory: `${dir}/async`,
-    rank: 0,
-    asyncSave: true,
-    saveCheckpointSteps: 1,
-    keepCheckpointMax: 1,
-    saveNetworkParams: false,
-    appendInfo: [],
-  });
-  const syncMonitor = new CheckpointMonitor({
-    directory: `${dir}/sync`,
-    rank: 0,
-    saveCheckpointSteps: 1,
-    keepCheckpointMax: 1,
-    saveNetworkParams: false,
-    appendInfo: [],
-  });
+  const asyncMonitor = savingEveryStep(`${dir}/async`, true);
+  const syncMonitor = savingEveryStep(`${dir}/sync`, false);
   await asyncMonitor.onTrainBegin(stepContext(network, 0));
   await asyncMonitor.flush(); // the arena is reserved
   const copyMs: number[] = [];
@@ -217,6 +207,84 @@ try {
       (a / s).toFixed(3)
     }x (bar 0.1x)`,
   );
+
+  // ------------------------------------------------ 3. issue 12 protocol
+  for (const begin of [false, true]) await issue12(`${dir}/every`, begin);
 } finally {
   await Deno.remove(dir, { recursive: true });
+}
+
+/** A monitor that saves the main file only, at every step. */
+function savingEveryStep(
+  directory: string,
+  asyncSave: boolean,
+): CheckpointMonitor {
+  return new CheckpointMonitor({
+    directory,
+    rank: 0,
+    asyncSave,
+    saveCheckpointSteps: 1,
+    keepCheckpointMax: 1,
+    saveNetworkParams: false,
+    appendInfo: [],
+  });
+}
+
+/**
+ * Issue 12's protocol: a save at every step end, 1.5 s apart, the blocking
+ * time of each against a set() of the same tensors into touched arrays.
+ */
+async function issue12(directory: string, begin: boolean): Promise<void> {
+  const TENSORS = 16, SAVES = 6, GAP_MS = 1500;
+  const n = 32 * MiB / 4;
+  const network = Array.from({ length: TENSORS }, (_, i) => {
+    const data = new Float32Array(n);
+    for (let j = 0; j < n; j += 1024) data[j] = i + j;
+    return { name: `t${i}`, dtype: "Float32" as const, shape: [n], data };
+  });
+  const copies = network.map(() => new Float32Array(n).fill(1));
+  const monitor = savingEveryStep(directory, true);
+  const waits: number[] = [];
+  monitor.addEventListener(
+    "saved",
+    (e) => void waits.push(e.detail.waitedMs ?? 0),
+  );
+  if (begin) await monitor.onTrainBegin(stepContext(network, 0));
+  const copyMs: number[] = [];
+  const blockMs: number[] = [];
+  let next = performance.now() + GAP_MS;
+  for (let s = 1; s <= SAVES; s++) {
+    const pause = Math.max(0, next - performance.now());
+    await new Promise((r) => setTimeout(r, pause));
+    next += GAP_MS;
+    network[s % TENSORS]!.data[0] = s; // the loop changed its weights
+    let t = performance.now();
+    for (const [i, p] of network.entries()) copies[i]!.set(p.data);
+    copyMs.push(performance.now() - t);
+    t = performance.now();
+    await monitor.onStepEnd(stepContext(network, s));
+    blockMs.push(performance.now() - t);
+  }
+  await monitor.close();
+  await Deno.remove(directory, { recursive: true });
+  const ratios = blockMs.map((b, i) => b / copyMs[i]!);
+  const own = blockMs.map((b, i) => (b - (waits[i] ?? 0)) / copyMs[i]!);
+  console.log(
+    `every step saves (${TENSORS} x 32 MiB Float32, step ends ${GAP_MS} ms apart, ${
+      begin ? "onTrainBegin called" : "onTrainBegin NOT called"
+    }):`,
+  );
+  console.log(`  set() into touched arrays: ${copyMs.map(fmt).join(", ")}`);
+  console.log(`  step end that saves:       ${blockMs.map(fmt).join(", ")}`);
+  console.log(
+    `    of which waiting for the previous save: ${waits.map(fmt).join(", ")}`,
+  );
+  console.log(
+    `  ratio per save: ${ratios.map((r) => `${r.toFixed(2)}x`).join(", ")}` +
+      `  worst ${Math.max(...ratios).toFixed(2)}x (bar 1.5x, first included)`,
+  );
+  console.log(
+    `  without the wait:  ${own.map((r) => `${r.toFixed(2)}x`).join(", ")}` +
+      `  worst ${Math.max(...own).toFixed(2)}x`,
+  );
 }

@@ -7,14 +7,14 @@
  *   dies of an uncaught error (the temporary file stays behind).
  */
 
+import { parentPort } from "node:worker_threads";
 import { serveSaves } from "../src/background/_save_wire.ts";
 import { saveCheckpoint } from "../src/checkpoint/checkpoint.ts";
 
 const realWrite = Deno.FsFile.prototype.write;
 
 serveSaves(
-  // deno-lint-ignore no-explicit-any
-  self as any,
+  parentPort!,
   async (path, network, options) => {
     const name = path.slice(path.lastIndexOf("/") + 1);
     const folder = path.slice(0, path.lastIndexOf("/"));

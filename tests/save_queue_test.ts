@@ -1,6 +1,12 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
-import { loadCheckpoint, type Tensor } from "../mod.ts";
+import {
+  type CheckpointStore,
+  loadCheckpoint,
+  localStore,
+  type SaveResult,
+  type Tensor,
+} from "../mod.ts";
 import { SaveQueue } from "../src/background/save_queue.ts";
 import { listDir, withTempDir } from "./_helpers.ts";
 
@@ -253,13 +259,68 @@ Deno.test("reserve prepares the arena in the Worker; the first save then allocat
     ok(queue.pending, "the allocation runs like a save");
     const ticket = await queue.enqueue(files);
     equal(queue.stats.waits, 1, "the save waited for the reservation");
-    ok(ticket.waitedMs >= 0);
+    ok(ticket.waitedMs > 0, "the Worker had to start and allocate first");
+    equal(queue.stats.waitedMs, ticket.waitedMs, "that was the only wait");
     const capacity = queue.stats.arenaBytes;
     ok(capacity >= 2_000_008);
     await queue.flush();
     equal(queue.stats.arenaBytes, capacity);
     queue.reserve(files);
     equal(queue.pending, false, "nothing to do when the arena fits");
+    ok((await values(`${dir}/a.ckpt`, "w")).every((x) => x === 1));
+  });
+});
+
+Deno.test("each hook gets the ticket enqueue returned, wait included, whenever the file is written", async () => {
+  await withTempDir(async (dir) => {
+    await using queue = new SaveQueue({ workerUrl: FAULTY });
+    await queue.enqueue([{ path: `${dir}/gate-a.ckpt`, network: model(10) }]);
+    const seen: unknown[] = [];
+    const next = queue.enqueue(
+      [{ path: `${dir}/b.ckpt`, network: model(10) }],
+      {
+        onFile: (_i, _result, _ms, ticket) => void seen.push(ticket),
+      },
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    await Deno.writeTextFile(`${dir}/go`, "");
+    const ticket = await next;
+    await queue.flush();
+    ok(ticket.waitedMs > 0, "the second save waited for the first");
+    deepEqual(seen, [ticket]);
+  });
+});
+
+Deno.test("a file of another store is written on the caller's thread after enqueue returns, from the snapshot", async () => {
+  await withTempDir(async (dir) => {
+    const writes: string[] = [];
+    // The local store behind another object: the queue cannot send it to a
+    // Worker, so it must write on this thread, through this object.
+    const store = new Proxy(localStore, {
+      get(target, key) {
+        if (key === "name") return "wrapped";
+        const value = Reflect.get(target, key);
+        if (key !== "write") {
+          return typeof value === "function" ? value.bind(target) : value;
+        }
+        return (...args: Parameters<CheckpointStore["write"]>) => {
+          writes.push(args[0]);
+          return target.write(...args);
+        };
+      },
+    });
+    await using queue = new SaveQueue();
+    const net = model(1000, 1);
+    const committed: SaveResult[] = [];
+    await queue.enqueue(
+      [{ path: `${dir}/a.ckpt`, network: net, options: { store } }],
+      { onFile: (_i, result) => void committed.push(result) },
+    );
+    deepEqual(writes, [], "nothing written before the caller's step goes on");
+    net.w.data.fill(9);
+    await queue.flush();
+    deepEqual(writes, [`${dir}/a.ckpt`]);
+    equal(committed.length, 1);
     ok((await values(`${dir}/a.ckpt`, "w")).every((x) => x === 1));
   });
 });

@@ -32,8 +32,11 @@ export interface WireFile {
   readonly path: string;
   readonly params: readonly WireParam[];
   readonly appendInfo?: readonly (readonly [string, WireAppend])[];
-  /** The save options other than `appendInfo`, passed through as they are. */
-  readonly options: Omit<SaveCheckpointOptions, "appendInfo">;
+  /**
+   * The save options other than `appendInfo` and `store`, passed through as
+   * they are (the Worker writes to the local store only).
+   */
+  readonly options: Omit<SaveCheckpointOptions, "appendInfo" | "store">;
 }
 
 /**
@@ -143,40 +146,56 @@ function touched(size: number): ArrayBuffer {
 export type SaveFunction = typeof saveCheckpoint;
 
 /**
- * Answers requests on a Worker's global scope: writes each file with
- * `save` (the durable {@linkcode saveCheckpoint} unless a test injects
- * faults) and sends the slabs back with the result or the error.
+ * The Worker's end of the channel: `node:worker_threads`' `parentPort`
+ * (messages arrive as they were sent, not wrapped in an event).
+ */
+export interface SavePort {
+  /** Listens for the queue's requests. */
+  on(event: "message", listener: (request: WireRequest) => void): unknown;
+  /** Answers, transferring the slabs back. */
+  postMessage(message: WireReply, transfer: ArrayBuffer[]): void;
+}
+
+/**
+ * Answers one request: allocates and touches new slabs, or writes a file
+ * with `save` and returns the slabs with the result or the error.
+ */
+export async function answer(
+  request: WireRequest,
+  save: SaveFunction = saveCheckpoint,
+): Promise<WireReply> {
+  const start = performance.now();
+  if ("alloc" in request) {
+    const buffers = request.alloc.map((n) => touched(n));
+    return {
+      id: request.id,
+      buffers,
+      ok: true,
+      result: null,
+      ms: performance.now() - start,
+    };
+  }
+  const { id, file, buffers } = request;
+  try {
+    const { network, options } = unwire(file, buffers);
+    const result = await save(file.path, network, options);
+    return { id, buffers, ok: true, result, ms: performance.now() - start };
+  } catch (error) {
+    return { id, buffers, ok: false, error: toWire(error) };
+  }
+}
+
+/**
+ * Answers requests on a Worker's port: writes each file with `save` (the
+ * durable {@linkcode saveCheckpoint} unless a test injects faults) and
+ * sends the slabs back with the result or the error.
  */
 export function serveSaves(
-  scope: {
-    onmessage: ((e: MessageEvent<WireRequest>) => void) | null;
-    postMessage(message: WireReply, transfer: Transferable[]): void;
-  },
+  port: SavePort,
   save: SaveFunction = saveCheckpoint,
 ): void {
-  scope.onmessage = async (e) => {
-    const start = performance.now();
-    if ("alloc" in e.data) {
-      const { id, alloc } = e.data;
-      const buffers = alloc.map((n) => touched(n));
-      scope.postMessage({
-        id,
-        buffers,
-        ok: true,
-        result: null,
-        ms: performance.now() - start,
-      }, buffers);
-      return;
-    }
-    const { id, file, buffers } = e.data;
-    let reply: WireReply;
-    try {
-      const { network, options } = unwire(file, buffers);
-      const result = await save(file.path, network, options);
-      reply = { id, buffers, ok: true, result, ms: performance.now() - start };
-    } catch (error) {
-      reply = { id, buffers, ok: false, error: toWire(error) };
-    }
-    scope.postMessage(reply, buffers);
-  };
+  port.on("message", async (request) => {
+    const reply = await answer(request, save);
+    port.postMessage(reply, reply.buffers);
+  });
 }

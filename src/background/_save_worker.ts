@@ -1,13 +1,19 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 /**
- * The module Worker of the save queue: serialises, encrypts (through the
- * save options) and durably writes each file it is sent, off the training
- * loop's thread.
+ * The save Worker's entry: serialises, encrypts (through the save options)
+ * and durably writes each file it is sent, off the training loop's thread.
+ * The queue starts it from its bundled code (`_save_worker_code.ts`, made
+ * by `deno task bundle:workers`), never from this file.
  *
  * @module
  */
 
+import { parentPort } from "node:worker_threads";
 import { serveSaves } from "./_save_wire.ts";
 
-// deno-lint-ignore no-explicit-any
-serveSaves(self as any);
+if (parentPort === null) {
+  throw new TypeError(
+    "Cannot serve saves: this module runs only as a node:worker_threads Worker",
+  );
+}
+serveSaves(parentPort);

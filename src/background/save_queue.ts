@@ -3,48 +3,39 @@
  * Background saves: the caller pays for a copy of its tensors into a
  * reused arena; serialisation, encryption, the durable write and what the
  * caller does after each file (commit, `meta.json`, retention) run later,
- * with the CPU-heavy part in a module Worker.
+ * with the CPU-heavy part in a Worker.
+ *
+ * The parts: this queue (one save at a time, back-pressure, the kept
+ * failure), `_save_files.ts` (what a save writes, by reference to the
+ * snapshot), `_save_worker_client.ts` and `_save_wire.ts` (the Worker and
+ * what the two say to each other), `snapshot.ts` (the arena).
  *
  * @module
  */
 
-import { basename, dirname } from "node:path";
-import type {
-  SaveCheckpointOptions,
-  SaveResult,
-} from "../checkpoint/checkpoint.ts";
+import { saveCheckpoint, type SaveResult } from "../checkpoint/checkpoint.ts";
 import { describeValue as describe } from "../core/_describe.ts";
+import {
+  basenamePath,
+  type CheckpointStore,
+  dirnamePath,
+} from "../store/store.ts";
 import { type Snapshot, SnapshotArena } from "./snapshot.ts";
 import {
-  type Network,
-  networkParameters,
-  type Parameter,
-  type Tensor,
-} from "../tensor/types.ts";
-import {
+  answer,
   fromWire,
-  type WireAppend,
-  type WireFile,
-  type WireParam,
+  type SaveFunction,
   type WireReply,
-  type WireRequest,
 } from "./_save_wire.ts";
+import {
+  type PlannedFile,
+  type SaveQueueFile,
+  snapshotFiles,
+  tensorsOf,
+} from "./_save_files.ts";
+import { SaveWorker } from "./_save_worker_client.ts";
 
-/** One file of a background save. */
-export interface SaveQueueFile {
-  /** Where to write it; its folder must exist when the save runs. */
-  readonly path: string;
-  /** The tensors to save (copied when the save is queued). */
-  readonly network: Network;
-  /**
-   * The options of `saveCheckpoint`. Tensors in `appendInfo` are copied
-   * with the network; every other option is passed to the Worker by
-   * structured clone (an encryption key included).
-   *
-   * @default {{}}
-   */
-  readonly options?: SaveCheckpointOptions;
-}
+export type { SaveQueueFile } from "./_save_files.ts";
 
 /**
  * What the caller does as a background save progresses. Both run on the
@@ -55,14 +46,21 @@ export interface SaveQueueHooks {
   /**
    * A file was committed: the caller's commit step (e.g. `meta.json`,
    * retention). If it throws, the rest of the save is skipped and the error
-   * is kept like a failed write.
+   * is kept like a failed write. `ticket` is the one
+   * {@linkcode SaveQueue.enqueue} returns for this save (complete before
+   * any hook runs, however soon the file is written).
    */
-  onFile?: (index: number, result: SaveResult, ms: number) => unknown;
+  onFile?: (
+    index: number,
+    result: SaveResult,
+    ms: number,
+    ticket: SaveTicket,
+  ) => unknown;
   /**
    * Writing file `index` failed in the background (not called for errors
    * thrown by `onFile`). The error is also kept and rethrown.
    */
-  onError?: (index: number, error: Error) => unknown;
+  onError?: (index: number, error: Error, ticket: SaveTicket) => unknown;
 }
 
 /** What {@linkcode SaveQueue.enqueue} did before returning. */
@@ -101,28 +99,22 @@ export interface SaveQueueOptions {
   slabSize?: number;
   /**
    * The Worker module that writes files. Only for tests that inject faults:
-   * it must answer as `src/_save_worker.ts` does.
+   * a `node:worker_threads` module that answers as
+   * `src/background/_save_worker.ts` does. By default the Worker runs that
+   * module's bundled code, which reads no file to start.
    *
    * @default {undefined}
    */
   workerUrl?: URL;
   /**
    * Milliseconds without a save after which the Worker is ended (a later
-   * save starts a new one). The timer is unreferenced and a live Worker
-   * would keep the process alive, so this is what lets a program that never
-   * calls `close()` exit. `Infinity` keeps the Worker until
-   * {@linkcode SaveQueue.stop} or {@linkcode SaveQueue.close}.
+   * save starts a new one), to give its memory back. An idle Worker never
+   * keeps the process alive, whatever this is. `Infinity` keeps the Worker
+   * until {@linkcode SaveQueue.stop} or {@linkcode SaveQueue.close}.
    *
    * @default {5000}
    */
   idleMs?: number;
-}
-
-const WORKER_URL = new URL("./_save_worker.ts", import.meta.url);
-
-interface Pending {
-  resolve(reply: WireReply): void;
-  reject(error: Error): void;
 }
 
 function closedError(): TypeError {
@@ -136,100 +128,38 @@ function backgroundError(path: string, cause: Error): Error {
   );
 }
 
-/** Removes the temporary files an interrupted atomic write of `path` left. */
-async function removeTemps(path: string): Promise<void> {
-  const name = basename(path);
-  const pattern = new RegExp(
-    `^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.[0-9a-f]{12}\\.tmp$`,
-  );
-  const folder = dirname(path);
-  try {
-    for await (const entry of Deno.readDir(folder)) {
-      if (entry.isFile && pattern.test(entry.name)) {
-        await Deno.remove(`${folder}/${entry.name}`).catch(() => {});
-      }
-    }
-  } catch { /* the folder is gone: so are its temporary files */ }
-}
-
-/** A file of a save, its tensors numbered in the list a snapshot copies. */
-interface FileLayout {
-  path: string;
-  params: Parameter[];
-  /** Index of the first parameter in the tensor list. */
-  first: number;
-  append?: [string, { index: number } | WireAppend][];
-  options: Omit<SaveCheckpointOptions, "appendInfo">;
-}
-
 /**
- * Checks the files and lists the tensors a snapshot of them copies, in a
- * fixed order (so the arena lays them out the same way every time).
+ * Removes what an interrupted write of `path` left (by the store's own rule
+ * for its temporary names). A failure here is not reported: the write's own
+ * failure is.
  */
-function collect(
-  files: readonly SaveQueueFile[],
-): { layouts: FileLayout[]; tensors: Tensor[] } {
-  if (!Array.isArray(files)) {
-    throw new TypeError(
-      `Cannot save in the background: files must be an array, received ${
-        describe(files)
-      }`,
-    );
-  }
-  const tensors: Tensor[] = [];
-  const layouts = files.map((file, i): FileLayout => {
-    if (typeof file !== "object" || file === null) {
-      throw new TypeError(
-        `Cannot save in the background: file ${i} must be an object, received ${
-          describe(file)
-        }`,
-      );
-    }
-    if (typeof file.path !== "string") {
-      throw new TypeError(
-        `Cannot save in the background: file ${i} path must be a string, received ${
-          describe(file.path)
-        }`,
-      );
-    }
-    const params = networkParameters(file.network);
-    const first = tensors.length;
-    tensors.push(...params);
-    const { appendInfo, ...options } = file.options ?? {};
-    if (appendInfo === undefined) {
-      return { path: file.path, params, first, options };
-    }
-    const append: [string, { index: number } | WireAppend][] = [];
-    const pairs = appendInfo instanceof Map
-      ? [...appendInfo]
-      : Object.entries(appendInfo);
-    for (const [key, value] of pairs) {
-      if (typeof value === "object" && value !== null) {
-        append.push([key, { index: tensors.length }]);
-        tensors.push(value as Tensor);
-      } else if (
-        typeof value === "number" || typeof value === "bigint" ||
-        typeof value === "boolean" || typeof value === "string"
-      ) {
-        append.push([key, { value }]);
-      } else {
-        throw new TypeError(
-          `Cannot save "${file.path}" in the background: appendInfo "${key}" must be a number, bigint, boolean, string or Tensor, received ${
-            describe(value)
-          }`,
-        );
-      }
-    }
-    return { path: file.path, params, first, append, options };
-  });
-  return { layouts, tensors };
+async function removeIncompleteWrite(
+  path: string,
+  store: CheckpointStore,
+): Promise<void> {
+  try {
+    await store.removeIncomplete(dirnamePath(path), {
+      prefixes: [basenamePath(path)],
+    });
+  } catch { /* the folder is gone, or unreadable: nothing more to do */ }
+}
+
+/** `saveCheckpoint` into a given store (the in-process save). */
+function saveInto(store: CheckpointStore): SaveFunction {
+  return (path, network, options) =>
+    saveCheckpoint(path, network, { ...options, store });
+}
+
+/** Resolves after the current macrotask: the caller's step goes on first. */
+function afterStep(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /**
  * One background save at a time. {@linkcode SaveQueue.enqueue} waits for the
  * save in flight (back-pressure: never two writes at once, never a due save
  * dropped), copies the tensors into a reused {@linkcode SnapshotArena} and
- * returns; a module Worker then writes each file with `saveCheckpoint`
+ * returns; a Worker then writes each file with `saveCheckpoint`
  * (serialise, encrypt, write, fsync, rename) on the arena's memory,
  * transferred to it and back without a copy. A failure is kept and thrown
  * once, by the next `enqueue`, {@linkcode SaveQueue.throwIfFailed},
@@ -238,10 +168,20 @@ function collect(
  * fails the save it was writing (its temporary file is removed) and is
  * replaced at the next save.
  *
- * The Worker inherits the process's permissions: Deno 2.9 only narrows a
- * Worker's permissions behind `--unstable-worker-options`, and asking
- * without that flag ends the process. Loading it needs read access to this
- * module's folder when the package is on the local disk.
+ * Permissions: the Worker runs the library's bundled code from a `data:`
+ * URL, so starting it reads no file; it inherits the process's permissions
+ * (Deno 2.9 narrows a Worker's only behind `--unstable-worker-options`), and
+ * `--allow-read=<dir> --allow-write=<dir>` of the checkpoint folder is all
+ * a background save needs, wherever the library was imported from. An idle
+ * Worker does not keep the process alive.
+ *
+ * Stores: a store object cannot be handed to a Worker, so only files of the
+ * local store (the default for plain paths) are written there. A file of
+ * any other store (a `store` option, or a path of a registered scheme such
+ * as `s3://`) is written on the caller's thread, still off the step: after
+ * `enqueue` has returned and the caller's current task has run, from the
+ * same snapshot. Its serialisation and encryption then share the caller's
+ * thread (the uploads themselves are I/O).
  *
  * @example Save in the background, then wait
  * ```ts
@@ -265,10 +205,7 @@ function collect(
  */
 export class SaveQueue implements AsyncDisposable {
   #arena: SnapshotArena;
-  #workerUrl: URL;
-  #worker: Worker | null = null;
-  #pending: Pending | null = null;
-  #nextId = 1;
+  #worker: SaveWorker;
   #inflight: Promise<void> | null = null;
   #error: Error | null = null;
   #closed = false;
@@ -278,8 +215,6 @@ export class SaveQueue implements AsyncDisposable {
   #waitedMs = 0;
   #maxWaitMs = 0;
   #lastSnapshotMs = 0;
-  #idleMs: number;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   /**
    * Makes a queue; the Worker starts with the first save.
@@ -292,7 +227,6 @@ export class SaveQueue implements AsyncDisposable {
     this.#arena = new SnapshotArena(
       options.slabSize === undefined ? {} : { slabSize: options.slabSize },
     );
-    this.#workerUrl = options.workerUrl ?? WORKER_URL;
     const idleMs = options.idleMs ?? 5000;
     if (typeof idleMs !== "number" || !(idleMs >= 0)) {
       throw new RangeError(
@@ -301,7 +235,10 @@ export class SaveQueue implements AsyncDisposable {
         }`,
       );
     }
-    this.#idleMs = idleMs;
+    this.#worker = new SaveWorker({
+      idleMs,
+      ...(options.workerUrl !== undefined && { url: options.workerUrl }),
+    });
   }
 
   /** Whether a save is in flight. */
@@ -345,7 +282,7 @@ export class SaveQueue implements AsyncDisposable {
    * const queue = new SaveQueue();
    * const network = { b: { dtype: "Int8" as const, shape: [1], data: Int8Array.of(1) } };
    * const ticket = await queue.enqueue([{ path: `${dir}/b.ckpt`, network }]);
-   * assert(ticket.waitedMs >= 0);
+   * assert(ticket.bytes === 1);
    * await queue.close();
    * await Deno.remove(dir, { recursive: true });
    * ```
@@ -371,16 +308,20 @@ export class SaveQueue implements AsyncDisposable {
     if (this.#closed) throw closedError();
     this.throwIfFailed();
 
+    // The Worker (if it is not running) boots while the tensors are copied.
+    this.#worker.warm();
     const copyStart = performance.now();
-    const { wire, snapshot } = this.#snapshot(files);
+    const { planned, snapshot } = snapshotFiles(this.#arena, files);
     const snapshotMs = performance.now() - copyStart;
     this.#lastSnapshotMs = snapshotMs;
     this.#saves++;
-    const run: Promise<void> = this.#run(wire, snapshot, hooks)
+    // The ticket is complete before the save starts, and the hooks get it.
+    const ticket: SaveTicket = { waitedMs, snapshotMs, bytes: snapshot.bytes };
+    const run: Promise<void> = this.#run(planned, snapshot, hooks, ticket)
       .catch((error) => this.#keep(error))
       .finally(() => this.#settled(run));
     this.#inflight = run;
-    return { waitedMs, snapshotMs, bytes: snapshot.bytes };
+    return ticket;
   }
 
   /**
@@ -408,11 +349,11 @@ export class SaveQueue implements AsyncDisposable {
    */
   reserve(files: readonly SaveQueueFile[]): void {
     if (this.#closed) throw closedError();
-    const { tensors } = collect(files);
+    const tensors = tensorsOf(files);
     if (this.#inflight !== null || this.#arena.lent) return;
     const sizes = this.#arena.reservation(tensors);
     if (sizes.every((n) => n === 0)) return;
-    const run: Promise<void> = this.#request({ id: 0, alloc: sizes }, [])
+    const run: Promise<void> = this.#worker.request({ id: 0, alloc: sizes }, [])
       .then((reply) => {
         this.#arena.adopt(
           sizes.map((n, i) => n === 0 ? null : reply.buffers[i]!),
@@ -525,7 +466,7 @@ export class SaveQueue implements AsyncDisposable {
     try {
       while (this.#inflight !== null) await this.#inflight;
     } finally {
-      this.#terminate();
+      this.#worker.terminate();
     }
     this.throwIfFailed();
   }
@@ -578,44 +519,22 @@ export class SaveQueue implements AsyncDisposable {
     return this.close();
   }
 
-  /** Copies the files' tensors and describes the files by reference. */
-  #snapshot(
-    files: readonly SaveQueueFile[],
-  ): { wire: WireFile[]; snapshot: Snapshot } {
-    const { layouts, tensors } = collect(files);
-    const snapshot = this.#arena.snapshot(tensors);
-    const wire = layouts.map((l): WireFile => {
-      const params = l.params.map((p, j): WireParam => {
-        const ref = snapshot.refs[l.first + j]!;
-        return p.requiresGrad === undefined
-          ? { ...ref, name: p.name }
-          : { ...ref, name: p.name, requiresGrad: p.requiresGrad };
-      });
-      const appendInfo = l.append?.map(([key, v]): [string, WireAppend] =>
-        "index" in v ? [key, { tensor: snapshot.refs[v.index]! }] : [key, v]
-      );
-      return {
-        path: l.path,
-        params,
-        ...(appendInfo && { appendInfo }),
-        options: l.options,
-      };
-    });
-    return { wire, snapshot };
-  }
-
-  /** Runs one save: each file in the Worker, then the caller's hook. */
+  /**
+   * Runs one save: each file in the Worker (or, for a store other than the
+   * local one, on this thread), then the caller's hook.
+   */
   async #run(
-    files: readonly WireFile[],
+    files: readonly PlannedFile[],
     snapshot: Snapshot,
     hooks: SaveQueueHooks,
+    ticket: SaveTicket,
   ): Promise<void> {
     let buffers: ArrayBuffer[] | null = snapshot.buffers;
     try {
       for (const [index, file] of files.entries()) {
         let reply: WireReply;
         try {
-          reply = await this.#call(file, buffers);
+          reply = await this.#write(file, buffers);
         } catch (crash) {
           // The slabs went down with the Worker (or never left).
           if (buffers.every((b) => !b.detached)) {
@@ -624,15 +543,21 @@ export class SaveQueue implements AsyncDisposable {
             this.#arena.discard();
           }
           buffers = null;
-          await removeTemps(file.path);
-          const error = backgroundError(file.path, crash as Error);
-          await this.#failed(error, () => hooks.onError?.(index, error));
+          await removeIncompleteWrite(file.wire.path, file.store);
+          const error = backgroundError(file.wire.path, crash as Error);
+          await this.#failed(
+            error,
+            () => hooks.onError?.(index, error, ticket),
+          );
           return;
         }
         buffers = reply.buffers;
         if (!reply.ok) {
-          const error = backgroundError(file.path, fromWire(reply.error));
-          await this.#failed(error, () => hooks.onError?.(index, error));
+          const error = backgroundError(file.wire.path, fromWire(reply.error));
+          await this.#failed(
+            error,
+            () => hooks.onError?.(index, error, ticket),
+          );
           return;
         }
         try {
@@ -641,7 +566,7 @@ export class SaveQueue implements AsyncDisposable {
               "the save worker answered a write with nothing",
             );
           }
-          await hooks.onFile?.(index, reply.result, reply.ms);
+          await hooks.onFile?.(index, reply.result, reply.ms, ticket);
         } catch (error) {
           this.#keep(error);
           return;
@@ -652,17 +577,17 @@ export class SaveQueue implements AsyncDisposable {
     }
   }
 
-  /** A save (or reservation) ended: nothing in flight, the idle clock runs. */
+  /** Writes one file: in the Worker, or here for a store it cannot reach. */
+  async #write(file: PlannedFile, buffers: ArrayBuffer[]): Promise<WireReply> {
+    const request = { id: 0, file: file.wire, buffers };
+    if (file.local) return await this.#worker.request(request, buffers);
+    await afterStep();
+    return await answer(request, saveInto(file.store));
+  }
+
+  /** A save (or reservation) ended: nothing is in flight. */
   #settled(run: Promise<void>): void {
-    if (this.#inflight !== run) return;
-    this.#inflight = null;
-    if (this.#worker === null || !Number.isFinite(this.#idleMs)) return;
-    const timer = setTimeout(() => {
-      this.#idleTimer = undefined;
-      if (this.#inflight === null) this.#terminate();
-    }, this.#idleMs);
-    Deno.unrefTimer(timer);
-    this.#idleTimer = timer;
+    if (this.#inflight === run) this.#inflight = null;
   }
 
   async #failed(error: Error, report: () => unknown): Promise<void> {
@@ -674,65 +599,5 @@ export class SaveQueue implements AsyncDisposable {
 
   #keep(error: unknown): void {
     this.#error ??= error instanceof Error ? error : new Error(String(error));
-  }
-
-  /** Sends one file to the Worker (starting it if needed) and waits for it. */
-  #call(file: WireFile, buffers: ArrayBuffer[]): Promise<WireReply> {
-    return this.#request({ id: 0, file, buffers }, buffers);
-  }
-
-  /** Sends one request to the Worker (starting it if needed) and waits. */
-  #request(
-    request: WireRequest,
-    transfer: ArrayBuffer[],
-  ): Promise<WireReply> {
-    return new Promise((resolve, reject) => {
-      try {
-        const worker = this.#spawn();
-        this.#pending = { resolve, reject };
-        worker.postMessage({ ...request, id: this.#nextId++ }, transfer);
-      } catch (error) {
-        this.#pending = null;
-        reject(error);
-      }
-    });
-  }
-
-  #spawn(): Worker {
-    clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
-    if (this.#worker !== null) return this.#worker;
-    const worker = new Worker(this.#workerUrl, {
-      type: "module",
-      name: "ckpt-save",
-    });
-    worker.onmessage = (e: MessageEvent<WireReply>) => {
-      const pending = this.#pending;
-      this.#pending = null;
-      pending?.resolve(e.data);
-    };
-    worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
-      this.#crash(`the save worker crashed: ${e.message}`);
-    };
-    worker.onmessageerror = () => {
-      this.#crash("the save worker sent a message that could not be read");
-    };
-    this.#worker = worker;
-    return worker;
-  }
-
-  #crash(message: string): void {
-    this.#terminate();
-    const pending = this.#pending;
-    this.#pending = null;
-    pending?.reject(new Error(message));
-  }
-
-  #terminate(): void {
-    clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
-    this.#worker?.terminate();
-    this.#worker = null;
   }
 }

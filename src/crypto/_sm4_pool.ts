@@ -14,6 +14,10 @@
  * transferred to a worker and back, with the output buffer, so a stream of
  * pieces allocates no fresh memory once the pool is warm. Small inputs, and
  * platforms where a worker cannot start, run on the calling thread.
+ *
+ * The workers run the bundled code of `_sm4_worker.ts`
+ * (`_sm4_worker_code.ts`, made by `deno task bundle:workers`) from a
+ * `blob:` URL, so starting them reads no file of the library.
  */
 
 import { type Sm4, sm4 } from "./sm4.ts";
@@ -23,6 +27,7 @@ import type {
   Sm4WorkerRequest,
 } from "./_sm4_worker.ts";
 import { giveBuffer, takeBuffer } from "./_buffer_pool.ts";
+import { SM4_WORKER_CODE } from "./_sm4_worker_code.ts";
 
 /** Inputs up to this size are processed on the calling thread. */
 const _INLINE_MAX = 64 * 1024;
@@ -192,9 +197,9 @@ class _SharedWorkers {
     const slots: _Slot[] = [];
     const started: Promise<void>[] = [];
     try {
-      const url = new URL("./_sm4_worker.ts", import.meta.url);
+      const url = _workerUrl();
       for (let i = 0; i < count; i++) {
-        const worker = new Worker(url, { type: "module" });
+        const worker = new Worker(url, { type: "module", name: "ckpt-sm4" });
         const slot = { worker, inFlight: 0 };
         slots.push(slot);
         started.push(
@@ -269,6 +274,20 @@ class _SharedWorkers {
     this.#slots = null;
     this.#starting = null;
   }
+}
+
+let _url: string | null = null;
+
+/**
+ * The workers' module: the bundled code of `_sm4_worker.ts` as a `blob:`
+ * URL, so that starting a worker reads no file and needs no permission
+ * beyond the process's own (`--allow-read` of the checkpoint folder only is
+ * enough, wherever the library was imported from).
+ */
+function _workerUrl(): string {
+  return _url ??= URL.createObjectURL(
+    new Blob([SM4_WORKER_CODE], { type: "text/javascript" }),
+  );
 }
 
 function _destroyedError(): TypeError {

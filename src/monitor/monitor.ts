@@ -450,6 +450,9 @@ export class CheckpointMonitor extends EventTarget
       this.#pendingSignal === null &&
       !this.#trigger.isDue(step, this.#timed ? this.#clock() : 0)
     ) {
+      // Without onTrainBegin, a step end that does not save prepares the
+      // snapshot arena off this thread, so the first save copies at speed.
+      if (this.#saver?.stats.arenaBytes === 0) this.#reserve(ctx);
       return NOT_SAVED;
     }
     return this.#saveAtStepEnd(ctx);
@@ -731,16 +734,16 @@ export class CheckpointMonitor extends EventTarget
   async #executeAsync(plan: SavePlan, saver: SaveQueue): Promise<void> {
     for (const file of plan.files) await this.#makeDir(file.path);
     const start = this.#clock();
-    let waitedMs = 0;
-    ({ waitedMs } = await saver.enqueue(this.#saveFiles(plan), {
-      onFile: async (i, result) => {
+    await saver.enqueue(this.#saveFiles(plan), {
+      // The queue hands each hook the ticket of this save.
+      onFile: async (i, result, _ms, { waitedMs }) => {
         const file = plan.files[i]!;
         await this.#emitSaved(plan, file, result, start, waitedMs);
         if (file.kind === "main") await this.#commit(plan, result, false);
       },
       onError: (i, error) =>
         this.#emit("error", { error, file: plan.files[i]!.path }),
-    }));
+    });
     if (plan.files[0]?.kind === "breakpoint") await saver.flush();
   }
 
@@ -788,13 +791,11 @@ export class CheckpointMonitor extends EventTarget
    */
   #reserve(ctx: StepContext): void {
     if (this.#saver === null) return;
-    let plan: SavePlan;
     try {
-      plan = this.#plan(ctx, "main");
+      this.#saver.reserve(this.#saveFiles(this.#plan(ctx, "main")));
     } catch {
-      return; // The save itself will report what is wrong with the context.
+      // The save itself will report what is wrong with the context.
     }
-    this.#saver.reserve(this.#saveFiles(plan));
   }
 
   /**

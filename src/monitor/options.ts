@@ -118,8 +118,10 @@ export interface CheckpointConfigOptions {
    * write run in a Worker, then `meta.json` and retention, one save at a
    * time. A background failure rejects the next step end, `flush()`,
    * `onTrainEnd()` or `close()`. Call `onTrainEnd()` or `close()` at the
-   * end (a live Worker keeps the process running; an idle one is ended
-   * after 5 s).
+   * end to wait for the last save (an idle Worker does not keep the process
+   * running). Needs no permission beyond the checkpoint folder's. Files of
+   * a store other than the local one are written on the training thread,
+   * after the step end returns (a store cannot be sent to a Worker).
    *
    * @default {false}
    */
