@@ -179,7 +179,6 @@ const FILE_API =
 const NOT_YET_ROUTED = new Set<string>([
   "monitor/monitor.ts",
   "monitor/_integrate.ts",
-  "background/save_queue.ts",
   "cli/_input.ts",
   "cli/_util.ts",
   "cli/convert.ts",
@@ -191,6 +190,8 @@ Deno.test("only src/store/ calls Deno's file APIs", async () => {
   for (const file of await sourceFiles(SRC)) {
     const rel = file.slice(SRC.length + 1);
     if (rel.startsWith("store/") || NOT_YET_ROUTED.has(rel)) continue;
+    // Generated Worker bundles hold the store's code as text.
+    if (/\/_[a-z0-9_]+_worker_code\.ts$/.test(file)) continue;
     const m = FILE_API.exec(code(await Deno.readTextFile(file)));
     if (m !== null) offenders.push(`${rel}: ${m[0]}`);
   }
