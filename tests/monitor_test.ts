@@ -3,6 +3,7 @@ import {
   equal,
   ok,
   rejects,
+  throws,
   throws as assertThrows,
 } from "node:assert/strict";
 import { basename, join } from "node:path";
@@ -253,11 +254,11 @@ Deno.test("a second run in the same folder gets the collision suffix; retention 
       keepCheckpointMax: 1,
       saveNetworkParams: false,
     });
-    equal(second.layout.prefix, "CKP_rank_0_1");
+    equal((await second.prepare()).prefix, "CKP_rank_0_1");
     await run(second, 1, 3);
     await second.close();
     const third = monitor(dir, { saveNetworkParams: false });
-    equal(third.layout.prefix, "CKP_rank_0_2");
+    equal((await third.prepare()).prefix, "CKP_rank_0_2");
     await third.close();
     assertEquals(await names(join(dir, "checkpoint", "rank_0")), [
       "CKP_rank_0-1_2.ckpt",
@@ -278,7 +279,7 @@ Deno.test("retention leaves breakpoint files, other prefixes and foreign files a
     ];
     for (const f of foreign) await Deno.writeTextFile(join(ckptDir, f), "x");
     const m = monitor(dir, { keepCheckpointMax: 1, saveNetworkParams: false });
-    equal(m.layout.prefix, "CKP_rank_0");
+    equal((await m.prepare()).prefix, "CKP_rank_0");
     await run(m, 1, 4);
     await m.close();
     assertEquals(
@@ -749,14 +750,20 @@ Deno.test("monitor options: wrong types and values name the option", async () =>
   });
 });
 
-Deno.test("a directory that is a file is rejected at construction", async () => {
+Deno.test("a directory that is a file is rejected when the run is prepared, before any save", async () => {
   await withDir(async (dir) => {
     const file = join(dir, "file");
     await Deno.writeTextFile(file, "x");
-    assertThrows(
-      () => new CheckpointMonitor({ directory: file }),
+    const m = new CheckpointMonitor({ directory: file });
+    throws(() => m.layout, /await monitor\.prepare\(\)/);
+    await rejects(m.prepare(), Deno.errors.NotADirectory);
+    const { network } = model();
+    await rejects(
+      m.onTrainBegin({ step: 0, epoch: 1, stepsPerEpoch: 1, network }),
       Deno.errors.NotADirectory,
     );
+    await m.close();
+    equal(await Deno.readTextFile(file), "x");
   });
 });
 
@@ -767,7 +774,7 @@ Deno.test("rank comes from the option, else env RANK_ID", async () => {
       Deno.env.set("RANK_ID", "3");
       const m = new CheckpointMonitor({ directory: dir });
       equal(m.rank, 3);
-      equal(m.layout.prefix, "CKP_rank_3");
+      equal((await m.prepare()).prefix, "CKP_rank_3");
       equal(m.layout.checkpointDir, join(dir, "checkpoint", "rank_3"));
       await m.close();
       equal(monitor(dir, { rank: 1 }).rank, 1);
@@ -816,6 +823,7 @@ Deno.test("a failed meta.json update rejects that save and deletes nothing", asy
       (e) => void errors.push(basename(e.detail.file)),
     );
     const ckptDir = join(dir, "checkpoint/rank_0");
+    await m.prepare();
     await Deno.mkdir(join(ckptDir, "meta.json")); // the rename cannot replace a folder
     const { network } = model();
     const base = { epoch: 1, stepsPerEpoch: 10, network };

@@ -22,6 +22,7 @@ import type {
   CheckpointSavedDetail,
 } from "./events.ts";
 import type { CheckpointFormat } from "../checkpoint/checkpoint.ts";
+import type { CheckpointStore } from "../store/store.ts";
 import { ENC_MODES, type EncMode, validateCipher } from "../crypto/cipher.ts";
 import {
   type AppendValue,
@@ -375,6 +376,15 @@ export interface CheckpointMonitorOptions extends CheckpointConfigOptions {
    * @default {Number(Deno.env.get("RANK_SIZE") ?? 1)}
    */
   readonly rankSize?: number;
+  /**
+   * Where the files go: every file the monitor reads, writes, lists, locks
+   * or removes goes through this store. With `asyncSave` the Worker writes
+   * through the store registered for `directory`'s scheme (a store object
+   * cannot be sent to a Worker), so an explicit `store` must be that one.
+   *
+   * @default {storeFor(directory)}
+   */
+  readonly store?: CheckpointStore;
   /**
    * The clock for the seconds trigger, retention times and durations.
    *
