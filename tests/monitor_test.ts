@@ -1063,3 +1063,82 @@ Deno.test("the first save removes temporary files a crashed run of this prefix l
     equal(left.includes(other), true);
   });
 });
+
+for (const asyncSave of [false, true]) {
+  Deno.test(`step ends not awaited (asyncSave ${asyncSave}): every 5 of 20 steps saved once, each with its own step's weights`, async () => {
+    await withDir(async (dir) => {
+      const m = monitor(dir, {
+        saveCheckpointSteps: 5,
+        keepCheckpointMax: 0,
+        saveNetworkParams: false,
+        asyncSave,
+      });
+      const { network, optimizer } = model();
+      const calls: Promise<boolean>[] = [];
+      for (let step = 1; step <= 20; step++) {
+        // The loop changes its tensors at once, never awaiting the monitor.
+        (network[0]!.data as Float32Array).fill(step);
+        (optimizer[0]!.data as Float32Array).fill(-step);
+        calls.push(
+          m.onStepEnd({
+            step,
+            epoch: 1,
+            stepsPerEpoch: 20,
+            network,
+            optimizer,
+          }),
+        );
+      }
+      (network[0]!.data as Float32Array).fill(0);
+      assertEquals(
+        await Promise.all(calls),
+        Array.from({ length: 20 }, (_, i) => (i + 1) % 5 === 0),
+      );
+      await m.close();
+      const ckptDir = join(dir, "checkpoint/rank_0");
+      const files = [5, 10, 15, 20].map((s) => `CKP_rank_0-1_${s}.ckpt`);
+      assertEquals(await names(ckptDir), [...files, "meta.json"].sort());
+      for (const [i, name] of files.entries()) {
+        const step = 5 * (i + 1);
+        const loaded = await loadCheckpoint(join(ckptDir, name));
+        const w = loaded.get("dense.weight") as Tensor<"Float32">;
+        const m1 = loaded.get("moment1.dense.weight") as Tensor<"Float32">;
+        assertEquals(Array.from(w.data), [step, step], name);
+        assertEquals(Array.from(m1.data), [-step, -step], name);
+        equal(scalar(loaded.get("step_num")), step);
+      }
+      assertEquals(
+        (await readMeta(dir)).files.map((f) => f.name),
+        files,
+      );
+    });
+  });
+}
+
+Deno.test("step ends not awaited: a failed save is retried at the next call, in order", async () => {
+  await withDir(async (dir) => {
+    const m = monitor(dir, {
+      saveCheckpointSteps: 2,
+      saveNetworkParams: false,
+    });
+    const ckptDir = join(dir, "checkpoint/rank_0");
+    await m.prepare();
+    // Step 2's name is taken by a folder: its commit fails.
+    await Deno.mkdir(join(ckptDir, "CKP_rank_0-1_2.ckpt"));
+    const { network } = model();
+    const calls = [1, 2, 3, 4].map((step) => {
+      (network[0]!.data as Float32Array).fill(step);
+      return m.onStepEnd({ step, epoch: 1, stepsPerEpoch: 10, network })
+        .then((saved) => saved, () => "failed");
+    });
+    // Step 3 was not due when it was called (step 2's failure was not
+    // known yet); step 4 is due either way.
+    assertEquals(await Promise.all(calls), [false, "failed", false, true]);
+    await m.close();
+    const loaded = await loadCheckpoint(join(ckptDir, "CKP_rank_0-1_4.ckpt"));
+    assertEquals(
+      Array.from((loaded.get("dense.weight") as Tensor<"Float32">).data),
+      [4, 4],
+    );
+  });
+});
