@@ -221,9 +221,13 @@ export class SaveExecutor {
     return undefined;
   }
 
-  /** Creates a save's folders when one went missing (or before the first). */
+  /**
+   * Creates a save's folders when one went missing: before every save on
+   * this thread (a few `stat`s), before the first and after a failure with
+   * `asyncSave` (whose saves start before anything can be awaited).
+   */
   async #prepareFolders(plan: SavePlan): Promise<void> {
-    if (!this.#checkFolders) return;
+    if (!this.#checkFolders && this.#queue !== null) return;
     const run = this.#prepared();
     const folders = plan.files.map((f) => dirnamePath(f.path));
     const rankFolder = run.layout.checkpointDir;
