@@ -1142,3 +1142,96 @@ Deno.test("step ends not awaited: a failed save is retried at the next call, in 
     );
   });
 });
+
+Deno.test("the first step end says steps count from 1", async () => {
+  await withDir(async (dir) => {
+    const m = monitor(dir);
+    const { network } = model();
+    await rejects(
+      m.onStepEnd({ step: 0, epoch: 1, stepsPerEpoch: 10, network }),
+      (e: Error) => {
+        ok(e instanceof RangeError);
+        equal(
+          e.message,
+          "Cannot handle step end: step must be an integer of at least 1 (steps count from 1), received number 0",
+        );
+        return true;
+      },
+    );
+    await m.close();
+  });
+});
+
+Deno.test("a near-miss option name gets a did-you-mean, as snake_case names do", () => {
+  assertThrows(
+    () => new CheckpointMonitor({ saveCheckpointStep: 5 } as never),
+    /unknown option "saveCheckpointStep"; did you mean "saveCheckpointSteps"\?/,
+  );
+  assertThrows(
+    () => new CheckpointConfig({ keepcheckpointmax: 2 } as never),
+    /did you mean "keepCheckpointMax"\?/,
+  );
+  assertThrows(
+    () => new CheckpointMonitor({ diretory: "x" } as never),
+    /did you mean "directory"\?/,
+  );
+  assertThrows(
+    () => new CheckpointMonitor({ colour: "x" } as never),
+    (e: Error) =>
+      e.message === 'Cannot configure checkpoints: unknown option "colour"',
+  );
+});
+
+for (const scope of ["run", "prefix"] as const) {
+  Deno.test(`retentionScope "${scope}": restarts with keepCheckpointMax 2 ${scope === "run" ? "keep 2 per run (MindFormers)" : "keep 2 in all"}`, async () => {
+    await withDir(async (dir) => {
+      const ckptDir = join(dir, "checkpoint/rank_0");
+      await Deno.mkdir(ckptDir, { recursive: true });
+      const foreign = [
+        "CKP_rank_0-9_9_breakpoint.ckpt",
+        "other_rank_0-1_1.ckpt",
+      ];
+      for (const f of foreign) await Deno.writeTextFile(join(ckptDir, f), "x");
+      for (let runIndex = 0; runIndex < 3; runIndex++) {
+        const m = monitor(dir, {
+          keepCheckpointMax: 2,
+          saveNetworkParams: false,
+          retentionScope: scope,
+        });
+        await run(m, 1, 3);
+        await m.close();
+      }
+      const kept = scope === "run"
+        ? ["CKP_rank_0", "CKP_rank_0_1", "CKP_rank_0_2"].flatMap((p) => [
+          `${p}-1_2.ckpt`,
+          `${p}-1_3.ckpt`,
+        ])
+        : ["CKP_rank_0_2-1_2.ckpt", "CKP_rank_0_2-1_3.ckpt"];
+      assertEquals(
+        await names(ckptDir),
+        [...foreign, ...kept, "meta.json"].sort(),
+      );
+      assertEquals(
+        (await readMeta(dir)).files.map((f) => f.name),
+        ["CKP_rank_0_2-1_2.ckpt", "CKP_rank_0_2-1_3.ckpt"],
+      );
+    });
+  });
+}
+
+Deno.test('retentionScope "prefix" removes earlier runs\' files oldest run first', async () => {
+  await withDir(async (dir) => {
+    const removed: string[] = [];
+    for (let runIndex = 0; runIndex < 2; runIndex++) {
+      const m = monitor(dir, {
+        keepCheckpointMax: 4,
+        saveNetworkParams: false,
+        retentionScope: "prefix",
+        onRemoved: (d) => void removed.push(basename(d.file)),
+      });
+      await run(m, 1, 3);
+      await m.close();
+    }
+    assertEquals(removed, ["CKP_rank_0-1_1.ckpt", "CKP_rank_0-1_2.ckpt"]);
+  });
+});

@@ -548,7 +548,7 @@ export class CheckpointMonitor extends EventTarget
       rank,
       format: config.format,
       owner: this.#owner,
-      acrossRuns: false,
+      acrossRuns: config.retentionScope === "prefix",
       now: this.#o.clock(),
     });
     const layout = run.layout;
