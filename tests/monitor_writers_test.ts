@@ -3,7 +3,12 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { CheckpointMonitor, loadCheckpoint, type Tensor } from "../mod.ts";
+import {
+  CheckpointMonitor,
+  loadCheckpoint,
+  localStore,
+  type Tensor,
+} from "../mod.ts";
 import { listDir, spawnChild, withTempDir } from "./_helpers.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
@@ -259,4 +264,80 @@ Deno.test("a file that appears under the next checkpoint's name is never replace
       "user",
     );
   });
+});
+
+Deno.test("every file access of the monitor goes through its store", async () => {
+  await withTempDir(async (dir) => {
+    const calls: string[] = [];
+    const store = new Proxy(localStore, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          const path = typeof args[0] === "string" ? args[0] : "";
+          calls.push(`${String(key)} ${path.slice(dir.length + 1)}`);
+          return value.apply(target, args);
+        };
+      },
+    });
+    const m = new CheckpointMonitor({
+      directory: dir,
+      rank: 0,
+      store,
+      keepCheckpointMax: 1,
+      exceptionSave: true,
+    });
+    for (let step = 1; step <= 2; step++) {
+      await m.onStepEnd({
+        step,
+        epoch: 1,
+        stepsPerEpoch: 9,
+        network: network(step),
+      });
+    }
+    await m.onException(
+      { step: 3, epoch: 1, stepsPerEpoch: 9, network: network(3) },
+      new Error("x"),
+    );
+    await m.close();
+    const kinds = new Set(calls.map((c) => c.split(" ")[0]));
+    for (
+      const kind of [
+        "checkAccess",
+        "ensureDir",
+        "lock",
+        "list",
+        "removeIncomplete",
+        "write",
+        "remove",
+      ]
+    ) ok(kinds.has(kind), `${kind}: ${calls.join(", ")}`);
+    for (
+      const path of [
+        "checkpoint/.rank_0.lock",
+        `${CKPT}/CKP_rank_0-1_2.ckpt`,
+        `${CKPT}/meta.json`,
+        `${CKPT}/CKP_rank_0-1_3_breakpoint.ckpt`,
+        "checkpoint_network/rank_0/CKP_rank_0-network.ckpt",
+      ]
+    ) {
+      ok(
+        calls.some((c) => c.endsWith(` ${path}`)),
+        `${path}: ${calls.join(", ")}`,
+      );
+    }
+    ok(calls.includes(`remove ${CKPT}/CKP_rank_0-1_1.ckpt`));
+  });
+});
+
+Deno.test("src/monitor calls no Deno file API; the process calls sit in _process.ts", async () => {
+  const dir = fileURLToPath(new URL("../src/monitor/", import.meta.url));
+  for (const name of await listDir(dir)) {
+    if (name === "_process.ts") continue;
+    const code = (await Deno.readTextFile(join(dir, name)))
+      .split("\n")
+      .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line))
+      .join("\n");
+    equal(/\bDeno\./.exec(code), null, `${name} uses Deno.*`);
+  }
 });
