@@ -135,7 +135,7 @@ plain.forEach(fillRandom);
 const ivs = [new Uint8Array(16 * pieces), new Uint8Array(16 * pieces)];
 ivs.forEach(fillRandom);
 // Output buffers are allocated and touched once, as a framing writer's pool
-// would be: first-touch page faults are not cipher speed (PERF.md).
+// would be: first-touch page faults are not cipher speed (docs/performance.md).
 const single = [new Uint8Array(half + 16), new Uint8Array(half + 16)];
 const back = [new Uint8Array(half + 16), new Uint8Array(half + 16)];
 const pieceOut = [

@@ -4,7 +4,7 @@
  * tensors it writes, so the training loop may change its own tensors as soon
  * as the copy is taken.
  *
- * Fresh memory costs ~15 µs per 4 KiB page on our machines (see PERF.md): a
+ * Fresh memory costs ~15 µs per 4 KiB page on our machines (see docs/performance.md): a
  * fresh copy of 1 GiB takes seconds, a copy into memory already touched
  * tens of milliseconds. The arena therefore keeps its buffers ("slabs")
  * from one save to the next and only adds or enlarges one when the tensors

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { joinPath as join } from "../store/store.ts";
 import { describeValue as describe } from "../core/_describe.ts";
 import type { CheckpointFormat } from "./checkpoint.ts";
 import type { ParameterSlice } from "../tensor/types.ts";

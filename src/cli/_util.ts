@@ -1,8 +1,6 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 // Helpers shared by the command-line subcommands. Not exported from the package.
 
-import type { CliIO } from "./main.ts";
-
 /** Bad command-line arguments: print usage, exit 2. */
 export class UsageError extends Error {
   /** Makes the error. */
@@ -122,4 +120,20 @@ export class Progress {
   done(): void {
     if (this.#shown) this.#io.stdout("\r\x1b[K");
   }
+}
+
+/** Where the tool writes, and what it knows of its terminal. */
+export interface CliIO {
+  /** Writes text to standard output (no newline added). */
+  stdout(text: string): void;
+  /** Writes text to standard error (no newline added). */
+  stderr(text: string): void;
+  /** Whether standard output is a terminal: progress is shown only then. */
+  isTerminal: boolean;
+  /**
+   * How long an operation runs before progress appears, in milliseconds.
+   *
+   * @default {500}
+   */
+  progressDelayMs?: number;
 }

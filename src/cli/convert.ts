@@ -11,7 +11,7 @@
 import { basename, dirname, extname, join, resolve } from "node:path";
 import type { AppendValue, Parameter } from "../tensor/types.ts";
 import { saveCheckpoint } from "../checkpoint/checkpoint.ts";
-import type { CliIO } from "./main.ts";
+import type { CliIO } from "./_util.ts";
 import type { EncMode } from "../crypto/cipher.ts";
 import { type CliDecrypt, openInput } from "./_input.ts";
 import {

@@ -12,7 +12,7 @@ import {
   DecryptionError,
   EncryptionMismatchError,
 } from "../core/errors.ts";
-import { InputError, parseHexKey, UsageError } from "./_util.ts";
+import { type CliIO, InputError, parseHexKey, UsageError } from "./_util.ts";
 import { checkKey, type CliDecrypt } from "./_input.ts";
 import { ENC_MODES, type EncMode } from "../crypto/cipher.ts";
 import { formatInspect, inspect } from "./inspect.ts";
@@ -20,21 +20,7 @@ import { formatVerify, verify } from "./verify.ts";
 import { convert, formatConvert } from "./convert.ts";
 import { formatLatest, latest } from "./latest.ts";
 
-/** Where the tool writes, and what it knows of its terminal. */
-export interface CliIO {
-  /** Writes text to standard output (no newline added). */
-  stdout(text: string): void;
-  /** Writes text to standard error (no newline added). */
-  stderr(text: string): void;
-  /** Whether standard output is a terminal: progress is shown only then. */
-  isTerminal: boolean;
-  /**
-   * How long an operation runs before progress appears, in milliseconds.
-   *
-   * @default {500}
-   */
-  progressDelayMs?: number;
-}
+export type { CliIO };
 
 /** The usage text. */
 export const USAGE = `Usage: ckpt <command> [options]

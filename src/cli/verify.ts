@@ -10,7 +10,7 @@
 import { basename, dirname, join } from "node:path";
 import { CorruptCheckpointError } from "../core/errors.ts";
 import { checksumFile } from "../checkpoint/checkpoint.ts";
-import type { CliIO } from "./main.ts";
+import type { CliIO } from "./_util.ts";
 import { type CliDecrypt, openInput } from "./_input.ts";
 import { formatBytes, Progress } from "./_util.ts";
 

@@ -2,7 +2,7 @@
 /**
  * A tiny pool of fixed-size byte buffers kept across saves and loads.
  *
- * Fresh memory costs ~15 µs per 4 KiB page on our machines (see PERF.md), so
+ * Fresh memory costs ~15 µs per 4 KiB page on our machines (see docs/performance.md), so
  * a 4 MiB staging buffer allocated per save would cost ~15 ms before a single
  * byte is written. Buffers taken from here are already touched.
  *

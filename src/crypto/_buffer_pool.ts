@@ -1,7 +1,7 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 /**
  * A small pool of byte buffers kept across saves. Touching fresh pages is the
- * slowest thing a save does (see PERF.md), so staging buffers for encryption
+ * slowest thing a save does (see docs/performance.md), so staging buffers for encryption
  * are taken from here and given back when a stream finishes.
  */
 

@@ -259,7 +259,7 @@ async function _importWebCrypto(
     recycle(output) {
       // Web Crypto returns fresh memory for every call, freed only when the
       // garbage collector finds it; freeing it now lets the allocator hand
-      // the same, already touched pages to the next call (PERF.md: fresh
+      // the same, already touched pages to the next call (docs/performance.md: fresh
       // pages are the slowest thing a save touches).
       const buffer = output.buffer;
       if (

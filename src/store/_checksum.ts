@@ -4,7 +4,8 @@
  * `gzip`, Python's `zlib.crc32` and MindSpore's `crc_num` use), rendered as
  * `"crc32:" + 8 lowercase hex digits`.
  *
- * Chosen by measurement (docs/format.md): `node:zlib`'s `crc32` runs
+ * Chosen by measurement (docs/format.md): zlib's `crc32` (reached through
+ * `node:zlib` where the runtime has it, else a portable version) runs
  * at ~20 GB/s on our machines, so it costs ~50 ms per GiB on the JS thread
  * while the write of the same bytes runs on Deno's I/O thread. SHA-256
  * (`node:crypto`, SHA-NI) ran at ~1.5 GB/s and halved save throughput;
@@ -13,7 +14,7 @@
  * @module
  */
 
-import { crc32 } from "node:zlib";
+import { crc32 } from "../core/_crc32.ts";
 
 /** The algorithm prefix of every checksum string. */
 export const CHECKSUM_ALGORITHM = "crc32";

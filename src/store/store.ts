@@ -203,6 +203,7 @@ export interface CheckpointStore {
  * import { joinPath } from "@ckpt/monitor";
  * console.assert(joinPath("s3://b/run", "rank_0", "x.ckpt") === "s3://b/run/rank_0/x.ckpt");
  * console.assert(joinPath("/tmp/", "a") === "/tmp/a");
+ * console.assert(joinPath("./output", "x") === "output/x");
  * ```
  */
 export function joinPath(base: string, ...parts: string[]): string {
@@ -215,7 +216,12 @@ export function joinPath(base: string, ...parts: string[]): string {
       out = out.endsWith("/") ? out + part : `${out}/${part}`;
     }
   }
-  return out;
+  // As node:path's join does for these: "./a//b/./c" is "a/b/c" ("..",
+  // which needs the file system's view of links, is left alone).
+  const [scheme, rest] = splitScheme(out);
+  const tidy = rest.replace(/\/{2,}/g, "/").replace(/(^|\/)(\.\/)+/g, "$1")
+    .replace(/\/\.$/, "");
+  return scheme + (tidy === "" && scheme === "" ? "." : tidy);
 }
 
 /** Splits off the scheme (`s3://`, `opfs:`) so that path rules see the rest. */

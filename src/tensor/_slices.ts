@@ -4,14 +4,37 @@
 // Runtime neutral, and it imports only types, so `types.ts` can use it.
 
 import { describeValue as describe } from "../core/_describe.ts";
-import type { ParameterSlice } from "./types.ts";
-
-function shapeText(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
-}
+import { formatShape } from "./_shape.ts";
 
 function isCount(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+/**
+ * Where a parameter that is a slice of a larger tensor (one rank's shard)
+ * lies in that tensor: the whole tensor's shape, and the index of the
+ * slice's first element in it. The parameter's own `shape` is the slice's.
+ *
+ * @example Rows 2 and 3 of a 6×4 matrix
+ * ```ts
+ * import type { Parameter } from "@ckpt/monitor";
+ * const p: Parameter = {
+ *   name: "dense.weight",
+ *   dtype: "Float32",
+ *   shape: [2, 4],
+ *   data: new Float32Array(8),
+ *   slice: { globalShape: [6, 4], offset: [2, 0] },
+ * };
+ * ```
+ */
+export interface ParameterSlice {
+  /** The whole tensor's shape; as many dimensions as the slice's shape. */
+  readonly globalShape: readonly number[];
+  /**
+   * The slice's first element in the whole tensor, per dimension;
+   * `offset[i] + shape[i] <= globalShape[i]`.
+   */
+  readonly offset: readonly number[];
 }
 
 /**
@@ -59,24 +82,24 @@ export function checkSlice(
   const offset = s.offset as number[];
   if (offset.length !== globalShape.length) {
     throw new RangeError(
-      `${prefix}: offset ${shapeText(offset)} and global shape ${
-        shapeText(globalShape)
+      `${prefix}: offset ${formatShape(offset)} and global shape ${
+        formatShape(globalShape)
       } have different lengths`,
     );
   }
   if (shape !== null && shape.length !== globalShape.length) {
     throw new RangeError(
-      `${prefix}: its shape ${shapeText(shape)} and global shape ${
-        shapeText(globalShape)
+      `${prefix}: its shape ${formatShape(shape)} and global shape ${
+        formatShape(globalShape)
       } have different lengths`,
     );
   }
   for (let i = 0; i < globalShape.length; i++) {
     if (offset[i]! + (shape?.[i] ?? 0) > globalShape[i]!) {
       throw new RangeError(
-        `${prefix}: offset ${shapeText(offset)}${
-          shape === null ? "" : ` plus shape ${shapeText(shape)}`
-        } goes past global shape ${shapeText(globalShape)} in dimension ${i}`,
+        `${prefix}: offset ${formatShape(offset)}${
+          shape === null ? "" : ` plus shape ${formatShape(shape)}`
+        } goes past global shape ${formatShape(globalShape)} in dimension ${i}`,
       );
     }
   }
@@ -132,7 +155,7 @@ function indexText(flat: number, shape: readonly number[]): string {
     index.unshift(flat % shape[i]!);
     flat = Math.floor(flat / shape[i]!);
   }
-  return shapeText(index);
+  return formatShape(index);
 }
 
 /**
@@ -201,7 +224,7 @@ export class SliceAssembler {
           if (data[a + j] !== out[b + j]) {
             throw new RangeError(
               `Cannot assemble ${this.#what}: the slice at offset ${
-                shapeText(slice.offset)
+                formatShape(slice.offset)
               } from ${source} overlaps another slice with a different value at element ${
                 indexText(to + i, this.#global)
               }`,
@@ -224,7 +247,7 @@ export class SliceAssembler {
         `Cannot assemble ${this.#what}: element ${
           indexText(gap, this.#global)
         } of global shape ${
-          shapeText(this.#global)
+          formatShape(this.#global)
         } is in no rank's slice (the slices leave a gap)`,
       );
     }

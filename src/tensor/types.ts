@@ -5,7 +5,9 @@
  */
 
 import { describeValue as describe } from "../core/_describe.ts";
-import { checkSlice } from "./_slices.ts";
+import { checkSlice, type ParameterSlice } from "./_slices.ts";
+
+export type { ParameterSlice };
 
 /**
  * MindSpore's dtype names, as written in the `tensor_type` field of a `.ckpt`
@@ -100,33 +102,6 @@ export interface Tensor<D extends DType = DType> {
   readonly shape: readonly number[];
   /** The elements, `product(shape)` of them, in the dtype's typed array. */
   readonly data: DTypeArrays[D];
-}
-
-/**
- * Where a parameter that is a slice of a larger tensor (one rank's shard)
- * lies in that tensor: the whole tensor's shape, and the index of the
- * slice's first element in it. The parameter's own `shape` is the slice's.
- *
- * @example Rows 2 and 3 of a 6×4 matrix
- * ```ts
- * import type { Parameter } from "@ckpt/monitor";
- * const p: Parameter = {
- *   name: "dense.weight",
- *   dtype: "Float32",
- *   shape: [2, 4],
- *   data: new Float32Array(8),
- *   slice: { globalShape: [6, 4], offset: [2, 0] },
- * };
- * ```
- */
-export interface ParameterSlice {
-  /** The whole tensor's shape; as many dimensions as the slice's shape. */
-  readonly globalShape: readonly number[];
-  /**
-   * The slice's first element in the whole tensor, per dimension;
-   * `offset[i] + shape[i] <= globalShape[i]`.
-   */
-  readonly offset: readonly number[];
 }
 
 /**
