@@ -10,6 +10,7 @@ import {
   type Tensor,
 } from "../mod.ts";
 import { listDir, spawnChild, withTempDir } from "./_helpers.ts";
+import { MemoryStore } from "./_memory_store.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const CHILD = fileURLToPath(new URL("./_writer_child.ts", import.meta.url));
@@ -340,4 +341,50 @@ Deno.test("src/monitor calls no Deno file API; the process calls sit in _process
       .join("\n");
     equal(/\bDeno\./.exec(code), null, `${name} uses Deno.*`);
   }
+});
+
+Deno.test("the monitor runs on a store without a file system (the in-memory double): saves, retention, meta.json, the lock", async () => {
+  const store = new MemoryStore();
+  const m = new CheckpointMonitor({
+    directory: "mem://run",
+    rank: 0,
+    store,
+    keepCheckpointMax: 2,
+  });
+  for (let step = 1; step <= 4; step++) {
+    await m.onStepEnd({
+      step,
+      epoch: 1,
+      stepsPerEpoch: 9,
+      network: network(step),
+    });
+  }
+  const second = new CheckpointMonitor({
+    directory: "mem://run",
+    rank: 0,
+    store,
+  });
+  await rejects(second.prepare(), /two writers on one rank folder/);
+  await m.close();
+  const names = [...store.files.keys()].sort();
+  deepEqual(
+    names.filter((n) => n.endsWith(".ckpt") || n.endsWith(".json")).map((n) =>
+      n.slice(n.indexOf("checkpoint"))
+    ),
+    [
+      "checkpoint/rank_0/CKP_rank_0-1_3.ckpt",
+      "checkpoint/rank_0/CKP_rank_0-1_4.ckpt",
+      "checkpoint/rank_0/meta.json",
+      "checkpoint_network/rank_0/CKP_rank_0-network.ckpt",
+    ],
+  );
+  const meta = JSON.parse(
+    new TextDecoder().decode(store.files.get(m.layout.metaFile)!.bytes),
+  );
+  equal(meta.last_ckpt_file, "CKP_rank_0-1_4.ckpt");
+  const loaded = await loadCheckpoint(m.layout.mainFile(1, 4), { store });
+  deepEqual(Array.from((loaded.get("w") as Tensor<"Float32">).data), [4, 4]);
+  // The lock was released: another monitor may now write there.
+  equal((await second.prepare()).prefix, "CKP_rank_0_1");
+  await second.close();
 });

@@ -120,16 +120,18 @@ export async function lockRankFolder(
 
 /**
  * Makes sure the folders of a save exist (a folder deleted mid-run is
- * created again); returns whether the rank folder's lock file went with
- * them, so that the lock can be taken again.
+ * created again); returns whether the lock's folder went with them (the
+ * lock with it), so that the lock can be taken again.
  */
 export async function ensureFolders(
   store: CheckpointStore,
   folders: Iterable<string>,
   rankFolder: string,
 ): Promise<boolean> {
+  const lockFolder = dirnamePath(lockPath(rankFolder));
+  const lost = (await store.stat(lockFolder))?.kind !== "directory";
   for (const dir of new Set(folders)) await store.ensureDir(dir);
-  return await store.stat(lockPath(rankFolder)) === null;
+  return lost;
 }
 
 /** Every name in a folder, whatever it is (a link or a folder counts). */
