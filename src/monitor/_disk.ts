@@ -33,6 +33,11 @@ export interface PrepareRequest {
   readonly format: CheckpointFormat;
   /** Who takes the lock, for the error a second writer sees. */
   readonly owner: string;
+  /** Which of the network and trainable folders the run writes. */
+  readonly extraFolders: {
+    readonly network: boolean;
+    readonly trainable: boolean;
+  };
   /** Whether earlier runs' main files are retention candidates. */
   readonly acrossRuns: boolean;
   /** The clock reading now (earlier files' times are mapped onto it). */
@@ -65,6 +70,10 @@ export async function prepareRun(r: PrepareRequest): Promise<PreparedRun> {
   await store.ensureDir(base.checkpointDir);
   const lock = await lockRankFolder(store, base.checkpointDir, r.owner);
   try {
+    // Every folder of the first save exists before it, so that a background
+    // save can start (and copy) at the step end's call.
+    if (r.extraFolders.network) await store.ensureDir(base.networkDir);
+    if (r.extraFolders.trainable) await store.ensureDir(base.trainableDir);
     const folders = [base.checkpointDir, base.networkDir, base.trainableDir];
     const names: string[] = [];
     for (const dir of folders) {

@@ -92,7 +92,7 @@ export class SaveExecutor {
   #queue: SaveQueue | null;
   /** Network and trainable files this monitor wrote (it may replace them). */
   #created = new Set<string>();
-  /** A save failed: check the folders before the next. */
+  /** Not prepared yet, or a save failed: check the folders before the next. */
   #checkFolders = true;
   #rankSizeReported = false;
 
@@ -101,9 +101,10 @@ export class SaveExecutor {
     this.#queue = settings.config.asyncSave ? new SaveQueue() : null;
   }
 
-  /** Sets the prepared run (before the first save). */
+  /** Sets the prepared run (its folders exist) before the first save. */
   set run(run: ExecutorRun) {
     this.#run = run;
+    this.#checkFolders = false;
   }
 
   /** The background queue, with `asyncSave`. */

@@ -548,6 +548,10 @@ export class CheckpointMonitor extends EventTarget
       rank,
       format: config.format,
       owner: this.#owner,
+      extraFolders: {
+        network: config.saveNetworkParams,
+        trainable: config.saveTrainableParams,
+      },
       acrossRuns: config.retentionScope === "prefix",
       now: this.#o.clock(),
     });
