@@ -112,11 +112,6 @@ export class SaveExecutor {
     return this.#queue;
   }
 
-  /** Whether a failure waits to be reported. */
-  get failed(): boolean {
-    return this.#failure !== undefined;
-  }
-
   /** Returns the failure nobody was told of yet, and forgets it. */
   takeFailure(): unknown {
     const failure = this.#failure;
@@ -177,7 +172,10 @@ export class SaveExecutor {
     const finished = written.then(
       (later) => {
         release();
-        return later.after.then(() => this.#drainQueue(onFailed));
+        return later.after.then(
+          () => this.#drainQueue(onFailed),
+          (error) => void this.keep(error),
+        );
       },
       (error) => {
         release();
