@@ -258,7 +258,9 @@ async function resume(reference: number[]): Promise<void> {
   );
   await using monitor = new CheckpointMonitor(monitorOptions());
   console.log(
-    `  the new run writes as ${monitor.layout.prefix} (collision suffix: run 1's files stay)`,
+    `  the new run writes as ${
+      (await monitor.prepare()).prefix
+    } (collision suffix: run 1's files stay)`,
   );
   report(monitor);
   let worst = 0;

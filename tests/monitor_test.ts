@@ -3,6 +3,7 @@ import {
   equal,
   ok,
   rejects,
+  throws,
   throws as assertThrows,
 } from "node:assert/strict";
 import { basename, join } from "node:path";
@@ -253,11 +254,11 @@ Deno.test("a second run in the same folder gets the collision suffix; retention 
       keepCheckpointMax: 1,
       saveNetworkParams: false,
     });
-    equal(second.layout.prefix, "CKP_rank_0_1");
+    equal((await second.prepare()).prefix, "CKP_rank_0_1");
     await run(second, 1, 3);
     await second.close();
     const third = monitor(dir, { saveNetworkParams: false });
-    equal(third.layout.prefix, "CKP_rank_0_2");
+    equal((await third.prepare()).prefix, "CKP_rank_0_2");
     await third.close();
     assertEquals(await names(join(dir, "checkpoint", "rank_0")), [
       "CKP_rank_0-1_2.ckpt",
@@ -278,7 +279,7 @@ Deno.test("retention leaves breakpoint files, other prefixes and foreign files a
     ];
     for (const f of foreign) await Deno.writeTextFile(join(ckptDir, f), "x");
     const m = monitor(dir, { keepCheckpointMax: 1, saveNetworkParams: false });
-    equal(m.layout.prefix, "CKP_rank_0");
+    equal((await m.prepare()).prefix, "CKP_rank_0");
     await run(m, 1, 4);
     await m.close();
     assertEquals(
@@ -749,14 +750,20 @@ Deno.test("monitor options: wrong types and values name the option", async () =>
   });
 });
 
-Deno.test("a directory that is a file is rejected at construction", async () => {
+Deno.test("a directory that is a file is rejected when the run is prepared, before any save", async () => {
   await withDir(async (dir) => {
     const file = join(dir, "file");
     await Deno.writeTextFile(file, "x");
-    assertThrows(
-      () => new CheckpointMonitor({ directory: file }),
+    const m = new CheckpointMonitor({ directory: file });
+    throws(() => m.layout, /await monitor\.prepare\(\)/);
+    await rejects(m.prepare(), Deno.errors.NotADirectory);
+    const { network } = model();
+    await rejects(
+      m.onTrainBegin({ step: 0, epoch: 1, stepsPerEpoch: 1, network }),
       Deno.errors.NotADirectory,
     );
+    await m.close();
+    equal(await Deno.readTextFile(file), "x");
   });
 });
 
@@ -767,7 +774,7 @@ Deno.test("rank comes from the option, else env RANK_ID", async () => {
       Deno.env.set("RANK_ID", "3");
       const m = new CheckpointMonitor({ directory: dir });
       equal(m.rank, 3);
-      equal(m.layout.prefix, "CKP_rank_3");
+      equal((await m.prepare()).prefix, "CKP_rank_3");
       equal(m.layout.checkpointDir, join(dir, "checkpoint", "rank_3"));
       await m.close();
       equal(monitor(dir, { rank: 1 }).rank, 1);
@@ -816,6 +823,7 @@ Deno.test("a failed meta.json update rejects that save and deletes nothing", asy
       (e) => void errors.push(basename(e.detail.file)),
     );
     const ckptDir = join(dir, "checkpoint/rank_0");
+    await m.prepare();
     await Deno.mkdir(join(ckptDir, "meta.json")); // the rename cannot replace a folder
     const { network } = model();
     const base = { epoch: 1, stepsPerEpoch: 10, network };
@@ -1053,5 +1061,177 @@ Deno.test("the first save removes temporary files a crashed run of this prefix l
     equal(left.includes(ours), false);
     equal(left.includes(meta), false);
     equal(left.includes(other), true);
+  });
+});
+
+for (const asyncSave of [false, true]) {
+  Deno.test(`step ends not awaited (asyncSave ${asyncSave}): every 5 of 20 steps saved once, each with its own step's weights`, async () => {
+    await withDir(async (dir) => {
+      const m = monitor(dir, {
+        saveCheckpointSteps: 5,
+        keepCheckpointMax: 0,
+        saveNetworkParams: false,
+        asyncSave,
+      });
+      const { network, optimizer } = model();
+      const calls: Promise<boolean>[] = [];
+      for (let step = 1; step <= 20; step++) {
+        // The loop changes its tensors at once, never awaiting the monitor.
+        (network[0]!.data as Float32Array).fill(step);
+        (optimizer[0]!.data as Float32Array).fill(-step);
+        calls.push(
+          m.onStepEnd({
+            step,
+            epoch: 1,
+            stepsPerEpoch: 20,
+            network,
+            optimizer,
+          }),
+        );
+      }
+      (network[0]!.data as Float32Array).fill(0);
+      assertEquals(
+        await Promise.all(calls),
+        Array.from({ length: 20 }, (_, i) => (i + 1) % 5 === 0),
+      );
+      await m.close();
+      const ckptDir = join(dir, "checkpoint/rank_0");
+      const files = [5, 10, 15, 20].map((s) => `CKP_rank_0-1_${s}.ckpt`);
+      assertEquals(await names(ckptDir), [...files, "meta.json"].sort());
+      for (const [i, name] of files.entries()) {
+        const step = 5 * (i + 1);
+        const loaded = await loadCheckpoint(join(ckptDir, name));
+        const w = loaded.get("dense.weight") as Tensor<"Float32">;
+        const m1 = loaded.get("moment1.dense.weight") as Tensor<"Float32">;
+        assertEquals(Array.from(w.data), [step, step], name);
+        assertEquals(Array.from(m1.data), [-step, -step], name);
+        equal(scalar(loaded.get("step_num")), step);
+      }
+      assertEquals(
+        (await readMeta(dir)).files.map((f) => f.name),
+        files,
+      );
+    });
+  });
+}
+
+Deno.test("step ends not awaited: a failed save is retried at the next call, in order", async () => {
+  await withDir(async (dir) => {
+    const m = monitor(dir, {
+      saveCheckpointSteps: 2,
+      saveNetworkParams: false,
+    });
+    const ckptDir = join(dir, "checkpoint/rank_0");
+    await m.prepare();
+    // Step 2's name is taken by a folder: its commit fails.
+    await Deno.mkdir(join(ckptDir, "CKP_rank_0-1_2.ckpt"));
+    const { network } = model();
+    const calls = [1, 2, 3, 4].map((step) => {
+      (network[0]!.data as Float32Array).fill(step);
+      return m.onStepEnd({ step, epoch: 1, stepsPerEpoch: 10, network })
+        .then((saved) => saved, () => "failed");
+    });
+    // Step 3 was not due when it was called (step 2's failure was not
+    // known yet); step 4 is due either way.
+    assertEquals(await Promise.all(calls), [false, "failed", false, true]);
+    await m.close();
+    const loaded = await loadCheckpoint(join(ckptDir, "CKP_rank_0-1_4.ckpt"));
+    assertEquals(
+      Array.from((loaded.get("dense.weight") as Tensor<"Float32">).data),
+      [4, 4],
+    );
+  });
+});
+
+Deno.test("the first step end says steps count from 1", async () => {
+  await withDir(async (dir) => {
+    const m = monitor(dir);
+    const { network } = model();
+    await rejects(
+      m.onStepEnd({ step: 0, epoch: 1, stepsPerEpoch: 10, network }),
+      (e: Error) => {
+        ok(e instanceof RangeError);
+        equal(
+          e.message,
+          "Cannot handle step end: step must be an integer of at least 1 (steps count from 1), received number 0",
+        );
+        return true;
+      },
+    );
+    await m.close();
+  });
+});
+
+Deno.test("a near-miss option name gets a did-you-mean, as snake_case names do", () => {
+  assertThrows(
+    () => new CheckpointMonitor({ saveCheckpointStep: 5 } as never),
+    /unknown option "saveCheckpointStep"; did you mean "saveCheckpointSteps"\?/,
+  );
+  assertThrows(
+    () => new CheckpointConfig({ keepcheckpointmax: 2 } as never),
+    /did you mean "keepCheckpointMax"\?/,
+  );
+  assertThrows(
+    () => new CheckpointMonitor({ diretory: "x" } as never),
+    /did you mean "directory"\?/,
+  );
+  assertThrows(
+    () => new CheckpointMonitor({ colour: "x" } as never),
+    (e: Error) =>
+      e.message === 'Cannot configure checkpoints: unknown option "colour"',
+  );
+});
+
+for (const scope of ["run", "prefix"] as const) {
+  Deno.test(`retentionScope "${scope}": restarts with keepCheckpointMax 2 ${scope === "run" ? "keep 2 per run (MindFormers)" : "keep 2 in all"}`, async () => {
+    await withDir(async (dir) => {
+      const ckptDir = join(dir, "checkpoint/rank_0");
+      await Deno.mkdir(ckptDir, { recursive: true });
+      const foreign = [
+        "CKP_rank_0-9_9_breakpoint.ckpt",
+        "other_rank_0-1_1.ckpt",
+      ];
+      for (const f of foreign) await Deno.writeTextFile(join(ckptDir, f), "x");
+      for (let runIndex = 0; runIndex < 3; runIndex++) {
+        const m = monitor(dir, {
+          keepCheckpointMax: 2,
+          saveNetworkParams: false,
+          retentionScope: scope,
+        });
+        await run(m, 1, 3);
+        await m.close();
+      }
+      const kept = scope === "run"
+        ? ["CKP_rank_0", "CKP_rank_0_1", "CKP_rank_0_2"].flatMap((p) => [
+          `${p}-1_2.ckpt`,
+          `${p}-1_3.ckpt`,
+        ])
+        : ["CKP_rank_0_2-1_2.ckpt", "CKP_rank_0_2-1_3.ckpt"];
+      assertEquals(
+        await names(ckptDir),
+        [...foreign, ...kept, "meta.json"].sort(),
+      );
+      assertEquals(
+        (await readMeta(dir)).files.map((f) => f.name),
+        ["CKP_rank_0_2-1_2.ckpt", "CKP_rank_0_2-1_3.ckpt"],
+      );
+    });
+  });
+}
+
+Deno.test('retentionScope "prefix" removes earlier runs\' files oldest run first', async () => {
+  await withDir(async (dir) => {
+    const removed: string[] = [];
+    for (let runIndex = 0; runIndex < 2; runIndex++) {
+      const m = monitor(dir, {
+        keepCheckpointMax: 4,
+        saveNetworkParams: false,
+        retentionScope: "prefix",
+        onRemoved: (d) => void removed.push(basename(d.file)),
+      });
+      await run(m, 1, 3);
+      await m.close();
+    }
+    assertEquals(removed, ["CKP_rank_0-1_1.ckpt", "CKP_rank_0-1_2.ckpt"]);
   });
 });

@@ -7,7 +7,7 @@ import {
   type LoadCheckpointOptions,
   openCheckpoint,
 } from "./checkpoint.ts";
-import { CrcSource, trackingStore } from "./_crc_source.ts";
+import { type CrcSource, trackingStore } from "./_crc_source.ts";
 import { storeFor } from "../store/resolve.ts";
 
 /** A reader whose reads feed the file's checksum. */

@@ -115,6 +115,14 @@ export interface SaveCheckpointOptions {
    * @default {undefined}
    */
   store?: CheckpointStore;
+  /**
+   * Whether the commit may replace a file already at `path`. With `false`
+   * the save fails (`Deno.errors.AlreadyExists`, or an error whose `code`
+   * is `"EEXIST"`) and whatever is there stays untouched.
+   *
+   * @default {true}
+   */
+  overwrite?: boolean;
 }
 
 /** What {@linkcode saveCheckpoint} wrote. */
@@ -497,7 +505,12 @@ export async function saveCheckpoint(
     } finally {
       cipher.key.fill(0);
     }
-  }, { fileMode });
+  }, {
+    fileMode,
+    ...(options.overwrite === undefined
+      ? {}
+      : { overwrite: options.overwrite }),
+  });
   return { path, bytes: written.bytes, checksum: written.checksum };
 }
 

@@ -79,7 +79,7 @@ export function checkKnownKeys(
 ): void {
   for (const key of Object.keys(options)) {
     if (known.has(key)) continue;
-    const hint = renames[key];
+    const hint = renames[key] ?? nearestKey(key, known);
     throw new TypeError(
       `${WHAT}: unknown option "${key}"${
         hint === undefined ? "" : `; did you mean "${hint}"?`
@@ -94,6 +94,7 @@ export const CONFIG_KEYS: readonly string[] = [
   "saveCheckpointSeconds",
   "keepCheckpointMax",
   "keepCheckpointPerNMinutes",
+  "retentionScope",
   "integratedSave",
   "saveNetworkParams",
   "saveTrainableParams",
@@ -126,3 +127,43 @@ export const SNAKE_NAMES: Readonly<Record<string, string>> = {
   checkpoint_format: "format",
   ckpt_directory: "directory",
 };
+
+/**
+ * The known key a mistyped one most likely meant: the same letters but for
+ * case and `_`, else at most two edits away (one for short names); `undefined`
+ * when none is that close.
+ */
+function nearestKey(
+  key: string,
+  known: ReadonlySet<string>,
+): string | undefined {
+  const fold = (k: string) => k.toLowerCase().replaceAll("_", "");
+  const folded = fold(key);
+  let best: string | undefined;
+  let bestDistance = key.length < 6 ? 2 : 3;
+  for (const candidate of known) {
+    const d = editDistance(folded, fold(candidate));
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        row[j]! + 1,
+        next[j - 1]! + 1,
+        row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length]!;
+}

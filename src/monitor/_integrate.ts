@@ -3,7 +3,6 @@
 // committed a step (its `meta.json` lists the file), one process assembles
 // the whole tensors into `checkpoint/integrated/`.
 
-import { basename, join } from "node:path";
 import { type MergeInput, mergeSlices } from "../resume/_merge.ts";
 import type { EncMode } from "../crypto/cipher.ts";
 import type { MergeSlicedResult } from "../resume/merge.ts";
@@ -13,18 +12,22 @@ import {
   type RetentionRemoval,
 } from "./retention.ts";
 import { readMeta } from "../checkpoint/_meta.ts";
-import { writeFileAtomic } from "../store/atomic_write.ts";
+import {
+  basenamePath,
+  type CheckpointStore,
+  joinPath,
+} from "../store/store.ts";
+import { writeMeta } from "./_commit.ts";
 import type {
   CheckpointLayout,
   CheckpointMeta,
   CheckpointMetaFile,
   CheckpointMetaSource,
 } from "../checkpoint/layout.ts";
-import { withFileLock } from "../store/_lock.ts";
-import { removeTempFiles } from "../store/temp_files.ts";
 
 /** The step to integrate and the settings that apply. */
 export interface IntegrateRequest {
+  readonly store: CheckpointStore;
   readonly layout: CheckpointLayout;
   readonly rankSize: number;
   readonly epoch: number;
@@ -77,13 +80,13 @@ function sameSources(
 export async function integrateStep(
   request: IntegrateRequest,
 ): Promise<IntegrateOutcome | null> {
-  const { layout, epoch, stepInEpoch, step } = request;
-  const root = join(layout.directory, "checkpoint");
+  const { store, layout, epoch, stepInEpoch, step } = request;
+  const root = joinPath(layout.directory, "checkpoint");
   const inputs: MergeInput[] = [];
   const sources: CheckpointMetaSource[] = [];
   for (let rank = 0; rank < request.rankSize; rank++) {
-    const folder = join(root, `rank_${rank}`);
-    const read = await readMeta(join(folder, "meta.json"));
+    const folder = joinPath(root, `rank_${rank}`);
+    const read = await readMeta(joinPath(folder, "meta.json"), store);
     if (read.kind !== "ok") return null;
     // Another run's meta.json (another collision suffix) may list the same
     // step: its files must not be mixed with this run's.
@@ -93,7 +96,7 @@ export async function integrateStep(
     );
     if (entry === undefined) return null;
     inputs.push({
-      file: join(folder, entry.name),
+      file: joinPath(folder, entry.name),
       slices: entry.slices ?? {},
       recorded: { bytes: entry.bytes, checksum: entry.checksum },
     });
@@ -101,12 +104,13 @@ export async function integrateStep(
   }
 
   const dir = layout.integratedDir;
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  return await withFileLock(join(dir, ".lock"), async () => {
+  await store.ensureDir(dir);
+  const lock = await store.lock(joinPath(dir, ".lock"));
+  try {
     const target = layout.integratedFile(epoch, stepInEpoch);
-    const name = basename(target);
-    const metaPath = join(dir, "meta.json");
-    const read = await readMeta(metaPath);
+    const name = basenamePath(target);
+    const metaPath = joinPath(dir, "meta.json");
+    const read = await readMeta(metaPath, store);
     // Only this run's files: an earlier run's stay, as in the rank folders.
     const prior = read.kind === "ok"
       ? (read.meta.files ?? []).filter((f) => {
@@ -119,18 +123,25 @@ export async function integrateStep(
       return null;
     }
     // No other process writes here while the lock is held.
-    await removeTempFiles(dir);
+    await store.removeIncomplete(dir);
     const { encKey, encMode } = request;
     const cipher = encKey === undefined ? {} : { encKey, encMode };
     const result = await mergeSlices(inputs, target, {
-      read: encKey === undefined ? {} : { decKey: encKey, decMode: encMode },
-      write: { format: layout.extension, ...cipher },
+      read: {
+        store,
+        ...(encKey === undefined ? {} : { decKey: encKey, decMode: encMode }),
+      },
+      write: { store, format: layout.extension, ...cipher },
     });
 
     const time = Date.now();
     const committed: Kept[] = prior
       .filter((f) => f.name !== name)
-      .map((f) => ({ file: join(dir, f.name), time: f.time ?? 0, meta: f }));
+      .map((f) => ({
+        file: joinPath(dir, f.name),
+        time: f.time ?? 0,
+        meta: f,
+      }));
     const previousSaveTime = committed.at(-1)?.time ?? -Infinity;
     committed.push({
       file: target,
@@ -165,11 +176,9 @@ export async function integrateStep(
       ranks: request.rankSize,
       files: decision.keep.map((c) => (c as Kept).meta),
     };
-    await writeFileAtomic(
-      metaPath,
-      new TextEncoder().encode(JSON.stringify(meta, null, 2) + "\n"),
-      { fileMode: 0o600 },
-    );
+    await writeMeta(store, metaPath, meta);
     return { result, remove: decision.remove };
-  });
+  } finally {
+    await lock?.release();
+  }
 }

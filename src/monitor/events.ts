@@ -92,3 +92,13 @@ export interface CheckpointErrorDetail {
   /** The file being written or removed. */
   readonly file: string;
 }
+
+/** The events of a {@linkcode CheckpointMonitor}, by type. */
+export interface CheckpointMonitorEventMap {
+  /** A file was committed. */
+  saved: CustomEvent<CheckpointSavedDetail>;
+  /** Retention removed a file. */
+  removed: CustomEvent<CheckpointRemovedDetail>;
+  /** A save or a removal failed. */
+  error: CustomEvent<CheckpointErrorDetail>;
+}

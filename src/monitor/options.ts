@@ -22,6 +22,7 @@ import type {
   CheckpointSavedDetail,
 } from "./events.ts";
 import type { CheckpointFormat } from "../checkpoint/checkpoint.ts";
+import type { CheckpointStore } from "../store/store.ts";
 import { ENC_MODES, type EncMode, validateCipher } from "../crypto/cipher.ts";
 import {
   type AppendValue,
@@ -41,6 +42,14 @@ export type AppendInfoItem =
   | ReadonlyMap<string, AppendValue>;
 
 const FORMATS = ["ckpt", "safetensors"] as const;
+
+/**
+ * Which checkpoints retention counts: this run's (`"run"`) or every run's
+ * of the same prefix in the rank folder (`"prefix"`).
+ */
+export type RetentionScope = "run" | "prefix";
+
+const SCOPES: readonly RetentionScope[] = ["run", "prefix"];
 
 /**
  * The policy settings of a checkpoint monitor: when to save, what to keep,
@@ -78,6 +87,18 @@ export interface CheckpointConfigOptions {
    * @default {0}
    */
   readonly keepCheckpointPerNMinutes?: number;
+  /**
+   * Which main checkpoints retention counts: `"run"`, the files this
+   * monitor committed (as MindFormers does), or `"prefix"`, also those that
+   * earlier runs of the same prefix left in this rank's folder
+   * (`{prefix}_rank_R`, `{prefix}_rank_R_1`, … oldest run first, then by
+   * epoch and step), so that restarts do not pile up files. Breakpoints,
+   * other prefixes and files not named like a checkpoint are never counted;
+   * `meta.json` lists this run's files only.
+   *
+   * @default {"run"}
+   */
+  readonly retentionScope?: RetentionScope;
   /**
    * Assemble sliced parameters into whole tensors. A parameter with a
    * `slice` (its global shape and offset: one rank's shard) is always saved
@@ -194,6 +215,8 @@ export class CheckpointConfig {
   readonly keepCheckpointMax: number;
   /** Keep one main checkpoint per N minutes; 0 when off. */
   readonly keepCheckpointPerNMinutes: number;
+  /** Whether retention counts this run's files or every run's of the prefix. */
+  readonly retentionScope: RetentionScope;
   /** Assemble sliced parameters into `checkpoint/integrated/` (no effect on whole tensors). */
   readonly integratedSave: boolean;
   /** Also write the network-only file. */
@@ -257,6 +280,10 @@ export class CheckpointConfig {
       ["keepCheckpointMax", "keepCheckpointPerNMinutes"],
       5,
     );
+
+    this.retentionScope =
+      (opt("retentionScope", (v, k) => checkChoice(v, k, SCOPES)) ??
+        "run") as RetentionScope;
 
     const bool = (key: string, fallback: boolean) =>
       (opt(key, checkBoolean) as boolean | undefined) ?? fallback;
@@ -377,6 +404,15 @@ export interface CheckpointMonitorOptions extends CheckpointConfigOptions {
    * @default {Number(Deno.env.get("RANK_SIZE") ?? 1)}
    */
   readonly rankSize?: number;
+  /**
+   * Where the files go: every file the monitor reads, writes, lists, locks
+   * or removes goes through this store. With `asyncSave` the Worker writes
+   * through the store registered for `directory`'s scheme (a store object
+   * cannot be sent to a Worker), so an explicit `store` must be that one.
+   *
+   * @default {storeFor(directory)}
+   */
+  readonly store?: CheckpointStore;
   /**
    * The clock for the seconds trigger, retention times and durations.
    *
