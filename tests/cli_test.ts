@@ -371,7 +371,7 @@ Deno.test("cli: convert encrypts, inspect names the cipher, and only the right k
     // verify needs the key, and says so.
     r = await run(["verify", gcm]);
     assertStrictEquals(r.code, 1);
-    assertMatch(r.err, /encrypted with AES-GCM; pass --dec-key-hex/);
+    assertMatch(r.err, /encrypted with AES-GCM; pass its key as --dec-key-hex/);
     assertStrictEquals(r.err.split("\n").length, 2);
 
     // A wrong key says so, and convert writes nothing.

@@ -158,8 +158,8 @@ function _oneLine(e: Error): string {
 /** Speaks of the tool's flags where a library message names options. */
 function _flags(message: string): string {
   return message.replace(
-    /pass decKey( and decMode: "[A-Z0-9-]+")?/g,
-    "pass --dec-key-hex",
+    /pass its key as decKey \(the cipher is read from the file\)/g,
+    "pass its key as --dec-key-hex",
   );
 }
 
