@@ -13,7 +13,7 @@ import {
   saveCheckpoint,
   train,
 } from "../mod.ts";
-import { withTempDir } from "./_helpers.ts";
+import { spawnChild, withTempDir } from "./_helpers.ts";
 
 function model(): Parameter<"Float32">[] {
   return [
@@ -599,5 +599,45 @@ catch (e) { console.log(e.name + ": " + e.message); }`,
       ),
       text + new TextDecoder().decode(out.stderr),
     );
+  });
+});
+
+Deno.test("findResumeCheckpoint racing a monitor that saves and removes every step never fails", async () => {
+  await withTempDir(async (dir) => {
+    // The crash harness's child: saves at every step, keeps 2, until killed.
+    const child = spawnChild(
+      new URL("./_crash_child.ts", import.meta.url).pathname,
+      dir,
+      [dir, "1024"],
+    );
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let ready = "";
+      while (!ready.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        ready += value;
+      }
+      reader.releaseLock();
+      ok(ready.includes('"pid"'), ready);
+      let calls = 0;
+      let last = 0;
+      const end = performance.now() + 2500;
+      while (performance.now() < end) {
+        const found = await findResumeCheckpoint(dir);
+        if (found === null) continue; // Before the first commit.
+        calls++;
+        ok(found.context.stepNum >= last, `${found.context.stepNum} < ${last}`);
+        last = found.context.stepNum;
+      }
+      ok(calls > 20, `only ${calls} calls`);
+      ok(last > 20, `the child saved only ${last} steps`);
+    } finally {
+      child.kill("SIGKILL");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+      await child.stderr.cancel();
+    }
   });
 });

@@ -37,7 +37,9 @@ import {
   explainEmpty,
   explainNothing,
   gather,
+  type Gathered,
   order,
+  type Ordered,
   type Skip,
   type Step,
 } from "./_candidates.ts";
@@ -295,21 +297,40 @@ export async function findResumeCheckpoint(
 
   const store = storeFor(directory, load.store);
   store.checkAccess(directory, "read");
-  const gathered = await gather(store, directory);
-  const ordered = order(gathered);
-  if (!ordered.anything) {
-    const why = explainEmpty(gathered);
-    if (why !== null) throw why;
-    return null;
+  const checks = { verify, load, expected, newGbs, perEpoch };
+  let gathered: Gathered;
+  let ordered: Ordered;
+  let skipped: Skip[];
+  let found: Awaited<ReturnType<typeof firstThatVerifies>>;
+  // A running monitor's retention may remove every candidate listed when
+  // the folder was read: then the folder is read again, as long as it
+  // lists other candidates each time (a monitor saving on), up to 50 times.
+  let previous = "";
+  for (let attempt = 1;; attempt++) {
+    gathered = await gather(store, directory);
+    ordered = order(gathered);
+    if (!ordered.anything) {
+      const why = explainEmpty(gathered);
+      if (why !== null) throw why;
+      return null;
+    }
+    skipped = [];
+    found = await firstThatVerifies(
+      gathered.root,
+      ordered.steps,
+      checks,
+      skipped,
+    );
+    const vanished = skipped.length > 0 &&
+      skipped.every((s) => s.kind === "missing");
+    const listed = ordered.steps.map((s) => s.files.map((f) => f.name).join())
+      .join(";");
+    if (found !== null || !vanished || listed === previous || attempt === 50) {
+      break;
+    }
+    previous = listed;
   }
   const warnings = [...ordered.warnings];
-  const skipped: Skip[] = [];
-  const found = await firstThatVerifies(
-    gathered.root,
-    ordered.steps,
-    { verify, load, expected, newGbs, perEpoch },
-    skipped,
-  );
   if (found === null) throw explainNothing(gathered, skipped, warnings);
   const { step, files, context } = found;
   const root = gathered.root;
