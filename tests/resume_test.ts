@@ -641,3 +641,79 @@ Deno.test("findResumeCheckpoint racing a monitor that saves and removes every st
     }
   });
 });
+
+Deno.test("order (the pure step of findResumeCheckpoint): breakpoints after meta.json first, then steps every rank has, newest first", async () => {
+  const { order } = await import("../src/resume/_candidates.ts");
+  const file = (name: string, mtime: number) => {
+    const m = /-(\d+)_(\d+)(_breakpoint)?\./.exec(name)!;
+    return {
+      name,
+      epoch: Number(m[1]),
+      step: Number(m[2]),
+      breakpoint: m[3] !== undefined,
+      mtime,
+    };
+  };
+  const listed = (name: string) => {
+    const f = file(name, 0);
+    return {
+      name,
+      bytes: 1,
+      checksum: "crc32:00000000",
+      epoch: f.epoch,
+      step: f.step,
+      global_step: f.step,
+    };
+  };
+  const meta = (names: string[]) => ({
+    kind: "ok" as const,
+    meta: {
+      last_epoch: 1,
+      last_step: 50,
+      last_ckpt_file: names.at(-1)!,
+      enc_mode: null,
+      prefix: null,
+      rank: 0,
+      files: names.map(listed),
+    },
+  });
+  const rank = (folder: string, onDisk: ReturnType<typeof file>[]) => ({
+    folder,
+    meta: meta(["P-1_40.ckpt", "P-1_50.ckpt"]),
+    metaMtime: 100,
+    onDisk,
+    strays: [],
+  });
+  const steps = (g: Parameters<typeof order>[0]) =>
+    order(g).steps.map((s) =>
+      `${s.epoch}_${s.step}${s.breakpoint ? "b" : ""}:${s.files.length}`
+    );
+  const disk = [
+    file("P-1_40.ckpt", 50),
+    file("P-1_50.ckpt", 90),
+    file("P-1_30_breakpoint.ckpt", 40), // an earlier run's: saved past
+    file("P-1_57_breakpoint.ckpt", 120), // after meta.json's last update
+  ];
+  deepEqual(steps({ root: "r", ranks: [rank("a", disk)], loose: [] }), [
+    "1_57b:1",
+    "1_50:1",
+    "1_40:1",
+  ]);
+  // Rank 1 threw before its breakpoint: the step is not every rank's.
+  deepEqual(
+    steps({
+      root: "r",
+      ranks: [rank("a", disk), rank("b", disk.slice(0, 2))],
+      loose: [],
+    }),
+    ["1_50:2", "1_40:2"],
+  );
+  // Without meta.json anywhere: by time, breakpoints included.
+  const bare = { ...rank("a", disk), meta: { kind: "missing" as const } };
+  deepEqual(steps({ root: "r", ranks: [bare], loose: [] }), [
+    "1_57b:1",
+    "1_50:1",
+    "1_40:1",
+    "1_30b:1",
+  ]);
+});
