@@ -717,3 +717,47 @@ Deno.test("order (the pure step of findResumeCheckpoint): breakpoints after meta
     "1_30b:1",
   ]);
 });
+
+Deno.test("a monitor writes through a symlinked rank folder outside the granted one, and resume reads through it, with folder-only flags", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/out`;
+    await Deno.mkdir(`${out}/checkpoint`, { recursive: true });
+    await Deno.mkdir(`${dir}/elsewhere`);
+    await symlink(`${dir}/elsewhere`, `${out}/checkpoint/rank_0`);
+    const script = `${dir}/child.ts`;
+    const mod = JSON.stringify(new URL("../mod.ts", import.meta.url).href);
+    await Deno.writeTextFile(
+      script,
+      `import { CheckpointMonitor, findResumeCheckpoint, train } from ${mod};
+const directory = Deno.args[0];
+const w = { dtype: "Float32", shape: [1], data: new Float32Array(1) };
+await using monitor = new CheckpointMonitor({ directory, saveCheckpointSteps: 2, saveNetworkParams: false });
+await train({ epochs: 1, stepsPerEpoch: 4, network: { w }, step: () => {}, callbacks: [monitor] });
+const found = await findResumeCheckpoint(directory);
+console.log(JSON.stringify(found?.files));`,
+    );
+    // Exactly the README's flags: the run's folder only.
+    const r = await new Deno.Command("deno", {
+      args: [
+        "run",
+        "--no-check",
+        "--quiet",
+        `--allow-read=${out},${script}`,
+        `--allow-write=${out}`,
+        script,
+        out,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    equal(r.code, 0, stderr);
+    deepEqual(JSON.parse(new TextDecoder().decode(r.stdout)), [
+      `${out}/checkpoint/rank_0/CKP_rank_0-1_4.ckpt`,
+    ]);
+    ok(
+      (await Deno.stat(`${dir}/elsewhere/CKP_rank_0-1_4.ckpt`)).isFile,
+      "written through the link",
+    );
+  });
+});
