@@ -21,7 +21,11 @@ import { checkRecorded } from "../checkpoint/_recorded.ts";
 import { readMeta } from "../checkpoint/_meta.ts";
 import { checkPath } from "../store/_paths.ts";
 import { storeFor } from "../store/resolve.ts";
-import { isNotFound, joinPath as join } from "../store/store.ts";
+import {
+  type CheckpointStore,
+  isNotFound,
+  joinPath as join,
+} from "../store/store.ts";
 import {
   type Network,
   networkParameters,
@@ -297,39 +301,15 @@ export async function findResumeCheckpoint(
 
   const store = storeFor(directory, load.store);
   store.checkAccess(directory, "read");
-  const checks = { verify, load, expected, newGbs, perEpoch };
-  let gathered: Gathered;
-  let ordered: Ordered;
-  let skipped: Skip[];
-  let found: Awaited<ReturnType<typeof firstThatVerifies>>;
-  // A running monitor's retention may remove every candidate listed when
-  // the folder was read: then the folder is read again, as long as it
-  // lists other candidates each time (a monitor saving on), up to 50 times.
-  let previous = "";
-  for (let attempt = 1;; attempt++) {
-    gathered = await gather(store, directory);
-    ordered = order(gathered);
-    if (!ordered.anything) {
-      const why = explainEmpty(gathered);
-      if (why !== null) throw why;
-      return null;
-    }
-    skipped = [];
-    found = await firstThatVerifies(
-      gathered.root,
-      ordered.steps,
-      checks,
-      skipped,
-    );
-    const vanished = skipped.length > 0 &&
-      skipped.every((s) => s.kind === "missing");
-    const listed = ordered.steps.map((s) => s.files.map((f) => f.name).join())
-      .join(";");
-    if (found !== null || !vanished || listed === previous || attempt === 50) {
-      break;
-    }
-    previous = listed;
-  }
+  const searched = await search(store, directory, {
+    verify,
+    load,
+    expected,
+    newGbs,
+    perEpoch,
+  });
+  if (searched === null) return null;
+  const { gathered, ordered, skipped, found } = searched;
   const warnings = [...ordered.warnings];
   if (found === null) throw explainNothing(gathered, skipped, warnings);
   const { step, files, context } = found;
@@ -367,6 +347,52 @@ export async function findResumeCheckpoint(
     })),
     warnings,
   };
+}
+
+/** One pass of the search: what was listed, in order, and what verified. */
+interface Searched {
+  readonly gathered: Gathered;
+  readonly ordered: Ordered;
+  readonly skipped: Skip[];
+  readonly found: Awaited<ReturnType<typeof firstThatVerifies>>;
+}
+
+/**
+ * Gathers, orders and checks the candidates; `null` for a fresh start. A
+ * running monitor's retention may remove every candidate listed when the
+ * folder was read: then the folder is read again, as long as it lists other
+ * candidates each time (a monitor saving on), up to 50 times.
+ */
+async function search(
+  store: CheckpointStore,
+  directory: string,
+  checks: CheckOptions,
+): Promise<Searched | null> {
+  let previous = "";
+  for (let attempt = 1;; attempt++) {
+    const gathered = await gather(store, directory);
+    const ordered = order(gathered);
+    if (!ordered.anything) {
+      const why = explainEmpty(gathered);
+      if (why !== null) throw why;
+      return null;
+    }
+    const skipped: Skip[] = [];
+    const found = await firstThatVerifies(
+      gathered.root,
+      ordered.steps,
+      checks,
+      skipped,
+    );
+    const vanished = skipped.length > 0 &&
+      skipped.every((s) => s.kind === "missing");
+    const listed = ordered.steps.map((s) => s.files.map((f) => f.name).join())
+      .join(";");
+    if (found !== null || !vanished || listed === previous || attempt === 50) {
+      return { gathered, ordered, skipped, found };
+    }
+    previous = listed;
+  }
 }
 
 /** How each candidate is checked, and what the resume context needs. */
