@@ -133,8 +133,15 @@ Deno.test("cli: a folder, a missing file or an unreadable file is a one-line err
     // The tests may not read /etc: Deno refuses, the tool says so in one line.
     const denied = await run(["inspect", "/etc/hostname"]);
     assertStrictEquals(denied.code, 2);
-    assertMatch(denied.err, /^error: .*\/etc\/hostname.*--allow-read.*\n$/);
-    assertStrictEquals(denied.err.split("\n").length, 2);
+    assertMatch(denied.err, /^error: .*\/etc\/hostname.*--allow-read.*\n/);
+    assertMatch(
+      denied.err,
+      /\n {2}deno run -R=\/etc jsr:@ckpt\/monitor\/cli inspect \/etc\/hostname\n/,
+    );
+    assertMatch(
+      denied.err,
+      /\n {2}deno install --global --name ckpt -R=\/etc jsr:@ckpt\/monitor\/cli\n/,
+    );
     // convert into a folder / from a folder writes nothing.
     const sub = join(dir, "sub");
     await Deno.mkdir(sub);
@@ -371,7 +378,7 @@ Deno.test("cli: convert encrypts, inspect names the cipher, and only the right k
     // verify needs the key, and says so.
     r = await run(["verify", gcm]);
     assertStrictEquals(r.code, 1);
-    assertMatch(r.err, /encrypted with AES-GCM; pass --dec-key-hex/);
+    assertMatch(r.err, /encrypted with AES-GCM; pass its key as --dec-key-hex/);
     assertStrictEquals(r.err.split("\n").length, 2);
 
     // A wrong key says so, and convert writes nothing.
@@ -661,4 +668,155 @@ Deno.test("cli: runs as a program (deno run cli.ts)", async () => {
     new TextDecoder().decode(bad.stderr),
     /unknown command "nonsense"/,
   );
+});
+
+Deno.test("cli: a permission error says which flags and command reach the user's folders, without repeating keys", async () => {
+  const r = await run([
+    "convert",
+    "/etc/in.ckpt",
+    "/etc/out dir/x.ckpt",
+    "--dec-key-hex",
+    "00112233445566778899aabbccddeeff",
+  ]);
+  assertStrictEquals(r.code, 2);
+  assertMatch(r.err, /^error: .*--allow-read/);
+  assertMatch(
+    r.err,
+    /deno run '-R=\/etc,\/etc\/out dir' '-W=\/etc\/out dir' jsr:@ckpt\/monitor\/cli convert \/etc\/in\.ckpt '\/etc\/out dir\/x\.ckpt' --dec-key-hex <key>\n/,
+  );
+  assert(!r.err.includes("00112233"), r.err);
+  // The library's own PermissionDenied (findResumeCheckpoint) reaches the
+  // user the same way, in a process with only the repository readable.
+  await withTempDir(async (dir) => {
+    const cli = new URL("../cli.ts", import.meta.url).pathname;
+    const out = await new Deno.Command("deno", {
+      args: ["run", "--allow-read=.", cli, "latest", dir],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    assertStrictEquals(out.code, 2);
+    const err = new TextDecoder().decode(out.stderr);
+    assertMatch(err, new RegExp(`^error: .*${dir}.*--allow-read`));
+    assert(
+      err.includes(`deno run -R=${dir} jsr:@ckpt/monitor/cli latest ${dir}\n`),
+      err,
+    );
+  });
+});
+
+Deno.test("cli: an unknown option or command suggests the nearest, in balanced quotes", async () => {
+  for (
+    const [args, message] of [
+      [
+        ["inspect", "--dec-key", "00", ROUTER],
+        'unknown option "--dec-key" (did you mean --dec-key-hex?)',
+      ],
+      [
+        ["verify", "--jsn", ROUTER],
+        'unknown option "--jsn" (did you mean --json?)',
+      ],
+      [
+        ["verify", "--enc-kye-hex=00", ROUTER],
+        'unknown option "--enc-kye-hex" (did you mean --enc-key-hex?)',
+      ],
+      [["verify", "--frobnicate", ROUTER], 'unknown option "--frobnicate"'],
+    ] as const
+  ) {
+    const r = await run([...args]);
+    assertStrictEquals(r.code, 2);
+    assertStrictEquals(r.err.split("\n")[0], `error: ${message}`);
+  }
+  const r = await run(["inpsect", ROUTER]);
+  assertStrictEquals(
+    r.err,
+    'error: unknown command "inpsect" (did you mean inspect?)\n',
+  );
+});
+
+Deno.test("cli: verify compares with meta.json even when the file does not parse, and fails a malformed meta.json", async () => {
+  await withTempDir(async (dir) => {
+    const saved = await savedCkpt(dir);
+    const entry = {
+      name: "CKP_rank_0-2_4.ckpt",
+      bytes: saved.bytes,
+      checksum: saved.checksum,
+      epoch: 2,
+      step: 4,
+      global_step: 12,
+    };
+    const metaPath = join(dir, "meta.json");
+    await Deno.writeTextFile(
+      metaPath,
+      JSON.stringify({
+        last_epoch: 2,
+        last_step: 4,
+        last_ckpt_file: entry.name,
+        files: [entry],
+      }),
+    );
+    const bytes = await Deno.readFile(saved.path);
+    await Deno.chmod(saved.path, 0o600);
+    await Deno.writeFile(saved.path, bytes.subarray(0, 30));
+    let r = await run(["verify", saved.path]);
+    assertStrictEquals(r.code, 1);
+    assert(!r.out.includes("none beside the file"), r.out);
+    assertMatch(r.out, /meta\.json: MISMATCH/);
+    assertMatch(r.out, /problem: size is 30 bytes, meta\.json records/);
+
+    // A malformed meta.json fails the file, as verifyCheckpoint does.
+    await Deno.writeFile(saved.path, bytes);
+    await Deno.writeTextFile(metaPath, JSON.stringify({ last_epoch: "x" }));
+    r = await run(["verify", saved.path]);
+    assertStrictEquals(r.code, 1);
+    assertMatch(r.out, /^FAILED/);
+    assertMatch(r.out, /meta\.json: MALFORMED/);
+    assertMatch(
+      r.out,
+      /problem: meta\.json beside the file is malformed: "last_epoch"/,
+    );
+    const { verifyCheckpoint } = await import("../mod.ts");
+    assertStrictEquals((await verifyCheckpoint(saved.path)).ok, false);
+  });
+});
+
+Deno.test("cli: latest names a breakpoint pick", async () => {
+  await withTempDir(async (dir) => {
+    const w = {
+      dtype: "Float32" as const,
+      shape: [1],
+      data: new Float32Array(1),
+    };
+    const monitor = new CheckpointMonitor({
+      directory: dir,
+      saveCheckpointSteps: 2,
+      saveNetworkParams: false,
+      exceptionSave: true,
+    });
+    await train({
+      epochs: 1,
+      stepsPerEpoch: 10,
+      network: { w },
+      step: ({ step }) => {
+        if (step === 5) throw new Error("boom");
+      },
+      callbacks: [monitor],
+    }).catch(() => {});
+    await monitor.close();
+    const r = await run(["latest", dir]);
+    assertStrictEquals(r.code, 0, r.err);
+    assertMatch(r.out, /resume from: epoch 1, step 5 \(a breakpoint/);
+    assertMatch(r.out, /CKP_rank_0-1_5_breakpoint\.ckpt/);
+  });
+});
+
+Deno.test("src/cli reaches files only through the store: no Deno file calls", async () => {
+  const folder = new URL("../src/cli/", import.meta.url);
+  const file =
+    /Deno\.(open|stat|lstat|readFile|readTextFile|writeFile|writeTextFile|remove|rename|readDir|mkdir|copyFile|truncate|chmod|symlink|realPath|makeTemp)/;
+  for await (const e of Deno.readDir(folder)) {
+    const text = await Deno.readTextFile(new URL(e.name, folder));
+    const hit = text.split("\n").find((line) => file.test(line));
+    assertStrictEquals(hit, undefined, `${e.name}: ${hit}`);
+  }
 });

@@ -559,3 +559,41 @@ Deno.test("the caller's key may be wiped as soon as saveCheckpoint returns its p
     );
   });
 });
+
+Deno.test("decKey without decMode takes the cipher from the file's framing", async () => {
+  await withTempDir(async (dir) => {
+    for (const format of FORMATS) {
+      for (const [mode, n] of CASES) {
+        const key = pattern(n, 3);
+        const path = `${dir}/k-${mode}-${n}.${format}`;
+        await saveCheckpoint(path, network(), {
+          format,
+          encKey: key,
+          encMode: mode,
+        });
+        const m = await loadCheckpoint(path, { decKey: key });
+        assertSameTensor(
+          m.get("layer.weight"),
+          network().get("layer.weight")!,
+          `${mode}/${n}/${format}`,
+        );
+        await using reader = await openCheckpoint(path, { decKey: key });
+        assertEquals(reader.entries.length, 4);
+        // A wrong key is still refused.
+        const wrong = key.slice();
+        wrong[0]! ^= 1;
+        await assertRejects(
+          loadCheckpoint(path, { decKey: wrong }),
+          isDecryptionError(path),
+        );
+      }
+    }
+    // A plain file with a key: not encrypted, as before.
+    const plain = `${dir}/plain.ckpt`;
+    await saveCheckpoint(plain, network());
+    await assertRejects(
+      loadCheckpoint(plain, { decKey: pattern(16) }),
+      EncryptionMismatchError,
+    );
+  });
+});

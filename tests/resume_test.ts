@@ -4,13 +4,16 @@ import { basename } from "node:path";
 import {
   CheckpointMonitor,
   type CheckpointMonitorOptions,
+  type CheckpointStore,
   CorruptCheckpointError,
+  EncryptionMismatchError,
   findResumeCheckpoint,
+  localStore,
   type Parameter,
   saveCheckpoint,
   train,
 } from "../mod.ts";
-import { withTempDir } from "./_helpers.ts";
+import { spawnChild, withTempDir } from "./_helpers.ts";
 
 function model(): Parameter<"Float32">[] {
   return [
@@ -389,5 +392,372 @@ Deno.test("findResumeCheckpoint skips a step whose recorded rank_size has no ran
     await Deno.writeTextFile(path, JSON.stringify(m));
     const found = await findResumeCheckpoint(dir);
     deepEqual(names(found!.files), ["CKP_rank_0-1_2.ckpt"]);
+  });
+});
+
+Deno.test("findResumeCheckpoint resumes from the newest breakpoint that verifies, not one a later run saved past", async () => {
+  await withTempDir(async (dir) => {
+    // Saves at steps 2, 4, 6; the loop throws in step 8: a breakpoint there.
+    await run(dir, 7, { exceptionSave: true });
+    const folder = `${dir}/checkpoint/rank_0`;
+    let found = await findResumeCheckpoint(dir, { stepsPerEpoch: 5 });
+    deepEqual(names(found!.files), ["CKP_rank_0-2_3_breakpoint.ckpt"]);
+    equal(found!.breakpoint, true);
+    equal(found!.context.stepNum, 8);
+    equal(found!.context.initialEpoch, 1);
+    // A damaged breakpoint (nothing records its checksum: every entry is
+    // read) falls back to the newest regular file.
+    await Deno.truncate(`${folder}/CKP_rank_0-2_3_breakpoint.ckpt`, 40);
+    found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), ["CKP_rank_0-2_1.ckpt"]);
+    equal(found!.breakpoint, undefined);
+    deepEqual(found!.skipped.map((s) => [basename(s.file), s.kind]), [[
+      "CKP_rank_0-2_3_breakpoint.ckpt",
+      "corrupt",
+    ]]);
+    // A later run that saved (meta.json rewritten after the breakpoint):
+    // the old breakpoint is not a candidate, whatever its step.
+    await Deno.remove(`${folder}/CKP_rank_0-2_3_breakpoint.ckpt`);
+    await run(dir, 7, { exceptionSave: true });
+    await run(dir, 4);
+    found = await findResumeCheckpoint(dir);
+    deepEqual(names(found!.files), ["CKP_rank_0_2-1_4.ckpt"]);
+    deepEqual(found!.skipped, []);
+  });
+});
+
+Deno.test("findResumeCheckpoint takes decKey without decMode, and a folder of encrypted files without a key says a key is needed", async () => {
+  await withTempDir(async (dir) => {
+    const key = new Uint8Array(16).fill(9);
+    await run(dir, 4, { encKey: key, encMode: "SM4-CBC" });
+    const found = await findResumeCheckpoint(dir, { decKey: key });
+    deepEqual(names(found!.files), ["CKP_rank_0-1_4.ckpt"]);
+    equal(found!.context.stepNum, 4);
+    await rejects(findResumeCheckpoint(dir), (e: unknown) => {
+      ok(e instanceof EncryptionMismatchError, String(e));
+      ok(!(e instanceof CorruptCheckpointError));
+      ok(
+        /CKP_rank_0-1_4\.ckpt.*encrypted with SM4-CBC; pass its key/.test(
+          e.message,
+        ),
+        e.message,
+      );
+      return true;
+    });
+  });
+});
+
+Deno.test("findResumeCheckpoint without meta.json takes the newest file that verifies, skipping damaged ones and ones without a step", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 8); // 1_2, 1_4, 2_1, 2_3
+    const folder = `${dir}/checkpoint/rank_0`;
+    await Deno.remove(`${folder}/meta.json`);
+    await Deno.chmod(`${folder}/CKP_rank_0-2_3.ckpt`, 0o600);
+    await Deno.truncate(`${folder}/CKP_rank_0-2_3.ckpt`, 100);
+    // Newest by time, but records no step: skipped, not thrown.
+    await saveCheckpoint(`${folder}/CKP_rank_0-3_1.ckpt`, model());
+    const found = await findResumeCheckpoint(dir);
+    equal(found!.source, "mtime");
+    deepEqual(names(found!.files), ["CKP_rank_0-2_1.ckpt"]);
+    deepEqual(found!.skipped.map((s) => [basename(s.file), s.kind]), [
+      ["CKP_rank_0-3_1.ckpt", "corrupt"],
+      ["CKP_rank_0-2_3.ckpt", "corrupt"],
+    ]);
+    ok(/neither step_num nor global_step/.test(found!.skipped[0]!.reason));
+  });
+});
+
+/**
+ * Makes a symbolic link with `ln -s` (Deno.symlink needs unscoped read and
+ * write permission; the suite grants `--allow-run=ln` instead).
+ */
+async function symlink(target: string, path: string): Promise<void> {
+  const r = await new Deno.Command("ln", { args: ["-s", target, path] })
+    .output();
+  equal(r.code, 0, new TextDecoder().decode(r.stderr));
+}
+
+Deno.test("findResumeCheckpoint follows symlinked rank folders and files, and says why when a link leads nowhere", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/out`;
+    await Deno.mkdir(`${out}/checkpoint`, { recursive: true });
+    // rank_0 and rank_1 live elsewhere; the monitors write through the links.
+    for (const r of [0, 1]) {
+      await Deno.mkdir(`${dir}/disk${r}`);
+      await symlink(`${dir}/disk${r}`, `${out}/checkpoint/rank_${r}`);
+      await run(out, 4, { rank: r });
+    }
+    let found = await findResumeCheckpoint(out);
+    deepEqual(names(found!.files), [
+      "CKP_rank_0-1_4.ckpt",
+      "CKP_rank_1-1_4.ckpt",
+    ]);
+    // A checkpoint file that is a link to the real file.
+    await Deno.rename(`${dir}/disk1/CKP_rank_1-1_4.ckpt`, `${dir}/moved.ckpt`);
+    await symlink(`${dir}/moved.ckpt`, `${dir}/disk1/CKP_rank_1-1_4.ckpt`);
+    found = await findResumeCheckpoint(out);
+    deepEqual(found!.skipped, []);
+    equal(found!.files[1], `${out}/checkpoint/rank_1/CKP_rank_1-1_4.ckpt`);
+    // A dangling link named like a checkpoint is reported, not silent.
+    await symlink(`${dir}/gone.ckpt`, `${dir}/disk0/CKP_rank_0-9_9.ckpt`);
+    found = await findResumeCheckpoint(out);
+    ok(
+      found!.warnings.some((w) =>
+        /CKP_rank_0-9_9\.ckpt: it is not a regular file/.test(w)
+      ),
+      found!.warnings.join("\n"),
+    );
+    // A rank folder that is a dangling link is an error, not one rank fewer.
+    await Deno.remove(`${dir}/disk1`, { recursive: true });
+    await rejects(
+      findResumeCheckpoint(out),
+      /rank_1 is not a folder \(a link to nothing, or a file\)/,
+    );
+  });
+});
+
+Deno.test("findResumeCheckpoint never returns null while checkpoints are there: a rank folder given, or files it cannot use", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 4);
+    const folder = `${dir}/checkpoint/rank_0`;
+    await rejects(
+      findResumeCheckpoint(folder),
+      /Cannot resume from .*: no rank_N folder here, but checkpoints are: .*CKP_rank_0-1_2\.ckpt.*pass the monitor's directory/,
+    );
+    const other = `${dir}/other/checkpoint/rank_0`;
+    await Deno.mkdir(other, { recursive: true });
+    await saveCheckpoint(`${other}/model.ckpt`, model());
+    await rejects(
+      findResumeCheckpoint(`${dir}/other`),
+      /model\.ckpt: it is not named \{prefix\}-\{epoch\}_\{step\}/,
+    );
+  });
+});
+
+Deno.test("findResumeCheckpoint skips a candidate removed while it is checked (a running monitor's retention)", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 6); // 1_2, 1_4, 2_1
+    const victim = `${dir}/checkpoint/rank_0/CKP_rank_0-2_1.ckpt`;
+    const bytes = await Deno.readFile(victim);
+    // The local store, except that the newest file is removed just before
+    // its n-th opening (its check, its full read, its resume context), as
+    // retention would remove it.
+    for (const verify of ["checksum", "full"] as const) {
+      for (let n = 1;; n++) {
+        let opened = 0;
+        let removed = false;
+        const store: CheckpointStore = Object.create(localStore);
+        store.open = async (path: string) => {
+          if (path === victim && ++opened === n) {
+            await Deno.remove(victim);
+            removed = true;
+          }
+          return await localStore.open(path);
+        };
+        const found = await findResumeCheckpoint(dir, { store, verify });
+        if (!removed) {
+          deepEqual(names(found!.files), ["CKP_rank_0-2_1.ckpt"]);
+          ok(n > 2, `only ${n - 1} openings`);
+          break;
+        }
+        deepEqual(names(found!.files), ["CKP_rank_0-1_4.ckpt"], `${n}`);
+        deepEqual(found!.skipped.map((s) => s.kind), ["missing"]);
+        await Deno.writeFile(victim, bytes, { mode: 0o600 });
+      }
+    }
+  });
+});
+
+Deno.test("findResumeCheckpoint without read permission names the flag", async () => {
+  await withTempDir(async (dir) => {
+    await run(dir, 2);
+    const script = `${dir}/child.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { findResumeCheckpoint } from ${
+        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+      };
+try { await findResumeCheckpoint(Deno.args[0]); console.log("no error"); }
+catch (e) { console.log(e.name + ": " + e.message); }`,
+    );
+    const out = await new Deno.Command("deno", {
+      args: [
+        "run",
+        "--no-check",
+        "--quiet",
+        `--allow-read=${script}`,
+        script,
+        dir,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    ok(
+      text.startsWith(
+        `PermissionDenied: Cannot read checkpoints in "${dir}": read permission is missing; run with --allow-read=${dir}`,
+      ),
+      text + new TextDecoder().decode(out.stderr),
+    );
+  });
+});
+
+Deno.test("findResumeCheckpoint racing a monitor that saves and removes every step never fails", async () => {
+  await withTempDir(async (dir) => {
+    // The crash harness's child: saves at every step, keeps 2, until killed.
+    const child = spawnChild(
+      new URL("./_crash_child.ts", import.meta.url).pathname,
+      dir,
+      [dir, "1024"],
+    );
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let ready = "";
+      while (!ready.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        ready += value;
+      }
+      reader.releaseLock();
+      ok(ready.includes('"pid"'), ready);
+      let calls = 0;
+      let last = 0;
+      const end = performance.now() + 2500;
+      while (performance.now() < end) {
+        const found = await findResumeCheckpoint(dir);
+        if (found === null) continue; // Before the first commit.
+        calls++;
+        ok(found.context.stepNum >= last, `${found.context.stepNum} < ${last}`);
+        last = found.context.stepNum;
+      }
+      ok(calls > 20, `only ${calls} calls`);
+      ok(last > 20, `the child saved only ${last} steps`);
+    } finally {
+      child.kill("SIGKILL");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+      await child.stderr.cancel();
+    }
+  });
+});
+
+Deno.test("order (the pure step of findResumeCheckpoint): breakpoints after meta.json first, then steps every rank has, newest first", async () => {
+  const { order } = await import("../src/resume/_candidates.ts");
+  const file = (name: string, mtime: number) => {
+    const m = /-(\d+)_(\d+)(_breakpoint)?\./.exec(name)!;
+    return {
+      name,
+      epoch: Number(m[1]),
+      step: Number(m[2]),
+      breakpoint: m[3] !== undefined,
+      mtime,
+    };
+  };
+  const listed = (name: string) => {
+    const f = file(name, 0);
+    return {
+      name,
+      bytes: 1,
+      checksum: "crc32:00000000",
+      epoch: f.epoch,
+      step: f.step,
+      global_step: f.step,
+    };
+  };
+  const meta = (names: string[]) => ({
+    kind: "ok" as const,
+    meta: {
+      last_epoch: 1,
+      last_step: 50,
+      last_ckpt_file: names.at(-1)!,
+      enc_mode: null,
+      prefix: null,
+      rank: 0,
+      files: names.map(listed),
+    },
+  });
+  const rank = (folder: string, onDisk: ReturnType<typeof file>[]) => ({
+    folder,
+    meta: meta(["P-1_40.ckpt", "P-1_50.ckpt"]),
+    metaMtime: 100,
+    onDisk,
+    strays: [],
+  });
+  const steps = (g: Parameters<typeof order>[0]) =>
+    order(g).steps.map((s) =>
+      `${s.epoch}_${s.step}${s.breakpoint ? "b" : ""}:${s.files.length}`
+    );
+  const disk = [
+    file("P-1_40.ckpt", 50),
+    file("P-1_50.ckpt", 90),
+    file("P-1_30_breakpoint.ckpt", 40), // an earlier run's: saved past
+    file("P-1_57_breakpoint.ckpt", 120), // after meta.json's last update
+  ];
+  deepEqual(steps({ root: "r", ranks: [rank("a", disk)], loose: [] }), [
+    "1_57b:1",
+    "1_50:1",
+    "1_40:1",
+  ]);
+  // Rank 1 threw before its breakpoint: the step is not every rank's.
+  deepEqual(
+    steps({
+      root: "r",
+      ranks: [rank("a", disk), rank("b", disk.slice(0, 2))],
+      loose: [],
+    }),
+    ["1_50:2", "1_40:2"],
+  );
+  // Without meta.json anywhere: by time, breakpoints included.
+  const bare = { ...rank("a", disk), meta: { kind: "missing" as const } };
+  deepEqual(steps({ root: "r", ranks: [bare], loose: [] }), [
+    "1_57b:1",
+    "1_50:1",
+    "1_40:1",
+    "1_30b:1",
+  ]);
+});
+
+Deno.test("a monitor writes through a symlinked rank folder outside the granted one, and resume reads through it, with folder-only flags", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/out`;
+    await Deno.mkdir(`${out}/checkpoint`, { recursive: true });
+    await Deno.mkdir(`${dir}/elsewhere`);
+    await symlink(`${dir}/elsewhere`, `${out}/checkpoint/rank_0`);
+    const script = `${dir}/child.ts`;
+    const mod = JSON.stringify(new URL("../mod.ts", import.meta.url).href);
+    await Deno.writeTextFile(
+      script,
+      `import { CheckpointMonitor, findResumeCheckpoint, train } from ${mod};
+const directory = Deno.args[0];
+const w = { dtype: "Float32", shape: [1], data: new Float32Array(1) };
+await using monitor = new CheckpointMonitor({ directory, saveCheckpointSteps: 2, saveNetworkParams: false });
+await train({ epochs: 1, stepsPerEpoch: 4, network: { w }, step: () => {}, callbacks: [monitor] });
+const found = await findResumeCheckpoint(directory);
+console.log(JSON.stringify(found?.files));`,
+    );
+    // Exactly the README's flags: the run's folder only.
+    const r = await new Deno.Command("deno", {
+      args: [
+        "run",
+        "--no-check",
+        "--quiet",
+        `--allow-read=${out},${script}`,
+        `--allow-write=${out}`,
+        script,
+        out,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    equal(r.code, 0, stderr);
+    deepEqual(JSON.parse(new TextDecoder().decode(r.stdout)), [
+      `${out}/checkpoint/rank_0/CKP_rank_0-1_4.ckpt`,
+    ]);
+    ok(
+      (await Deno.stat(`${dir}/elsewhere/CKP_rank_0-1_4.ckpt`)).isFile,
+      "written through the link",
+    );
   });
 });

@@ -722,3 +722,118 @@ Deno.test("with exceptionSave, a failing fit leaves a breakpoint that matches th
     assertEquals(values(restored), values(model));
   });
 });
+
+Deno.test("fitWithCheckpoints with resume: true restores the newest checkpoint and goes on as an uninterrupted run", async () => {
+  const { x, y } = data();
+  const fitArgs = { batchSize: 4, shuffle: false, verbose: 0 };
+  await withTempDir(async (dir) => {
+    const uninterrupted = build();
+    await fitWithCheckpoints(uninterrupted, x, y, { ...fitArgs, epochs: 3 }, {
+      onStepEnd: () => {},
+    }, { optimizer: uninterrupted.optimizer });
+
+    const monitor = () =>
+      new CheckpointMonitor({
+        directory: dir,
+        saveCheckpointSteps: 4, // every epoch end (4 batches)
+        saveNetworkParams: false,
+      });
+    // A fresh folder: nothing to resume, training starts at epoch 1.
+    const first = build();
+    {
+      await using m = monitor();
+      await fitWithCheckpoints(first, x, y, { ...fitArgs, epochs: 2 }, m, {
+        optimizer: first.optimizer,
+        resume: true,
+        tf,
+      });
+    }
+    // "Another process": a model built again, the same script, epochs: 3.
+    const resumed = build();
+    {
+      await using m = monitor();
+      const seen: number[] = [];
+      m.addEventListener("saved", (e) => seen.push(e.detail.step));
+      await fitWithCheckpoints(resumed, x, y, { ...fitArgs, epochs: 3 }, m, {
+        optimizer: resumed.optimizer,
+        resume: true,
+        tf,
+      });
+      assertEquals(seen, [12]);
+      assertEquals(m.checkpoints.map((f) => f.split("/").pop()), [
+        "CKP_rank_0_1-3_4.ckpt",
+      ]);
+    }
+    assertEquals(values(resumed), values(uninterrupted));
+  });
+});
+
+Deno.test("fitWithCheckpoints with resume refuses what it cannot do", async () => {
+  const { x, y } = data();
+  const model = build();
+  const args = { epochs: 1, batchSize: 4, verbose: 0 };
+  await assertRejects(
+    fitWithCheckpoints(model, x, y, args, { onStepEnd: () => {} }, {
+      resume: true,
+      tf,
+    }),
+    /"resume: true" needs a CheckpointMonitor/,
+  );
+  await assertRejects(
+    fitWithCheckpoints(model, x, y, args, { onStepEnd: () => {} }, {
+      resume: "/nonexistent",
+    }),
+    /pass the tfjs namespace as "tf"/,
+  );
+  await assertRejects(
+    fitWithCheckpoints(model, x, y, { ...args, initialEpoch: 1 }, {
+      onStepEnd: () => {},
+    }, { resume: "/nonexistent", tf }),
+    /do not pass it too/,
+  );
+});
+
+Deno.test("restoring into auto-named layers says to name them", async () => {
+  // tfjs numbers unnamed layers per process: the same code builds
+  // dense_Dense1 in one process and dense_Dense7 in another.
+  const unnamed = () =>
+    tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
+  const a = unnamed();
+  const saved: Checkpoint = new Map(
+    networkParameters(tfjsNetwork(a)).map((p) => [p.name, p]),
+  );
+  const b = unnamed();
+  await assertRejects(
+    restoreTfjs(b, saved, { tf }),
+    (e: unknown) => {
+      assert(e instanceof RangeError);
+      assert(
+        /the checkpoint has no weight "dense_Dense\d+\/kernel"/.test(e.message),
+        e.message,
+      );
+      assert(
+        /is a name tfjs made up .* give every layer a name, e\.g\. tf\.layers\.dense\(\{ name: "hidden"/
+          .test(e.message),
+        e.message,
+      );
+      return true;
+    },
+  );
+  // Named layers that differ give no such hint.
+  const named = (name: string) =>
+    tf.sequential({
+      layers: [tf.layers.dense({ name, units: 2, inputShape: [3] })],
+    });
+  const fromNamed: Checkpoint = new Map(
+    networkParameters(tfjsNetwork(named("out"))).map((p) => [p.name, p]),
+  );
+  await assertRejects(
+    restoreTfjs(named("other"), fromNamed, { tf }),
+    (e: unknown) => {
+      assert(e instanceof RangeError);
+      assert(/no weight "other\/kernel"/.test(e.message), e.message);
+      assert(!e.message.includes("made up"), e.message);
+      return true;
+    },
+  );
+});

@@ -44,97 +44,33 @@
 import type { StepContext, TrainCallback } from "../monitor/callback.ts";
 import type { DType, Network, Parameter, Tensor } from "../tensor/types.ts";
 import { describeValue as describe } from "../core/_describe.ts";
-import { APPEND_KEYS } from "../tensor/_append_keys.ts";
+import {
+  _modelWeights,
+  _weightName,
+  ARRAYS,
+  FROM_DTYPE,
+  OPTIMIZER_PREFIX,
+  type TfjsModel,
+  type TfjsOptimizer,
+  type TfjsTensor,
+  type TfjsTensorFactory,
+  TO_DTYPE,
+} from "./_tfjs_types.ts";
+import { restoreTfjs } from "./_tfjs_restore.ts";
+import { CheckpointMonitor } from "../monitor/monitor.ts";
+import { findResumeCheckpoint } from "../resume/resume.ts";
+import { loadCheckpoint } from "../checkpoint/checkpoint.ts";
 
-/** A tfjs tensor, as far as the adapter uses it (a `tf.Tensor` fits). */
-export interface TfjsTensor {
-  /** The shape. */
-  readonly shape: readonly number[];
-  /** The tfjs dtype: `"float32"`, `"int32"`, `"bool"`, … */
-  readonly dtype: string;
-  /** Reads the elements synchronously (a typed array). */
-  dataSync(): unknown;
-  /** Frees the tensor's memory. */
-  dispose(): void;
-}
-
-/**
- * A weight of a tfjs model (a `LayerVariable` from `model.weights` fits).
- */
-export interface TfjsWeight {
-  /** The process-unique name (`hidden/kernel_1` for a second model). */
-  readonly name: string;
-  /** The name before uniquing (`hidden/kernel`); preferred when present. */
-  readonly originalName?: string;
-  /** The shape; tfjs types it as possibly holding `null`. */
-  readonly shape: readonly (number | null)[];
-  /** The tfjs dtype. */
-  readonly dtype: string;
-  /** Whether training updates it. */
-  readonly trainable: boolean;
-  /** Returns the current value. */
-  read(): TfjsTensor;
-  /** Replaces the value (the shape must match). */
-  write(value: TfjsTensor): unknown;
-}
-
-/** A tfjs model, as far as the adapter reads it (a `tf.LayersModel` fits). */
-export interface TfjsModel {
-  /** Every weight, trainable or not, in the model's order. */
-  readonly weights: readonly TfjsWeight[];
-}
-
-/** A tensor with a name, as tfjs optimizers list their state. */
-export interface TfjsNamedTensor {
-  /** The weight's name (`iter`, `hidden/kernel/m`, …). */
-  name: string;
-  /** Its value. */
-  tensor: TfjsTensor;
-}
-
-/** A tfjs optimizer, as far as the adapter uses it (a `tf.Optimizer` fits). */
-export interface TfjsOptimizer {
-  /** Lists the optimizer's state: its step counter first, then its slots. */
-  getWeights(): Promise<TfjsNamedTensor[]>;
-  /** Replaces the state, by position, from a list like `getWeights()`'s. */
-  setWeights(weights: TfjsNamedTensor[]): Promise<void>;
-}
-
-/**
- * What the adapter needs of the tfjs namespace to build tensors: its
- * `tensor` function. Pass the imported `tf` module itself.
- */
-export interface TfjsTensorFactory {
-  /** Makes a tensor from elements, a shape and a tfjs dtype. */
-  tensor(
-    values: Float32Array | Int32Array | Uint8Array,
-    shape: number[],
-    dtype: "float32" | "int32" | "bool",
-  ): TfjsTensor;
-}
-
-const TO_DTYPE: Readonly<Record<string, DType>> = {
-  float32: "Float32",
-  int32: "Int32",
-  bool: "Bool",
-};
-const FROM_DTYPE: Readonly<Record<string, "float32" | "int32" | "bool">> = {
-  Float32: "float32",
-  Int32: "int32",
-  Bool: "bool",
-};
-const ARRAYS = {
-  float32: Float32Array,
-  int32: Int32Array,
-  bool: Uint8Array,
-} as const;
-
-/** The default prefix of optimizer entries. */
-const OPTIMIZER_PREFIX = "optimizer/";
-
-function _weightName(w: TfjsWeight): string {
-  return w.originalName ?? w.name;
-}
+export type {
+  TfjsModel,
+  TfjsNamedTensor,
+  TfjsOptimizer,
+  TfjsTensor,
+  TfjsTensorFactory,
+  TfjsWeight,
+} from "./_tfjs_types.ts";
+export { restoreTfjs };
+export type { RestoreTfjsOptions, RestoreTfjsResult } from "./_tfjs_restore.ts";
 
 function _dtype(tfjsDtype: unknown, what: string): DType {
   const d = typeof tfjsDtype === "string" ? TO_DTYPE[tfjsDtype] : undefined;
@@ -201,30 +137,6 @@ function _liveNetwork(entries: readonly _LiveEntry[]): Iterable<Parameter> {
       }
     },
   };
-}
-
-function _modelWeights(model: TfjsModel, action: string): TfjsWeight[] {
-  const weights = (model as { weights?: unknown } | null)?.weights;
-  if (!Array.isArray(weights)) {
-    throw new TypeError(
-      `Cannot ${action}: expected a tfjs LayersModel with a "weights" array, received ${
-        describe(model)
-      }`,
-    );
-  }
-  const seen = new Set<string>();
-  for (const w of weights as TfjsWeight[]) {
-    const name = _weightName(w);
-    if (seen.has(name)) {
-      throw new RangeError(
-        `Cannot ${action}: the model has two weights named ${
-          JSON.stringify(name)
-        }; give its layers unique names`,
-      );
-    }
-    seen.add(name);
-  }
-  return weights as TfjsWeight[];
 }
 
 /**
@@ -366,266 +278,6 @@ export async function tfjsOptimizerState(
     };
   });
   return _liveNetwork(entries);
-}
-
-/** Options of {@linkcode restoreTfjs}. */
-export interface RestoreTfjsOptions {
-  /** The tfjs namespace (its `tensor` function builds the new values). */
-  tf: TfjsTensorFactory;
-  /** Also restore this optimizer's state from the `optimizer/` entries. */
-  optimizer?: TfjsOptimizer;
-  /**
-   * When `true`, every model weight (and, with `optimizer`, optimizer state)
-   * must be in the checkpoint and every tensor in the checkpoint must be
-   * used. When `false`, missing weights keep their values and unused
-   * entries are skipped. Shape and dtype mismatches are errors either way.
-   *
-   * @default {true}
-   */
-  strict?: boolean;
-  /**
-   * Entries that are not weights (a monitor's append info); never reported
-   * as unexpected.
-   *
-   * @default {["epoch_num", "step_num", "global_step", "loss_scale", "global_batch_size"]}
-   */
-  ignore?: Iterable<string>;
-  /**
-   * Prefix of the optimizer's entries, as given to
-   * {@linkcode tfjsOptimizerState}.
-   *
-   * @default {"optimizer/"}
-   */
-  optimizerPrefix?: string;
-}
-
-/** What {@linkcode restoreTfjs} did. */
-export interface RestoreTfjsResult {
-  /** Model weights set from the checkpoint. */
-  restored: string[];
-  /** Model weights the checkpoint lacked (left as they were; non-strict only). */
-  missing: string[];
-  /** Checkpoint entries no weight used (non-strict only). */
-  unexpected: string[];
-  /** Number of optimizer entries handed to `optimizer.setWeights`. */
-  optimizerWeights: number;
-}
-
-function _fail(problems: string[]): never {
-  const shown = problems.slice(0, 10);
-  const more = problems.length > 10 ? `; and ${problems.length - 10} more` : "";
-  throw new RangeError(
-    `Cannot restore tfjs model: ${shown.join("; ")}${more}`,
-  );
-}
-
-function _sameShape(a: readonly number[], b: readonly (number | null)[]) {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-/**
- * Restores a checkpoint (as `loadCheckpoint` returns it) into a tfjs model,
- * and optionally its optimizer. Weights are matched by name; everything is
- * checked before anything is written, so a failed restore leaves the model
- * untouched.
- *
- * @param model The tfjs `LayersModel` to write into.
- * @param checkpoint Name → tensor (or string) map, e.g. from `loadCheckpoint`.
- * @param options The tfjs namespace, the optimizer, strictness.
- * @returns Which weights were restored, missing or unused.
- * @throws {RangeError} Naming each weight that is missing, unexpected, of the
- * wrong shape or dtype, or duplicated in the model.
- * @throws {TypeError} When the model, checkpoint or options have the wrong type.
- *
- * @example
- * ```ts
- * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
- * import { restoreTfjs, tfjsNetwork } from "@ckpt/monitor/tfjs";
- * import { networkParameters, type Tensor } from "@ckpt/monitor";
- * import { deepEqual as assertEquals } from "node:assert/strict";
- *
- * await tf.setBackend("cpu");
- * const build = () =>
- *   tf.sequential({
- *     layers: [tf.layers.dense({ name: "out", units: 1, inputShape: [2] })],
- *   });
- * const a = build();
- * const saved = new Map<string, Tensor | string>(
- *   networkParameters(tfjsNetwork(a)).map((p) => [p.name, p]),
- * );
- * const b = build();
- * await restoreTfjs(b, saved, { tf });
- * assertEquals(b.getWeights()[0]!.dataSync(), a.getWeights()[0]!.dataSync());
- * ```
- */
-export async function restoreTfjs(
-  model: TfjsModel,
-  checkpoint: ReadonlyMap<string, Tensor | string>,
-  options: RestoreTfjsOptions,
-): Promise<RestoreTfjsResult> {
-  const weights = _modelWeights(model, "restore tfjs model");
-  if (!(checkpoint instanceof Map)) {
-    throw new TypeError(
-      `Cannot restore tfjs model: the checkpoint must be a Map, received ${
-        describe(checkpoint)
-      }`,
-    );
-  }
-  const tf = options?.tf;
-  if (typeof tf?.tensor !== "function") {
-    throw new TypeError(
-      `Cannot restore tfjs model: pass the tfjs namespace as "tf", received ${
-        describe(tf)
-      }`,
-    );
-  }
-  const strict = options.strict ?? true;
-  const prefix = options.optimizerPrefix ?? OPTIMIZER_PREFIX;
-  const ignore = new Set(options.ignore ?? APPEND_KEYS);
-  const optimizer = options.optimizer;
-  const problems: string[] = [];
-
-  // Model weights, by name.
-  const plan: { weight: TfjsWeight; value: Tensor }[] = [];
-  const missing: string[] = [];
-  const used = new Set<string>();
-  const byName = new Map<string, TfjsWeight>();
-  for (const w of weights) {
-    const name = _weightName(w);
-    byName.set(name, w);
-    byName.set(w.name, w);
-    const value = checkpoint.get(name);
-    if (value === undefined) {
-      missing.push(name);
-      if (strict) {
-        problems.push(`the checkpoint has no weight ${JSON.stringify(name)}`);
-      }
-      continue;
-    }
-    used.add(name);
-    const err = _mismatch(name, value, w.dtype, w.shape);
-    if (err !== null) problems.push(err);
-    else plan.push({ weight: w, value: value as Tensor });
-  }
-
-  // Optimizer entries: prefix, position, tfjs name.
-  const slots: { index: number; name: string; value: Tensor }[] = [];
-  for (const [key, value] of checkpoint) {
-    if (!key.startsWith(prefix)) continue;
-    if (optimizer === undefined) {
-      used.add(key);
-      continue;
-    }
-    const m = /^(\d+)\/(.+)$/s.exec(key.slice(prefix.length));
-    if (m === null || typeof value === "string") {
-      problems.push(
-        `optimizer entry ${
-          JSON.stringify(key)
-        } is not named ${prefix}<position>/<name>`,
-      );
-      continue;
-    }
-    used.add(key);
-    const name = m[2]!;
-    // Slots are named "<variable>/<slot>": check them against the variable.
-    const owner = byName.get(name.slice(0, name.lastIndexOf("/")));
-    const err = owner === undefined
-      ? _mismatch(key, value, undefined, undefined)
-      : _mismatch(key, value, owner.dtype, owner.shape);
-    if (err !== null) problems.push(err);
-    else slots.push({ index: Number(m[1]), name, value });
-  }
-  slots.sort((a, b) => a.index - b.index);
-  if (optimizer !== undefined) {
-    slots.forEach((s, i) => {
-      if (s.index !== i) {
-        problems.push(
-          `optimizer entries must be numbered 0, 1, 2, …: position ${i} holds ${s.index} (${
-            JSON.stringify(s.name)
-          })`,
-        );
-      }
-    });
-    if (strict && slots.length === 0) {
-      problems.push(
-        `the checkpoint has no optimizer state (no entry starts with ${
-          JSON.stringify(prefix)
-        })`,
-      );
-    }
-  }
-
-  const unexpected: string[] = [];
-  for (const [key, value] of checkpoint) {
-    if (used.has(key) || ignore.has(key) || typeof value === "string") continue;
-    unexpected.push(key);
-    if (strict) {
-      problems.push(
-        `the model has no weight named ${
-          JSON.stringify(key)
-        } (in the checkpoint)`,
-      );
-    }
-  }
-  if (problems.length > 0) _fail(problems);
-
-  // Everything checks out: write.
-  for (const { weight, value } of plan) {
-    const t = _toTfjs(tf, value);
-    try {
-      weight.write(t);
-    } finally {
-      t.dispose();
-    }
-  }
-  if (optimizer !== undefined && slots.length > 0) {
-    const named = slots.map((s) => ({
-      name: s.name,
-      tensor: _toTfjs(tf, s.value),
-    }));
-    try {
-      await optimizer.setWeights(named);
-    } finally {
-      for (const n of named) n.tensor.dispose();
-    }
-  }
-  return {
-    restored: plan.map((p) => _weightName(p.weight)),
-    missing,
-    unexpected,
-    optimizerWeights: optimizer === undefined ? 0 : slots.length,
-  };
-}
-
-/** Returns why `value` cannot be written to a weight, or `null`. */
-function _mismatch(
-  name: string,
-  value: Tensor | string,
-  dtype: string | undefined,
-  shape: readonly (number | null)[] | undefined,
-): string | null {
-  const q = JSON.stringify(name);
-  if (typeof value === "string") return `${q} is a string, not a tensor`;
-  const tfjsDtype = FROM_DTYPE[value.dtype];
-  if (tfjsDtype === undefined) {
-    return `${q} has dtype ${value.dtype}, which tfjs cannot hold`;
-  }
-  if (dtype !== undefined && tfjsDtype !== dtype) {
-    return `${q} has dtype ${value.dtype} in the checkpoint, the model has ${dtype}`;
-  }
-  if (shape !== undefined && !_sameShape(value.shape, shape)) {
-    return `${q} has shape [${
-      value.shape.join(", ")
-    }] in the checkpoint, the model has [${shape.join(", ")}]`;
-  }
-  return null;
-}
-
-function _toTfjs(tf: TfjsTensorFactory, value: Tensor): TfjsTensor {
-  const dtype = FROM_DTYPE[value.dtype]!;
-  // tfjs may keep the array it is given: hand it a copy.
-  const data = (value.data as Float32Array | Int32Array | Uint8Array).slice();
-  return tf.tensor(data, [...value.shape], dtype);
 }
 
 /** Options of {@linkcode tfjsCallback}. */
@@ -860,8 +512,98 @@ export interface TfjsFitArgs {
   callbacks?: unknown;
 }
 
-/** Options of {@linkcode fitWithCheckpoints} (those of {@linkcode tfjsCallback} but the model). */
-export type FitWithCheckpointsOptions = Omit<TfjsCallbackOptions, "model">;
+/**
+ * Options of {@linkcode fitWithCheckpoints}: those of
+ * {@linkcode tfjsCallback} but the model, and how to resume.
+ */
+export interface FitWithCheckpointsOptions
+  extends Omit<TfjsCallbackOptions, "model"> {
+  /**
+   * Resume before training: `true` looks in the monitor's own `directory`
+   * (the monitor must be a `CheckpointMonitor`); a string is the folder to
+   * look in (a monitor's `directory`). The newest checkpoint that verifies
+   * ({@linkcode findResumeCheckpoint}, breakpoints included) is restored
+   * into the model and `optimizer`, `fit` goes on from the epoch after the
+   * last one it completed (its `initialEpoch`) and the step count from the
+   * start of that epoch. A checkpoint taken mid-epoch resumes at the start
+   * of its epoch, so the batches of that epoch it already saw are trained
+   * on again: save at epoch ends (`saveCheckpointSteps` a multiple of the
+   * batches per epoch) for a resume identical to an uninterrupted run. When
+   * there is no checkpoint, training starts from the beginning. Needs `tf`.
+   *
+   * @default {false}
+   */
+  resume?: boolean | string;
+  /**
+   * The tfjs namespace (`import * as tf from "…tfjs"`), which `resume`
+   * needs to build the restored tensors.
+   *
+   * @default {undefined}
+   */
+  tf?: TfjsTensorFactory;
+  /**
+   * The key of encrypted checkpoints to resume from (the cipher is read
+   * from the files). By default the monitor's `encKey`.
+   *
+   * @default {the monitor's encKey}
+   */
+  decKey?: Uint8Array;
+}
+
+/** Where {@linkcode fitWithCheckpoints} resumes: restored, and the counts. */
+async function _resume(
+  model: TfjsModel,
+  monitor: TrainCallback,
+  options: FitWithCheckpointsOptions,
+  stepsPerEpoch: number | undefined,
+): Promise<{ initialEpoch: number; initialStep: number } | null> {
+  const { resume, tf } = options;
+  const own = monitor instanceof CheckpointMonitor ? monitor : undefined;
+  const directory = typeof resume === "string" ? resume : own?.layout.directory;
+  if (directory === undefined) {
+    throw new TypeError(
+      `Cannot resume tfjs training: "resume: true" needs a CheckpointMonitor (to take its directory); pass the folder as "resume" instead`,
+    );
+  }
+  if (typeof tf?.tensor !== "function") {
+    throw new TypeError(
+      `Cannot resume tfjs training: pass the tfjs namespace as "tf" (import * as tf from "npm:@tensorflow/tfjs"), received ${
+        describe(tf)
+      }`,
+    );
+  }
+  if (stepsPerEpoch === undefined) {
+    throw new TypeError(
+      `Cannot resume tfjs training: pass "stepsPerEpoch" (batches per epoch), which cannot be worked out from x`,
+    );
+  }
+  if (options.initialStep !== undefined) {
+    throw new TypeError(
+      `Cannot resume tfjs training: "resume" works out the initial step; do not pass "initialStep" too`,
+    );
+  }
+  const decKey = options.decKey ?? own?.config.encKey;
+  const load = decKey === undefined ? {} : { decKey };
+  const found = await findResumeCheckpoint(directory, {
+    ...load,
+    stepsPerEpoch,
+  });
+  if (found === null) return null;
+  const file = found.files[own?.rank ?? 0] ?? found.integrated;
+  if (file === undefined) {
+    throw new RangeError(
+      `Cannot resume tfjs training: the checkpoint found in "${directory}" has no file for rank ${own?.rank}`,
+    );
+  }
+  await restoreTfjs(model, await loadCheckpoint(file, load), {
+    tf,
+    ...(options.optimizer === undefined
+      ? {}
+      : { optimizer: options.optimizer }),
+  });
+  const initialEpoch = found.context.initialEpoch;
+  return { initialEpoch, initialStep: initialEpoch * stepsPerEpoch };
+}
 
 function _samples(x: unknown): number | undefined {
   const first = Array.isArray(x) ? x[0] : x;
@@ -880,6 +622,12 @@ function _samples(x: unknown): number | undefined {
  * `validationSplit` unless given. When `fit` rejects, the monitor's
  * `onException` runs (it may save a breakpoint) before the error is rethrown.
  *
+ * With `resume: true` (and `tf`), it first resumes from the newest
+ * checkpoint under the monitor's directory that verifies: the weights and
+ * optimizer state are restored and `fit` goes on from the epoch after the
+ * last one completed, so the same script run again after a crash continues
+ * where it stopped (see {@linkcode FitWithCheckpointsOptions.resume}).
+ *
  * @param model The tfjs model.
  * @param x Training inputs, as for `model.fit`.
  * @param y Training targets, as for `model.fit`.
@@ -889,6 +637,11 @@ function _samples(x: unknown): number | undefined {
  * @returns What `model.fit` returns (tfjs's `History`).
  * @throws {unknown} Whatever `fit` rejects with, after `monitor.onException`
  * (an `AggregateError` holding it first when `onException` fails too).
+ * @throws {TypeError} With `resume`: when `tf` is missing, `resume: true`
+ * is given without a `CheckpointMonitor`, or `initialStep` / fit's
+ * `initialEpoch` are passed too.
+ * @throws {RangeError} With `resume`: when the checkpoint does not fit the
+ * model (the message names each weight).
  *
  * @example
  * ```ts
@@ -931,12 +684,28 @@ export async function fitWithCheckpoints<X, Y, A extends TfjsFitArgs, R>(
       stepsPerEpoch = Math.max(1, Math.ceil(train / batch));
     }
   }
+  let args = fitArgs;
+  let initialStep = options.initialStep;
+  if (options.resume !== undefined && options.resume !== false) {
+    if ((fitArgs as { initialEpoch?: unknown })?.initialEpoch !== undefined) {
+      throw new TypeError(
+        `Cannot resume tfjs training: "resume" works out fit's initialEpoch; do not pass it too`,
+      );
+    }
+    const at = await _resume(model, monitor, options, stepsPerEpoch);
+    if (at !== null) {
+      args = { ...fitArgs, initialEpoch: at.initialEpoch };
+      initialStep = at.initialStep;
+    }
+  }
+  const { resume: _r, tf: _tf, decKey: _k, ...callbackOptions } = options;
   const cb = tfjsCallback(monitor, {
-    ...options,
+    ...callbackOptions,
     model,
     ...(stepsPerEpoch === undefined ? {} : { stepsPerEpoch }),
+    ...(initialStep === undefined ? {} : { initialStep }),
   });
-  const own = fitArgs?.callbacks;
+  const own = args?.callbacks;
   const list: unknown[] = own == null
     ? []
     : Array.isArray(own)
@@ -950,7 +719,7 @@ export async function fitWithCheckpoints<X, Y, A extends TfjsFitArgs, R>(
   list.splice(typeof first?.setParams === "function" ? 1 : 0, 0, cb);
   const callbacks = list;
   try {
-    return await model.fit(x, y, { ...fitArgs, callbacks } as A);
+    return await model.fit(x, y, { ...args, callbacks } as A);
   } catch (error) {
     try {
       await cb.onException(error);

@@ -157,9 +157,12 @@ export interface LoadCheckpointOptions {
    */
   decKey?: Uint8Array;
   /**
-   * The cipher for `decKey`. Only valid together with `decKey`.
+   * The cipher for `decKey`. Only valid together with `decKey`. When
+   * omitted, the cipher the file's framing names is used (its first bytes
+   * say which); when given, a file framed with another cipher is a
+   * {@linkcode DecryptionError}.
    *
-   * @default {"AES-GCM"}
+   * @default {the file's cipher}
    */
   decMode?: EncMode;
   /**
@@ -708,16 +711,22 @@ export async function openCheckpoint(
   try {
     // The one place the source is chosen: a decrypting source wraps `file`.
     let source: ByteSource = file;
+    const head = new Uint8Array(Math.min(4, file.size));
+    await file.readAt(0, head);
+    const fileMode = detectCipher(head);
     if (cipher === null) {
-      const head = new Uint8Array(Math.min(4, file.size));
-      await file.readAt(0, head);
-      const fileMode = detectCipher(head);
       if (fileMode !== null) {
         throw new EncryptionMismatchError(path, fileMode, null);
       }
     } else {
+      // Without decMode, the cipher the file's framing names (a plain file
+      // keeps the default, and is refused as not encrypted). A decMode that
+      // disagrees with the framing is refused as a wrong mode.
+      const mode = options.decMode === undefined && fileMode !== null
+        ? fileMode
+        : cipher.mode;
       try {
-        decrypted = await openDecryptingSource(file, { ...cipher, path });
+        decrypted = await openDecryptingSource(file, { ...cipher, mode, path });
       } finally {
         cipher.key.fill(0);
       }

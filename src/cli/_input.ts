@@ -10,6 +10,7 @@ import {
   openCheckpoint,
 } from "../checkpoint/checkpoint.ts";
 import { InputError, statOrNull } from "./_util.ts";
+import { storeFor } from "../store/resolve.ts";
 
 /** Key options of the subcommands that read files. */
 export interface CliDecrypt {
@@ -37,7 +38,7 @@ export async function fileSize(path: string): Promise<number> {
   if (info === null) {
     throw new InputError(`${JSON.stringify(path)} does not exist`);
   }
-  if (info.isDirectory) {
+  if (info.kind === "directory") {
     throw new InputError(
       `${JSON.stringify(path)} is a folder, not a checkpoint file`,
     );
@@ -45,20 +46,12 @@ export async function fileSize(path: string): Promise<number> {
   return info.size;
 }
 
+/** The first `n` bytes of a file (fewer when it is shorter). */
 async function _firstBytes(path: string, n: number): Promise<Uint8Array> {
-  const file = await Deno.open(path, { read: true });
-  try {
-    const buf = new Uint8Array(n);
-    let got = 0;
-    while (got < n) {
-      const r = await file.read(buf.subarray(got));
-      if (r === null) break;
-      got += r;
-    }
-    return buf.subarray(0, got);
-  } finally {
-    file.close();
-  }
+  await using file = await storeFor(path).open(path);
+  const buf = new Uint8Array(Math.min(n, file.size));
+  await file.readAt(0, buf);
+  return buf;
 }
 
 /**

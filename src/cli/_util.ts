@@ -1,5 +1,26 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
-// Helpers shared by the command-line subcommands. Not exported from the package.
+// Helpers shared by the command-line subcommands, and the tool's IO type.
+// Not exported from the package except `CliIO` (re-exported by main.ts).
+// The subcommands reach files only through the store (no Deno file calls).
+
+import { storeFor } from "../store/resolve.ts";
+import type { StoreStat } from "../store/store.ts";
+
+/** Where the tool writes, and what it knows of its terminal. */
+export interface CliIO {
+  /** Writes text to standard output (no newline added). */
+  stdout(text: string): void;
+  /** Writes text to standard error (no newline added). */
+  stderr(text: string): void;
+  /** Whether standard output is a terminal: progress is shown only then. */
+  isTerminal: boolean;
+  /**
+   * How long an operation runs before progress appears, in milliseconds.
+   *
+   * @default {500}
+   */
+  progressDelayMs?: number;
+}
 
 /** Bad command-line arguments: print usage, exit 2. */
 export class UsageError extends Error {
@@ -19,14 +40,9 @@ export class InputError extends Error {
   }
 }
 
-/** `Deno.stat`, or `null` when nothing is at `path`. */
-export async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
+/** What is at `path` (links followed), or `null` when nothing is. */
+export function statOrNull(path: string): Promise<StoreStat | null> {
+  return storeFor(path).stat(path);
 }
 
 /** Parses a key given in hex (`--enc-key-hex`), naming the flag in errors. */
@@ -120,20 +136,4 @@ export class Progress {
   done(): void {
     if (this.#shown) this.#io.stdout("\r\x1b[K");
   }
-}
-
-/** Where the tool writes, and what it knows of its terminal. */
-export interface CliIO {
-  /** Writes text to standard output (no newline added). */
-  stdout(text: string): void;
-  /** Writes text to standard error (no newline added). */
-  stderr(text: string): void;
-  /** Whether standard output is a terminal: progress is shown only then. */
-  isTerminal: boolean;
-  /**
-   * How long an operation runs before progress appears, in milliseconds.
-   *
-   * @default {500}
-   */
-  progressDelayMs?: number;
 }

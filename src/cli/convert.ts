@@ -2,19 +2,19 @@
 /**
  * `convert <in> <out>`: rewrites a checkpoint as `.ckpt` or safetensors,
  * encrypting, decrypting or changing its cipher on the way. The output is
- * written under a temporary name and renamed into place, so a failure
- * leaves nothing behind.
+ * committed atomically (as every checkpoint the library saves), so a
+ * failure leaves nothing behind.
  *
  * @module
  */
 
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { basename, extname, resolve } from "node:path";
 import type { AppendValue, Parameter } from "../tensor/types.ts";
 import { saveCheckpoint } from "../checkpoint/checkpoint.ts";
-import type { CliIO } from "./_util.ts";
 import type { EncMode } from "../crypto/cipher.ts";
 import { type CliDecrypt, openInput } from "./_input.ts";
 import {
+  type CliIO,
   formatBytes,
   InputError,
   Progress,
@@ -86,7 +86,7 @@ export async function convert(
     throw new InputError("the output must be another file than the input");
   }
   const existing = await statOrNull(output);
-  if (existing?.isDirectory) {
+  if (existing?.kind === "directory") {
     throw new InputError(
       `${JSON.stringify(output)} is a folder, not a file name`,
     );
@@ -136,32 +136,23 @@ export async function convert(
   }
 
   const encMode = options.encMode ?? "AES-GCM";
-  const tmp = join(
-    dirname(output),
-    `.${basename(output)}.${crypto.randomUUID().slice(0, 8)}.tmp`,
-  );
-  try {
-    const saved = await saveCheckpoint(tmp, params, {
-      format,
-      ...(appendInfo.size > 0 ? { appendInfo } : {}),
-      ...(options.encKey === undefined
-        ? {}
-        : { encKey: options.encKey, encMode }),
-    });
-    await Deno.rename(saved.path, output);
-    return {
-      input,
-      output,
-      format,
-      cipher: options.encKey === undefined ? null : encMode,
-      entries: params.length + appendInfo.size,
-      bytes: saved.bytes,
-      checksum: saved.checksum,
-    };
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+  // saveCheckpoint commits atomically: a failure leaves nothing at `output`.
+  const saved = await saveCheckpoint(output, params, {
+    format,
+    ...(appendInfo.size > 0 ? { appendInfo } : {}),
+    ...(options.encKey === undefined
+      ? {}
+      : { encKey: options.encKey, encMode }),
+  });
+  return {
+    input,
+    output,
+    format,
+    cipher: options.encKey === undefined ? null : encMode,
+    entries: params.length + appendInfo.size,
+    bytes: saved.bytes,
+    checksum: saved.checksum,
+  };
 }
 
 /**

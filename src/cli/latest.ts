@@ -26,8 +26,11 @@ export interface LatestResult {
   ranks: number;
   /** How the candidates were listed: from `meta.json`, or by file time. */
   source: "meta.json" | "mtime";
-  /** The pick: the (epoch, step) and the file of each rank (index = rank). */
-  pick: { epoch: number; step: number; files: string[] };
+  /**
+   * The pick: the (epoch, step), whether it is a breakpoint, and the file of
+   * each rank (index = rank).
+   */
+  pick: { epoch: number; step: number; breakpoint: boolean; files: string[] };
   /** Where training resumes, read from rank 0's file. */
   context: ResumeContext;
   /** Newer candidates passed over, and why. */
@@ -55,7 +58,7 @@ export async function latest(
   if (info === null) {
     throw new InputError(`${JSON.stringify(dir)} does not exist`);
   }
-  if (!info.isDirectory) {
+  if (info.kind !== "directory") {
     throw new InputError(
       `${JSON.stringify(dir)} is a file; latest takes a training output folder`,
     );
@@ -66,11 +69,11 @@ export async function latest(
   } catch (e) {
     if (e instanceof CorruptCheckpointError) {
       // One line: the reasons, separated by "; ".
-      throw new CorruptCheckpointError(
-        e.path,
-        _oneLine(e.reason),
-        { cause: e },
-      );
+      const one = new CorruptCheckpointError(e.path, _oneLine(e.reason), {
+        cause: e,
+      });
+      one.message = _oneLine(e.message);
+      throw one;
     }
     throw e;
   }
@@ -85,7 +88,12 @@ export async function latest(
     root: found.root,
     ranks: found.files.length,
     source: found.source,
-    pick: { epoch: found.epoch, step: found.step, files: [...found.files] },
+    pick: {
+      epoch: found.epoch,
+      step: found.step,
+      breakpoint: found.breakpoint === true,
+      files: [...found.files],
+    },
     context: found.context,
     skipped: [...found.skipped],
     warnings: [...found.warnings],
@@ -102,7 +110,11 @@ export function formatLatest(r: LatestResult): string {
   const c = r.context;
   const lines = [
     `checkpoint folder: ${r.root} (${r.ranks} rank${r.ranks === 1 ? "" : "s"})`,
-    `resume from: epoch ${r.pick.epoch}, step ${r.pick.step}`,
+    `resume from: epoch ${r.pick.epoch}, step ${r.pick.step}${
+      r.pick.breakpoint
+        ? " (a breakpoint, saved when the loop threw after the last regular save)"
+        : ""
+    }`,
   ];
   for (const [rank, f] of r.pick.files.entries()) {
     lines.push(`  rank ${rank}: ${f}`);
@@ -116,7 +128,7 @@ export function formatLatest(r: LatestResult): string {
     }, step scale ${c.stepScale})`,
     "why:",
     r.source === "meta.json"
-      ? "  the newest (epoch, step) every rank has, no newer than the oldest rank's last in meta.json, whose files verify"
+      ? "  the newest (epoch, step) every rank has, no newer than the oldest rank's last in meta.json (or a breakpoint written after it), whose files verify"
       : "  no meta.json: the newest file (by time) every rank has that verifies",
   );
   for (const s of r.skipped) {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import {
   CorruptCheckpointError,
@@ -67,6 +68,20 @@ const COMMANDS: Record<string, { args: string[]; flags: string[] }> = {
   latest: { args: ["dir"], flags: ["json", "dec-key-hex", "dec-mode"] },
 };
 
+const OPTIONS = {
+  json: { type: "boolean" },
+  force: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  format: { type: "string" },
+  "dec-key-hex": { type: "string" },
+  "dec-mode": { type: "string" },
+  "enc-key-hex": { type: "string" },
+  "enc-mode": { type: "string" },
+} as const satisfies Record<
+  string,
+  { type: "boolean" | "string"; short?: string }
+>;
+
 function _mode(value: string | undefined, flag: string): EncMode | undefined {
   if (value === undefined) return undefined;
   const m = ENC_MODES.find((x) => x === value.toUpperCase());
@@ -115,10 +130,15 @@ export async function main(args: string[], io: CliIO): Promise<number> {
       return 2;
     }
     if (
-      e instanceof Deno.errors.NotFound ||
-      e instanceof Deno.errors.IsADirectory ||
       e instanceof Deno.errors.PermissionDenied ||
       e instanceof Deno.errors.NotCapable
+    ) {
+      io.stderr(`error: ${_oneLine(e)}\n${_permissionHelp(args)}`);
+      return 2;
+    }
+    if (
+      e instanceof Deno.errors.NotFound ||
+      e instanceof Deno.errors.IsADirectory
     ) {
       io.stderr(`error: ${_oneLine(e)}\n`);
       return 2;
@@ -136,6 +156,125 @@ export async function main(args: string[], io: CliIO): Promise<number> {
   }
 }
 
+/** The folders a command reads and writes, from its arguments. */
+function _access(args: readonly string[]): { read: string[]; write: string[] } {
+  const [command, ...rest] = args;
+  const paths: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === "--") {
+      paths.push(...rest.slice(i + 1));
+      break;
+    }
+    if (a.startsWith("-")) {
+      // A flag that takes a value consumes the next argument.
+      const name = a.replace(/^--?/, "");
+      const spec = (OPTIONS as Record<string, { type: string }>)[name];
+      if (spec?.type === "string" && !a.includes("=")) i++;
+      continue;
+    }
+    paths.push(a);
+  }
+  const folder = (p: string) => dirname(p);
+  if (command === "latest") return { read: paths.slice(0, 1), write: [] };
+  if (command === "convert") {
+    const out = paths[1] === undefined ? [] : [folder(paths[1])];
+    return {
+      read: [...new Set([...paths.slice(0, 1).map(folder), ...out])],
+      write: out,
+    };
+  }
+  return { read: paths.slice(0, 1).map(folder), write: [] };
+}
+
+/**
+ * How to run the tool with access to the user's folders: Deno grants a
+ * program only the folders named on its command line, and `deno task cli`
+ * names the repository's.
+ */
+function _permissionHelp(args: readonly string[]): string {
+  const { read, write } = _access(args);
+  const flags = [
+    read.length > 0 ? `-R=${read.join(",")}` : "-R",
+    ...(write.length > 0 ? [`-W=${write.join(",")}`] : []),
+  ].map(_shellWord).join(" ");
+  // Keys are not repeated into terminals and logs.
+  const shown = args.map((a, i) =>
+    /^--(dec|enc)-key-hex=/.test(a)
+      ? a.replace(/=.*/, "=<key>")
+      : /^--(dec|enc)-key-hex$/.test(args[i - 1] ?? "")
+      ? "<key>"
+      : a
+  );
+  const quoted = shown.map(_shellWord).join(" ");
+  return `The tool reaches only the folders Deno lets it. Run it with access to yours:
+  deno run ${flags} jsr:@ckpt/monitor/cli ${quoted}
+or install it once, for those folders, as the command \`ckpt\`:
+  deno install --global --name ckpt ${flags} jsr:@ckpt/monitor/cli
+(\`deno task cli\` in a clone of the repository reaches only the clone's folder.)
+`;
+}
+
+/** `word` as a POSIX shell reads it back: single-quoted when needed. */
+function _shellWord(word: string): string {
+  return /^[\w@%+=:,./<>-]+$/.test(word)
+    ? word
+    : `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+/** The closest name to `name` among `known`, when one is close enough. */
+function _closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    // A known name that starts with what was typed (`--dec-key`).
+    const d = k.startsWith(name) ? 0.5 : _distance(name, k);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3))
+    ? best
+    : undefined;
+}
+
+/** Levenshtein distance (edits to turn `a` into `b`). */
+function _distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        prev[j]! + 1,
+        row[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** Refuses an option the tool does not know, suggesting the nearest. */
+function _checkOptions(rest: readonly string[]): void {
+  for (const a of rest) {
+    if (a === "--") return;
+    if (!a.startsWith("-") || a === "-") continue;
+    const name = a.replace(/^--?/, "").split("=")[0]!;
+    const known = a.startsWith("--")
+      ? Object.hasOwn(OPTIONS, name)
+      : Object.values(OPTIONS).some((o) => "short" in o && o.short === name);
+    if (known) continue;
+    const near = _closest(name, Object.keys(OPTIONS));
+    throw new UsageError(
+      `unknown option "${a.split("=")[0]}"${
+        near === undefined ? "" : ` (did you mean --${near}?)`
+      }`,
+    );
+  }
+}
+
 /** First line of an error message (Deno's permission errors name the flag). */
 function _oneLine(e: Error): string {
   return e.message.split("\n")[0]!;
@@ -144,8 +283,8 @@ function _oneLine(e: Error): string {
 /** Speaks of the tool's flags where a library message names options. */
 function _flags(message: string): string {
   return message.replace(
-    /pass decKey( and decMode: "[A-Z0-9-]+")?/g,
-    "pass --dec-key-hex",
+    /pass its key as decKey \(the cipher is read from the file\)/g,
+    "pass its key as --dec-key-hex",
   );
 }
 
@@ -161,26 +300,21 @@ async function _run(args: string[], io: CliIO): Promise<number> {
     if (command.startsWith("-")) {
       throw new UsageError(`expected a command before ${command}`);
     }
+    const near = _closest(command, Object.keys(COMMANDS));
     throw new InputError(
-      `unknown command ${JSON.stringify(command)} (try --help)`,
+      `unknown command ${JSON.stringify(command)} (${
+        near === undefined ? "try --help" : `did you mean ${near}?`
+      })`,
     );
   }
+  _checkOptions(rest);
   let parsed;
   try {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
       strict: true,
-      options: {
-        json: { type: "boolean" },
-        force: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-        format: { type: "string" },
-        "dec-key-hex": { type: "string" },
-        "dec-mode": { type: "string" },
-        "enc-key-hex": { type: "string" },
-        "enc-mode": { type: "string" },
-      },
+      options: OPTIONS,
     });
   } catch (e) {
     throw new UsageError(

@@ -7,12 +7,17 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
 import { CorruptCheckpointError } from "../core/errors.ts";
-import { checksumFile } from "../checkpoint/checkpoint.ts";
-import type { CliIO } from "./_util.ts";
-import { type CliDecrypt, openInput } from "./_input.ts";
-import { formatBytes, Progress } from "./_util.ts";
+import { readMeta } from "../checkpoint/_meta.ts";
+import { compareRecorded } from "../checkpoint/_recorded.ts";
+import { storeFor } from "../store/resolve.ts";
+import {
+  basenamePath as basename,
+  dirnamePath as dirname,
+  joinPath as join,
+} from "../store/store.ts";
+import { type CliDecrypt, fileSize, openInput } from "./_input.ts";
+import { type CliIO, formatBytes, Progress } from "./_util.ts";
 
 /** What `verify` found. */
 export interface VerifyResult {
@@ -20,7 +25,7 @@ export interface VerifyResult {
   path: string;
   /** Whether every check passed. */
   ok: boolean;
-  /** `"ckpt"` or `"safetensors"`. */
+  /** `"ckpt"` or `"safetensors"`, or `"unknown"` when it does not parse. */
   format: string;
   /** The cipher, or `null`. */
   cipher: string | null;
@@ -33,9 +38,11 @@ export interface VerifyResult {
     | {
       /** Whether `meta.json` lists this file. */
       listed: boolean;
+      /** Why `meta.json` is malformed (a failure, as in `verifyCheckpoint`). */
+      malformed?: string;
       /** The size and checksum `meta.json` records. */
       expected?: { bytes: number; checksum: string };
-      /** The file's size and checksum. */
+      /** The file's size and checksum, when they match the record. */
       actual?: { bytes: number; checksum: string };
     }
     | null;
@@ -45,18 +52,51 @@ export interface VerifyResult {
   notes: string[];
 }
 
-async function _meta(dir: string): Promise<unknown | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(join(dir, "meta.json")));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    if (e instanceof SyntaxError) return null;
-    throw e;
+/**
+ * Compares the file with the `meta.json` beside it, as
+ * {@linkcode verifyCheckpoint} does: a malformed `meta.json` is a problem;
+ * a missing one, or one that does not list the file, only a note.
+ */
+async function _compareMeta(
+  path: string,
+  bytes: number,
+  problems: string[],
+  notes: string[],
+): Promise<VerifyResult["meta"]> {
+  const metaPath = join(dirname(path), "meta.json");
+  const store = storeFor(metaPath);
+  const read = await readMeta(metaPath, store);
+  if (read.kind === "missing") return null;
+  if (read.kind === "invalid") {
+    problems.push(`meta.json beside the file is malformed: ${read.reason}`);
+    return { listed: false, malformed: read.reason };
   }
+  const name = basename(path);
+  const rec = read.meta.files?.find((f) => f.name === name);
+  if (rec === undefined) {
+    notes.push(`meta.json beside the file does not list ${name}`);
+    return { listed: false };
+  }
+  const expected = { bytes: rec.bytes, checksum: rec.checksum };
+  const mismatch = await compareRecorded(
+    store,
+    path,
+    bytes,
+    expected,
+    "meta.json",
+  );
+  if (mismatch !== null) {
+    problems.push(
+      mismatch.reason.replace(/^it has /, "size is ").replace(/^its /, ""),
+    );
+    return { listed: true, expected };
+  }
+  return { listed: true, expected, actual: expected };
 }
 
 /**
- * Verifies a checkpoint file.
+ * Verifies a checkpoint file: the `meta.json` comparison (whether or not
+ * the file parses), then every entry.
  *
  * @param path The file.
  * @param decrypt The key and mode of an encrypted file.
@@ -70,23 +110,31 @@ export async function verify(
 ): Promise<VerifyResult> {
   const problems: string[] = [];
   const notes: string[] = [];
+  const fileBytes = await fileSize(path);
+  const meta = await _compareMeta(path, fileBytes, problems, notes);
+  const result = (
+    format: string,
+    cipher: string | null,
+    entries: number,
+    dataBytes: number,
+  ): VerifyResult => ({
+    path,
+    ok: problems.length === 0,
+    format,
+    cipher,
+    entries,
+    dataBytes,
+    meta,
+    problems,
+    notes,
+  });
   const input = await openInput(path, decrypt, true).catch((e) => {
     if (e instanceof CorruptCheckpointError) return e;
     throw e;
   });
   if (input instanceof CorruptCheckpointError) {
     problems.push(input.reason);
-    return {
-      path,
-      ok: false,
-      format: "unknown",
-      cipher: null,
-      entries: 0,
-      dataBytes: 0,
-      meta: null,
-      problems,
-      notes,
-    };
+    return result("unknown", null, 0, 0);
   }
   const reader = input.reader!;
   let entries = 0;
@@ -107,55 +155,7 @@ export async function verify(
     progress.done();
     await reader.close();
   }
-
-  let meta: VerifyResult["meta"] = null;
-  const doc = await _meta(dirname(path));
-  if (doc === null) {
-    notes.push("meta.json beside the file is not valid JSON; not compared");
-  } else if (doc !== undefined) {
-    const files = (doc as { files?: unknown }).files;
-    const name = basename(path);
-    const rec = Array.isArray(files)
-      ? files.find((f) => (f as { name?: unknown })?.name === name) as
-        | { bytes?: unknown; checksum?: unknown }
-        | undefined
-      : undefined;
-    if (rec === undefined) {
-      meta = { listed: false };
-      notes.push(`meta.json beside the file does not list ${name}`);
-    } else {
-      const actual = {
-        bytes: input.fileBytes,
-        checksum: await checksumFile(path),
-      };
-      const expected = {
-        bytes: Number(rec.bytes),
-        checksum: String(rec.checksum),
-      };
-      meta = { listed: true, expected, actual };
-      if (actual.bytes !== expected.bytes) {
-        problems.push(
-          `size is ${actual.bytes} bytes, meta.json records ${expected.bytes}`,
-        );
-      }
-      if (actual.checksum !== expected.checksum) {
-        problems.push(
-          `checksum is ${actual.checksum}, meta.json records ${expected.checksum}`,
-        );
-      }
-    }
-  }
-  return {
-    path,
-    ok: problems.length === 0,
-    format: input.format,
-    cipher: input.cipher,
-    entries,
-    dataBytes,
-    meta,
-    problems,
-    notes,
-  };
+  return result(input.format, input.cipher, entries, dataBytes);
 }
 
 /**
@@ -171,16 +171,16 @@ export function formatVerify(r: VerifyResult): string {
       r.cipher ?? "not encrypted"
     })`,
   ];
-  if (r.meta?.listed) {
-    const same = r.meta.actual!.checksum === r.meta.expected!.checksum &&
-      r.meta.actual!.bytes === r.meta.expected!.bytes;
-    lines.push(
-      `  meta.json: ${same ? "size and checksum match" : "MISMATCH"} (${
-        r.meta.actual!.checksum
-      })`,
-    );
-  } else if (r.meta === null) {
+  if (r.meta === null) {
     lines.push("  meta.json: none beside the file");
+  } else if (r.meta.malformed !== undefined) {
+    lines.push("  meta.json: MALFORMED");
+  } else if (r.meta.listed) {
+    lines.push(
+      `  meta.json: ${
+        r.meta.actual === undefined ? "MISMATCH" : "size and checksum match"
+      } (records ${r.meta.expected!.checksum})`,
+    );
   }
   for (const p of r.problems) lines.push(`  problem: ${p}`);
   for (const n of r.notes) lines.push(`  note: ${n}`);

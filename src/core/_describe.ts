@@ -24,7 +24,12 @@ export function describeValue(value: unknown): string {
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (typeof value === "object") {
     const name = (value as object).constructor?.name;
-    return name && name !== "Object" ? `a ${name}` : "an object";
+    return name && name !== "Object" ? article(name) : "an object";
   }
   return typeof value;
+}
+
+/** `name` with "a" or "an" before it, by its first letter's sound. */
+function article(name: string): string {
+  return `${/^[AEIOU]/i.test(name) ? "an" : "a"} ${name}`;
 }

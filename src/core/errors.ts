@@ -106,9 +106,7 @@ export class EncryptionMismatchError extends Error {
     super(
       fileMode === null
         ? `Cannot decrypt checkpoint "${path}": it is not encrypted, but a key was given`
-        : `Cannot read checkpoint "${path}": it is encrypted with ${fileMode}; pass decKey${
-          requestedMode === null ? ` and decMode: "${fileMode}"` : ""
-        }`,
+        : `Cannot read checkpoint "${path}": it is encrypted with ${fileMode}; pass its key as decKey (the cipher is read from the file)`,
     );
     this.name = "EncryptionMismatchError";
     this.path = path;

@@ -17,7 +17,6 @@ import {
   shapeSize,
   type Tensor,
   tensorBytes,
-  type TensorData,
 } from "../tensor/types.ts";
 
 /**
@@ -301,10 +300,9 @@ export async function loadParamsInto(
       await reader.readInto(p.name, tensorBytes(p));
       continue;
     }
-    const value = await read(p.name) as Tensor;
-    (p.data as TensorData & { set(a: ArrayLike<unknown>): void }).set(
-      value.data as ArrayLike<unknown>,
-    );
+    // Bytes, not elements: a Float16 parameter may hold its bit patterns
+    // in a Uint16Array, which an element copy would convert.
+    tensorBytes(p).set(tensorBytes(await read(p.name) as Tensor));
   }
   return { loaded: loaded.map((p) => p.name), missing, unexpected };
 }

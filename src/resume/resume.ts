@@ -8,6 +8,7 @@
 
 import { describeValue as describe } from "../core/_describe.ts";
 import {
+  type CheckpointEntry,
   type LoadCheckpointOptions,
   openCheckpoint,
 } from "../checkpoint/checkpoint.ts";
@@ -17,21 +18,35 @@ import {
   EncryptionMismatchError,
 } from "../core/errors.ts";
 import { checkRecorded } from "../checkpoint/_recorded.ts";
-import { isTempFileName } from "../store/temp_files.ts";
-import { type ParsedMeta, readMeta } from "../checkpoint/_meta.ts";
+import { readMeta } from "../checkpoint/_meta.ts";
 import { checkPath } from "../store/_paths.ts";
 import { storeFor } from "../store/resolve.ts";
-import { type CheckpointStore, joinPath as join } from "../store/store.ts";
+import {
+  type CheckpointStore,
+  isNotFound,
+  joinPath as join,
+} from "../store/store.ts";
 import {
   type Network,
   networkParameters,
-  type ParameterSlice,
+  type Parameter,
   type Tensor,
 } from "../tensor/types.ts";
 import {
   verifyCheckpoint,
   type VerifyFailureKind,
 } from "../checkpoint/verify.ts";
+import {
+  type Candidate,
+  explainEmpty,
+  explainNothing,
+  gather,
+  type Gathered,
+  order,
+  type Ordered,
+  type Skip,
+  type Step,
+} from "./_candidates.ts";
 
 /** Options of {@linkcode findResumeCheckpoint}. */
 export interface FindResumeCheckpointOptions extends LoadCheckpointOptions {
@@ -126,6 +141,11 @@ export interface ResumeCheckpoint {
   readonly epoch: number;
   /** The step (within the epoch) in the chosen files' names. */
   readonly step: number;
+  /**
+   * `true` when the chosen files are `_breakpoint.ckpt` files (written by
+   * `exceptionSave` when the loop threw, after the last regular save).
+   */
+  readonly breakpoint?: boolean;
   /** How the candidates were listed: from `meta.json`, or by file time. */
   readonly source: "meta.json" | "mtime";
   /** Where training resumes. */
@@ -134,55 +154,6 @@ export interface ResumeCheckpoint {
   readonly skipped: readonly SkippedCheckpoint[];
   /** Problems that did not stop the search (a malformed `meta.json`, …). */
   readonly warnings: readonly string[];
-}
-
-/** A candidate file of one rank. */
-interface Candidate {
-  readonly name: string;
-  readonly epoch: number;
-  readonly step: number;
-  readonly mtime: number;
-  readonly bytes?: number;
-  readonly checksum?: string;
-  readonly globalStep?: number;
-  /** The slice layout `meta.json` records for it. */
-  readonly slices?: Readonly<Record<string, ParameterSlice>>;
-  /** The number of ranks of the run that wrote it, when recorded. */
-  readonly rankSize?: number;
-}
-
-const NAME = /^(.+)-([0-9]+)_([0-9]+)\.(ckpt|safetensors)$/;
-
-function key(c: { epoch: number; step: number }): string {
-  return `${c.epoch}_${c.step}`;
-}
-
-/** The checkpoint files of a folder, parsed from their names (no breakpoints). */
-async function scan(
-  store: CheckpointStore,
-  folder: string,
-): Promise<Candidate[]> {
-  const out: Candidate[] = [];
-  for (const e of await store.list(folder) ?? []) {
-    if (e.kind !== "file" || isTempFileName(e.name)) continue;
-    const m = NAME.exec(e.name);
-    if (m === null || e.name.endsWith("_breakpoint.ckpt")) continue;
-    let mtime = 0;
-    try {
-      const info = await store.stat(join(folder, e.name));
-      if (info === null) continue; // Removed since the listing.
-      mtime = info.mtimeMs ?? 0;
-    } catch {
-      continue;
-    }
-    out.push({
-      name: e.name,
-      epoch: Number(m[2]),
-      step: Number(m[3]),
-      mtime,
-    });
-  }
-  return out;
 }
 
 function positive(value: unknown, option: string): number | undefined {
@@ -209,30 +180,6 @@ function scalar(value: Tensor | string | undefined): number | null {
   return Number(x);
 }
 
-/** Lists the `rank_N` folders of `root`, checking they are 0..n−1. */
-async function rankFolders(
-  store: CheckpointStore,
-  root: string,
-): Promise<number> {
-  const ranks: number[] = [];
-  for (const e of await store.list(root) ?? []) {
-    const m = /^rank_([0-9]+)$/.exec(e.name);
-    if (m !== null && e.kind === "directory") ranks.push(Number(m[1]));
-  }
-  ranks.sort((a, b) => a - b);
-  for (const [i, r] of ranks.entries()) {
-    if (r !== i) {
-      throw new CorruptCheckpointError(
-        root,
-        `rank folders must be rank_0 to rank_${
-          ranks.length - 1
-        }, found rank_${r} without rank_${i}`,
-      );
-    }
-  }
-  return ranks.length;
-}
-
 /**
  * Finds the checkpoint to resume from, by MindFormers' rule over
  * `<directory>/checkpoint/rank_N/meta.json`: the newest (epoch, step) for
@@ -250,11 +197,30 @@ async function rankFolders(
  * earlier run's extra `rank_*` folders are ignored for its steps, with a
  * warning.
  *
- * A `meta.json` that is malformed is reported in `warnings` and that rank's
- * files are then found by name and checked by structure only; a file
+ * Breakpoints count: a `_breakpoint.ckpt` file (which `meta.json` does not
+ * list) is a candidate when it was written after that rank's `meta.json`
+ * was last updated (so after every file it lists; an older breakpoint
+ * belongs to a run a later run has saved past), ordered by its (epoch,
+ * step) and before a regular file of the same step. It is checked by
+ * reading every entry, as nothing records its checksum.
+ *
+ * A `meta.json` that is missing or malformed (reported in `warnings`)
+ * leaves that rank's files to be found by name and each checked by reading
+ * every entry, so a damaged newest file is skipped for the next; a file
  * `meta.json` lists but the disk lacks, or whose size or checksum
  * disagrees, is skipped; files `meta.json` does not list (foreign files,
- * an earlier run's) are never chosen when it exists.
+ * an earlier run's) are never chosen when it exists. A file removed while
+ * it is checked (a running monitor's retention) is skipped as `missing`.
+ * A candidate whose resume context cannot be read (no `step_num` nor
+ * `global_step`) is skipped too.
+ *
+ * Rank folders and checkpoint files that are symbolic links are followed,
+ * as the monitor writes through them. `null` means a fresh start: no rank
+ * folder holds anything named like a checkpoint. Files named like
+ * checkpoints that cannot be (not regular files, other names) are reported
+ * in `warnings`, or, when nothing else is there, thrown as the reason; a
+ * rank folder given instead of the monitor's directory is an error saying
+ * so.
  *
  * When `integratedSave` assembled the chosen step's sliced parameters into
  * `checkpoint/integrated/`, the result also names that file (`integrated`),
@@ -267,8 +233,16 @@ async function rankFolders(
  * @returns The files per rank and the resume context, or `null` when there
  *   is no checkpoint at all (a fresh start).
  * @throws {CorruptCheckpointError} When checkpoints exist but none
- *   verifies for every rank (the message lists why each was skipped), or
- *   the rank folders are not `rank_0` … `rank_{n−1}`.
+ *   verifies for every rank (the message, "Cannot resume from <folder>",
+ *   lists why each was skipped), or the rank folders are not `rank_0` …
+ *   `rank_{n−1}` folders.
+ * @throws {EncryptionMismatchError} When every candidate is encrypted and
+ *   no `decKey` was given (the message names the newest file and its
+ *   cipher), or every one is plain and a key was given.
+ * @throws {DecryptionError} When every candidate fails to decrypt with the
+ *   key given.
+ * @throws {Deno.errors.PermissionDenied} When read permission for
+ *   `directory` is missing (the message names the `--allow-read` flag).
  * @throws {TypeError} When an argument has the wrong type.
  * @throws {RangeError} When an option is out of range.
  *
@@ -327,193 +301,143 @@ export async function findResumeCheckpoint(
 
   const store = storeFor(directory, load.store);
   store.checkAccess(directory, "read");
-  let root = join(directory, "checkpoint");
-  let count = await rankFolders(store, root);
-  if (count === 0) {
-    count = await rankFolders(store, directory);
-    if (count > 0) root = directory;
-  }
-  if (count === 0) return null;
-
-  const warnings: string[] = [];
-  const skipped: SkippedCheckpoint[] = [];
-  const perRank: Map<string, Candidate>[] = [];
-  const metas: (ParsedMeta | null)[] = [];
-  let anyMeta = false;
-  for (let rank = 0; rank < count; rank++) {
-    const folder = join(root, `rank_${rank}`);
-    const metaPath = join(folder, "meta.json");
-    const read = await readMeta(metaPath, store);
-    const byKey = new Map<string, Candidate>();
-    if (read.kind === "ok") {
-      anyMeta = true;
-      const meta = read.meta;
-      metas.push(meta);
-      if (meta.files !== null) {
-        for (const f of meta.files) {
-          byKey.set(key(f), {
-            name: f.name,
-            epoch: f.epoch,
-            step: f.step,
-            mtime: 0,
-            bytes: f.bytes,
-            checksum: f.checksum,
-            globalStep: f.global_step,
-            ...(f.slices && { slices: f.slices }),
-            ...(f.rank_size !== undefined && { rankSize: f.rank_size }),
-          });
-        }
-      } else {
-        // MindFormers' own meta.json: the files of its prefix up to the last.
-        const dash = meta.last_ckpt_file.lastIndexOf("-");
-        const prefix = meta.last_ckpt_file.slice(0, dash);
-        for (const c of await scan(store, folder)) {
-          if (!c.name.startsWith(`${prefix}-`)) continue;
-          if (
-            c.epoch > meta.last_epoch ||
-            (c.epoch === meta.last_epoch && c.step > meta.last_step)
-          ) continue;
-          byKey.set(key(c), c);
-        }
-      }
-    } else {
-      metas.push(null);
-      if (read.kind === "invalid") {
-        anyMeta = true;
-        warnings.push(
-          `${metaPath} is malformed (${read.reason}); rank ${rank}'s files are found by name and checked by structure only`,
-        );
-      }
-      // Newest by time first, so a later run's file wins a shared key.
-      const found = (await scan(store, folder)).sort((a, b) =>
-        a.mtime - b.mtime
-      );
-      for (const c of found) byKey.set(key(c), c);
-    }
-    perRank.push(byKey);
-  }
-
-  // Keys present for every rank of the run that wrote them (all rank
-  // folders, or the first `rank_size` when meta.json records it), newest
-  // first: by (epoch, step), or, with no meta.json anywhere, by rank 0's
-  // file time as MindFormers does.
-  const ranksOf = (c: Candidate) => c.rankSize ?? count;
-  const complete = (c: Candidate) => {
-    const n = ranksOf(c);
-    if (n > count) return false;
-    for (let rank = 0; rank < n; rank++) {
-      if (!perRank[rank]!.has(key(c))) return false;
-    }
-    return true;
-  };
-  const byTime = !anyMeta;
-  if (count > 1 && anyMeta && ![...perRank[0]!.values()].some(complete)) {
-    // A resumed run's meta.json lists only its own files: when some ranks
-    // saved in the new run and others died before their first save, the
-    // step they all resumed from is listed by none of the new ones. Add
-    // each rank's files from earlier runs (not newer than its meta.json's
-    // last), checked by a full read as their checksums are not recorded.
-    for (let rank = 0; rank < count; rank++) {
-      const meta = metas[rank];
-      if (meta === null || meta === undefined) continue;
-      const byKey = perRank[rank]!;
-      let added = false;
-      const older = (await scan(store, join(root, `rank_${rank}`)))
-        .sort((a, b) => b.mtime - a.mtime);
-      for (const c of older) {
-        if (byKey.has(key(c))) continue;
-        if (
-          c.epoch > meta.last_epoch ||
-          (c.epoch === meta.last_epoch && c.step > meta.last_step)
-        ) continue;
-        byKey.set(key(c), c);
-        added = true;
-      }
-      if (added) {
-        warnings.push(
-          `rank ${rank}: no step is listed by every rank's meta.json; files meta.json no longer lists (an earlier run's) were considered, checked by structure only`,
-        );
-      }
-    }
-  }
-  const shared = [...perRank[0]!.values()]
-    .filter(complete)
-    .sort((a, b) =>
-      byTime
-        ? b.mtime - a.mtime || b.epoch - a.epoch || b.step - a.step
-        : b.epoch - a.epoch || b.step - a.step
+  const searched = await search(store, directory, {
+    verify,
+    load,
+    expected,
+    newGbs,
+    perEpoch,
+  });
+  if (searched === null) return null;
+  const { gathered, ordered, skipped, found } = searched;
+  const warnings = [...ordered.warnings];
+  if (found === null) throw explainNothing(gathered, skipped, warnings);
+  const { step, files, context } = found;
+  const root = gathered.root;
+  const count = gathered.ranks.length;
+  const integrated = await findIntegrated(
+    root,
+    step.files,
+    verify,
+    load,
+    warnings,
+  );
+  if (files.length < count) {
+    const n = files.length;
+    warnings.push(
+      `${
+        n + 1 < count ? `rank_${n} … rank_${count - 1} are` : `rank_${n} is`
+      } not part of the run that wrote this checkpoint (its meta.json records ${n} ranks): ignored`,
     );
-  const anyCandidate = perRank.some((m) => m.size > 0);
-  if (!anyCandidate && !anyMeta) return null;
+  }
+  return {
+    root,
+    files,
+    ...(integrated !== undefined && { integrated }),
+    epoch: step.epoch,
+    step: step.step,
+    ...(step.breakpoint && { breakpoint: true }),
+    source: ordered.source,
+    context,
+    skipped: skipped.map(({ rank, file, kind, reason }) => ({
+      rank,
+      file,
+      kind,
+      reason,
+    })),
+    warnings,
+  };
+}
 
-  for (const head of shared) {
-    const ranks = ranksOf(head);
+/** One pass of the search: what was listed, in order, and what verified. */
+interface Searched {
+  readonly gathered: Gathered;
+  readonly ordered: Ordered;
+  readonly skipped: Skip[];
+  readonly found: Awaited<ReturnType<typeof firstThatVerifies>>;
+}
+
+/**
+ * Gathers, orders and checks the candidates; `null` for a fresh start. A
+ * running monitor's retention may remove every candidate listed when the
+ * folder was read: then the folder is read again, as long as it lists other
+ * candidates each time (a monitor saving on), up to 50 times.
+ */
+async function search(
+  store: CheckpointStore,
+  directory: string,
+  checks: CheckOptions,
+): Promise<Searched | null> {
+  let previous = "";
+  for (let attempt = 1;; attempt++) {
+    const gathered = await gather(store, directory);
+    const ordered = order(gathered);
+    if (!ordered.anything) {
+      const why = explainEmpty(gathered);
+      if (why !== null) throw why;
+      return null;
+    }
+    const skipped: Skip[] = [];
+    const found = await firstThatVerifies(
+      gathered.root,
+      ordered.steps,
+      checks,
+      skipped,
+    );
+    const vanished = skipped.length > 0 &&
+      skipped.every((s) => s.kind === "missing");
+    const listed = ordered.steps.map((s) => s.files.map((f) => f.name).join())
+      .join(";");
+    if (found !== null || !vanished || listed === previous || attempt === 50) {
+      return { gathered, ordered, skipped, found };
+    }
+    previous = listed;
+  }
+}
+
+/** How each candidate is checked, and what the resume context needs. */
+interface CheckOptions {
+  readonly verify: "checksum" | "full";
+  readonly load: LoadCheckpointOptions;
+  readonly expected: readonly Parameter[] | undefined;
+  readonly newGbs: number | undefined;
+  readonly perEpoch: number | undefined;
+}
+
+/**
+ * The first step, in order, whose every rank file verifies and whose
+ * resume context can be read; every one passed over is added to
+ * `skipped`, with the reason.
+ */
+async function firstThatVerifies(
+  root: string,
+  steps: readonly Step[],
+  options: CheckOptions,
+  skipped: Skip[],
+): Promise<
+  { step: Step; files: string[]; context: ResumeContext } | null
+> {
+  const { verify, load, expected } = options;
+  next: for (const step of steps) {
     const files: string[] = [];
-    let good = true;
-    for (let rank = 0; rank < ranks && good; rank++) {
-      const c = perRank[rank]!.get(key(head))!;
+    for (const [rank, c] of step.files.entries()) {
       const file = join(root, `rank_${rank}`, c.name);
       files.push(file);
       const problem = await check(file, c, verify, load, expected);
       if (problem !== null) {
         skipped.push({ rank, file, ...problem });
-        good = false;
+        continue next;
       }
     }
-    if (!good) continue;
-    const context = await resumeContext(
-      files[0]!,
-      perRank[0]!.get(key(head))!,
-      load,
-      newGbs,
-      perEpoch,
-    );
-    const integrated = await findIntegrated(
-      root,
-      perRank.slice(0, ranks).map((m) => m.get(key(head))!),
-      verify,
-      load,
-      warnings,
-    );
-    if (ranks < count) {
-      warnings.push(
-        `${
-          ranks + 1 < count
-            ? `rank_${ranks} … rank_${count - 1} are`
-            : `rank_${ranks} is`
-        } not part of the run that wrote this checkpoint (its meta.json records ${ranks} ranks): ignored`,
-      );
+    const context = await resumeContext(files[0]!, step.files[0]!, options)
+      .catch((error: unknown) => failure(error));
+    if ("kind" in context) {
+      skipped.push({ rank: 0, file: files[0]!, ...context });
+      continue;
     }
-    return {
-      root,
-      files,
-      ...(integrated !== undefined && { integrated }),
-      epoch: head.epoch,
-      step: head.step,
-      source: metas.some((m) => m !== null) ? "meta.json" : "mtime",
-      context,
-      skipped,
-      warnings,
-    };
+    return { step, files, context };
   }
-
-  const lines = skipped.map((s) => `${s.file}: ${s.reason}`);
-  if (shared.length === 0) {
-    const empty = perRank.flatMap((m, r) => m.size === 0 ? [`rank_${r}`] : []);
-    lines.push(
-      empty.length > 0
-        ? `${empty.join(", ")} ${
-          empty.length === 1 ? "has" : "have"
-        } no checkpoint, while other ranks do`
-        : `no (epoch, step) has a checkpoint in all ${count} rank folders`,
-    );
-  }
-  throw new CorruptCheckpointError(
-    root,
-    `no checkpoint to resume from verifies:\n  ${
-      [...warnings, ...lines].join("\n  ")
-    }`,
-  );
+  return null;
 }
 
 /**
@@ -551,7 +475,7 @@ async function findIntegrated(
   const file = join(folder, entry.name);
   const problem = await check(
     file,
-    { ...entry, mtime: 0, globalStep: entry.global_step },
+    { ...entry, breakpoint: false, mtime: 0, globalStep: entry.global_step },
     verify,
     load,
     undefined,
@@ -565,81 +489,110 @@ async function findIntegrated(
   return file;
 }
 
+/** Why a candidate fails, from what its check threw; rethrows the rest. */
+function failure(error: unknown): Omit<Skip, "rank" | "file"> {
+  if (error instanceof CorruptCheckpointError) {
+    return { kind: "corrupt", reason: error.reason, error };
+  }
+  if (error instanceof DecryptionError) {
+    return { kind: "decryption", reason: error.message, error };
+  }
+  if (error instanceof EncryptionMismatchError) {
+    return { kind: "encryption", reason: error.message, error };
+  }
+  // Removed while being checked (retention of a running monitor).
+  if (isNotFound(error)) {
+    return {
+      kind: "missing",
+      reason: "the file disappeared while being read",
+      error,
+    };
+  }
+  throw error;
+}
+
 /** Checks one candidate; returns why it fails, or `null`. */
 async function check(
   file: string,
   c: Candidate,
   verify: "checksum" | "full",
   load: LoadCheckpointOptions,
-  expected: ReturnType<typeof networkParameters> | undefined,
-): Promise<Pick<SkippedCheckpoint, "kind" | "reason"> | null> {
-  if (verify === "full" || c.checksum === undefined) {
-    const r = await verifyCheckpoint(file, {
-      ...load,
-      meta: false,
-      expected: {
-        ...(c.bytes !== undefined && { bytes: c.bytes }),
-        ...(c.checksum !== undefined && { checksum: c.checksum }),
-      },
-    });
-    if (!r.ok) return { kind: r.kind, reason: r.reason };
-  } else {
-    // Size and checksum (which covers every byte); the headers are parsed below.
-    const mismatch = await checkRecorded(storeFor(file, load.store), file, {
-      bytes: c.bytes ?? -1,
-      checksum: c.checksum,
-    });
-    if (mismatch !== null) return mismatch;
-  }
+  expected: readonly Parameter[] | undefined,
+): Promise<Omit<Skip, "rank" | "file"> | null> {
   try {
-    await using reader = await openCheckpoint(file, load);
-    if (expected !== undefined) {
-      const have = new Map(reader.entries.map((e) => [e.name, e]));
-      for (const p of expected) {
-        const e = have.get(p.name);
-        const shape = (s: readonly number[]) => `[${s.join(", ")}]`;
-        if (e === undefined) {
-          return {
-            kind: "model",
-            reason: `it lacks parameter ${
-              JSON.stringify(p.name)
-            }: the checkpoint of another model?`,
-          };
-        }
-        // A sliced parameter fits a file holding its whole tensor, or a
-        // slice of the same whole tensor (saved with another rank count).
-        const recorded =
-          c.slices !== undefined && Object.hasOwn(c.slices, p.name)
-            ? c.slices[p.name]!.globalShape
-            : undefined;
-        const fits = shape(e.shape) === shape(p.shape) ||
-          (p.slice !== undefined &&
-            [e.shape, recorded].some((s) =>
-              s !== undefined && shape(s) === shape(p.slice!.globalShape)
-            ));
-        if (e.dtype !== p.dtype || !fits) {
-          return {
-            kind: "model",
-            reason: `parameter ${JSON.stringify(p.name)} is ${e.dtype} ${
-              shape(e.shape)
-            } in it, ${p.dtype} ${
-              shape(p.shape)
-            } in the network: the checkpoint of another model?`,
-          };
-        }
+    if (verify === "full" || c.checksum === undefined) {
+      // Nothing recorded (a breakpoint, no meta.json): every entry is read.
+      const r = await verifyCheckpoint(file, {
+        ...load,
+        meta: false,
+        expected: {
+          ...(c.bytes !== undefined && { bytes: c.bytes }),
+          ...(c.checksum !== undefined && { checksum: c.checksum }),
+        },
+      });
+      if (!r.ok) {
+        return r.error === undefined
+          ? { kind: r.kind, reason: r.reason }
+          : { kind: r.kind, reason: r.reason, error: r.error };
       }
+    } else {
+      // Size and checksum (which covers every byte); the headers are parsed below.
+      const mismatch = await checkRecorded(storeFor(file, load.store), file, {
+        bytes: c.bytes ?? -1,
+        checksum: c.checksum,
+      });
+      if (mismatch !== null) return mismatch;
     }
+    await using reader = await openCheckpoint(file, load);
+    return expected === undefined
+      ? null
+      : otherModel(reader.entries, expected, c.slices);
   } catch (error) {
-    if (error instanceof CorruptCheckpointError) {
-      return { kind: "corrupt", reason: error.reason };
+    return failure(error);
+  }
+}
+
+/**
+ * Why a file's entries are not the network's parameters (the checkpoint of
+ * another model), or `null` when every parameter fits.
+ */
+function otherModel(
+  entries: readonly CheckpointEntry[],
+  expected: readonly Parameter[],
+  slices: Candidate["slices"],
+): Omit<Skip, "rank" | "file"> | null {
+  const have = new Map(entries.map((e) => [e.name, e]));
+  const shape = (s: readonly number[]) => `[${s.join(", ")}]`;
+  for (const p of expected) {
+    const e = have.get(p.name);
+    if (e === undefined) {
+      return {
+        kind: "model",
+        reason: `it lacks parameter ${
+          JSON.stringify(p.name)
+        }: the checkpoint of another model?`,
+      };
     }
-    if (error instanceof DecryptionError) {
-      return { kind: "decryption", reason: error.message };
+    // A sliced parameter fits a file holding its whole tensor, or a slice
+    // of the same whole tensor (saved with another rank count).
+    const recorded = slices !== undefined && Object.hasOwn(slices, p.name)
+      ? slices[p.name]!.globalShape
+      : undefined;
+    const fits = shape(e.shape) === shape(p.shape) ||
+      (p.slice !== undefined &&
+        [e.shape, recorded].some((s) =>
+          s !== undefined && shape(s) === shape(p.slice!.globalShape)
+        ));
+    if (e.dtype !== p.dtype || !fits) {
+      return {
+        kind: "model",
+        reason: `parameter ${JSON.stringify(p.name)} is ${e.dtype} ${
+          shape(e.shape)
+        } in it, ${p.dtype} ${
+          shape(p.shape)
+        } in the network: the checkpoint of another model?`,
+      };
     }
-    if (error instanceof EncryptionMismatchError) {
-      return { kind: "encryption", reason: error.message };
-    }
-    throw error;
   }
   return null;
 }
@@ -648,9 +601,7 @@ async function check(
 async function resumeContext(
   file: string,
   c: Candidate,
-  load: LoadCheckpointOptions,
-  newGbs: number | undefined,
-  perEpoch: number | undefined,
+  { load, newGbs, perEpoch }: CheckOptions,
 ): Promise<ResumeContext> {
   await using reader = await openCheckpoint(file, load);
   const names = new Set(reader.entries.map((e) => e.name));

@@ -99,7 +99,7 @@ export async function openFileSource(path: string): Promise<FileSource> {
   checkPath(path, "open checkpoint");
   const file = await Deno.open(path, { read: true });
   try {
-    const info = await file.stat();
+    const info = await handleInfo(path, file);
     if (!info.isFile) {
       throw new CorruptCheckpointError(path, "it is not a regular file");
     }
@@ -107,5 +107,30 @@ export async function openFileSource(path: string): Promise<FileSource> {
   } catch (error) {
     file.close();
     throw error;
+  }
+}
+
+/**
+ * Whether an open file is a regular file, and its size. Deno checks an open
+ * file's `stat()` against the path it resolves to, so through a symbolic
+ * link to a folder outside the granted ones (the monitor writes through such
+ * links with folder-only flags) it is refused: then the path as given is
+ * asked, and the size taken from the handle.
+ */
+async function handleInfo(
+  path: string,
+  file: Deno.FsFile,
+): Promise<{ isFile: boolean; size: number }> {
+  try {
+    return await file.stat();
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.NotCapable ||
+        error instanceof Deno.errors.PermissionDenied)
+    ) throw error;
+    const byPath = await Deno.stat(path);
+    const size = await file.seek(0, Deno.SeekMode.End);
+    await file.seek(0, Deno.SeekMode.Start);
+    return { isFile: byPath.isFile, size };
   }
 }

@@ -69,8 +69,12 @@ export interface DTypeArrays {
   Int64: BigInt64Array;
   /** Unsigned 64-bit. */
   UInt64: BigUint64Array;
-  /** IEEE half precision. */
-  Float16: Float16Array;
+  /**
+   * IEEE half precision: a `Float16Array`, or a `Uint16Array` of the raw
+   * 16-bit patterns (for runtimes and code without `Float16Array`, such as
+   * Node 20). Loaders return a `Float16Array` where the runtime has one.
+   */
+  Float16: Float16Array | Uint16Array;
   /** bfloat16 bit patterns (the upper half of a float32). */
   BFloat16: Uint16Array;
   /** IEEE single precision. */
@@ -165,6 +169,13 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = Object.freeze({
   Float64: 8,
 });
 
+/**
+ * `Float16Array` where the runtime has it; else the bit patterns are held in
+ * a `Uint16Array` (Node 20 and older browsers lack `Float16Array`).
+ */
+const FLOAT16_CTOR: typeof Float16Array | typeof Uint16Array =
+  typeof globalThis.Float16Array === "function" ? Float16Array : Uint16Array;
+
 const ARRAY_CTORS = {
   Bool: Uint8Array,
   Int8: Int8Array,
@@ -175,7 +186,7 @@ const ARRAY_CTORS = {
   UInt32: Uint32Array,
   Int64: BigInt64Array,
   UInt64: BigUint64Array,
-  Float16: Float16Array,
+  Float16: FLOAT16_CTOR,
   BFloat16: Uint16Array,
   Float32: Float32Array,
   Float64: Float64Array,
@@ -328,11 +339,15 @@ export function validateTensor(value: unknown, what: string): Tensor {
     }
   }
   const Ctor = ARRAY_CTORS[t.dtype];
-  if (!(t.data instanceof Ctor)) {
+  // Float16 also takes its bit patterns in a Uint16Array, as BFloat16 does.
+  const bits = t.dtype === "Float16" && t.data instanceof Uint16Array;
+  if (!(t.data instanceof Ctor) && !bits) {
     throw new TypeError(
-      `Cannot use ${what} as a tensor: dtype ${t.dtype} needs a ${Ctor.name}, received ${
-        describe(t.data)
-      }`,
+      `Cannot use ${what} as a tensor: dtype ${t.dtype} needs ${
+        t.dtype === "Float16"
+          ? "a Float16Array or a Uint16Array of bit patterns"
+          : `a ${Ctor.name}`
+      }, received ${describe(t.data)}`,
     );
   }
   const n = shapeSize(t.shape);
