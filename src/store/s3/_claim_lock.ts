@@ -135,8 +135,30 @@ async function read(
   };
 }
 
+/**
+ * A lock held on an object store: a {@linkcode StoreLock} that also says
+ * whether its lease was lost.
+ *
+ * @example
+ * ```ts ignore
+ * import { S3Store } from "@ckpt/monitor/s3";
+ * const store = new S3Store({ credentials: { accessKeyId: "…", secretAccessKey: "…" } });
+ * const lock = await store.lock("s3://bucket/run1/.merge.lock");
+ * if (lock !== null && !lock.lost) {
+ *   // … commit …
+ * }
+ * await lock?.release();
+ * ```
+ */
+export interface S3Lock extends StoreLock {
+  /** Whether the lease was lost (the claim was taken over or could not be renewed); never commit then. */
+  readonly lost: boolean;
+  /** Aborts when the lease is lost. */
+  readonly signal: AbortSignal;
+}
+
 /** A held claim. */
-export class ClaimLock implements StoreLock {
+export class ClaimLock implements S3Lock {
   readonly #target: ClaimTarget;
   readonly #timing: ClaimTiming;
   readonly #body: ClaimBody;

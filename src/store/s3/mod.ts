@@ -20,7 +20,12 @@
  *
  * @module
  */
-export { parseS3Path, S3Store, type S3StoreOptions } from "./s3_store.ts";
+export {
+  parseS3Path,
+  type S3Lock,
+  S3Store,
+  type S3StoreOptions,
+} from "./s3_store.ts";
 export type { S3Credentials } from "./_sigv4.ts";
 export { S3Error, type S3ErrorInit } from "./errors.ts";
 export {

@@ -12,14 +12,13 @@ import type {
   CheckpointStore,
   RemoveIncompleteOptions,
   StoreEntry,
-  StoreLock,
   StoreLockOptions,
   StoreReader,
   StoreStat,
   StoreWriteOptions,
   StoreWriteResult,
 } from "../store.ts";
-import { takeClaim } from "./_claim_lock.ts";
+import { type S3Lock, takeClaim } from "./_claim_lock.ts";
 import { S3Client, type S3Reply } from "./_client.ts";
 import { S3Reader } from "./_reader.ts";
 import type { S3Credentials } from "./_sigv4.ts";
@@ -28,6 +27,7 @@ import { encodeXmlText, xmlElements, xmlText } from "./_xml.ts";
 import { S3Error } from "./errors.ts";
 
 export type { S3Credentials } from "./_sigv4.ts";
+export type { S3Lock } from "./_claim_lock.ts";
 
 const MIB = 1024 * 1024;
 /** S3's smallest part (all but the last). */
@@ -88,9 +88,9 @@ export interface S3StoreOptions {
    */
   readonly concurrency?: number | undefined;
   /**
-   * Blocks a reader fetches ahead while reads go forward.
+   * Blocks (of `partSize`) a reader fetches ahead while reads go forward.
    *
-   * @default {2}
+   * @default {4}
    */
   readonly readAhead?: number | undefined;
   /**
@@ -305,7 +305,7 @@ export class S3Store implements CheckpointStore {
       );
     }
     this.#concurrency = positive("concurrency", options.concurrency, 4);
-    this.#readAhead = positive("readAhead", options.readAhead, 2, 0);
+    this.#readAhead = positive("readAhead", options.readAhead, 4, 0);
     this.#lockTiming = {
       leaseMs: positive("lockLeaseMs", options.lockLeaseMs, 30_000, 30),
       skewMs: positive("lockClockSkewMs", options.lockClockSkewMs, 5_000, 0),
@@ -779,7 +779,7 @@ export class S3Store implements CheckpointStore {
   async lock(
     path: string,
     options?: StoreLockOptions,
-  ): Promise<StoreLock | null> {
+  ): Promise<S3Lock | null> {
     const loc = this.#file(path);
     return await takeClaim(
       { client: this.#client, bucket: loc.bucket, key: loc.key, path },
