@@ -152,6 +152,7 @@ function spawn(
 
 const CHILD = new URL("./_s3_child.ts", import.meta.url).pathname;
 const SDK_CHILD = new URL("./_s3_sdk_child.ts", import.meta.url).pathname;
+const FAULT_CHILD = new URL("./_s3_fault_child.ts", import.meta.url).pathname;
 // What AWS's SDK reads from the environment and the system when it loads.
 const SDK_ENV = [
   "AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA",
@@ -466,7 +467,7 @@ s3Test(
     // The winner renews: after two more lease periods it still holds it.
     await new Promise((r) => setTimeout(r, 3200));
     equal(await a.lock(path, { wait: false }), null);
-    equal((winner as unknown as { lost: boolean }).lost, false);
+    equal(winner.lost, false);
     await winner.release();
   },
 );
@@ -543,5 +544,32 @@ s3Test(
         return true;
       });
     }
+  },
+);
+
+s3Test(
+  "retries: a dropped connection mid-part and SlowDown replies are retried; endless throttling fails after maxAttempts, aborted (fault proxy in a child)",
+  async ({ config, dir }) => {
+    const proc = spawn([
+      "--allow-net=127.0.0.1",
+      FAULT_CHILD,
+      JSON.stringify(config.options),
+      dir,
+    ]);
+    const out = await proc.output();
+    equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const result = JSON.parse(new TextDecoder().decode(out.stdout));
+    deepEqual(result.transient, {
+      bytes: 12 * MIB,
+      hits: [1, 1, 1],
+      identical: true,
+    });
+    match(
+      result.throttled,
+      /S3Error: Cannot upload part 2 of "s3:\/\/.*\/throttled\.bin": SlowDown \(HTTP 503\) after 3 attempts/,
+    );
+    equal(result.throttledHits, 3);
+    equal(result.throttledVisible, null);
+    deepEqual(result.leftUploads, []);
   },
 );
