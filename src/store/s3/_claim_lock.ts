@@ -29,6 +29,7 @@
 
 import type { StoreLock } from "../store.ts";
 import { type S3Client, type S3Reply, sleep } from "./_client.ts";
+import { randomHex } from "./_sigv4.ts";
 
 /** Lease settings. */
 export interface ClaimTiming {
@@ -61,13 +62,6 @@ function parseClaim(bytes: Uint8Array): ClaimBody | null {
     // A claim that is not ours to read: treated as run out (below).
   }
   return null;
-}
-
-function randomToken(): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(16)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
 }
 
 /** Where a claim lives and how to reach it. */
@@ -270,7 +264,7 @@ export async function takeClaim(
 ): Promise<ClaimLock | null> {
   const body: ClaimBody = {
     owner,
-    token: randomToken(),
+    token: randomHex(16),
     expiresAt: 0,
     leaseMs: timing.leaseMs,
     renewals: 0,

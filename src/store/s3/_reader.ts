@@ -62,7 +62,8 @@ export class S3Reader implements StoreReader {
   /** Fetched or fetching blocks, oldest first. */
   readonly #blocks = new Map<number, Promise<Uint8Array>>();
   readonly #pending = new Set<Promise<unknown>>();
-  #lastBlock = -2;
+  /** The last block the previous read touched (-1: a read at 0 goes forward). */
+  #lastBlock = -1;
   #closed = false;
 
   constructor(init: S3ReaderInit) {

@@ -41,6 +41,11 @@ export interface S3Credentials {
   readonly sessionToken?: string | undefined;
 }
 
+/** `count` random bytes as lowercase hex. */
+export function randomHex(count: number): string {
+  return hex(crypto.getRandomValues(new Uint8Array(count)).buffer);
+}
+
 function hex(bytes: ArrayBuffer): string {
   return Array.from(
     new Uint8Array(bytes),

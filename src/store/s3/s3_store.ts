@@ -21,7 +21,7 @@ import type {
 import { type S3Lock, takeClaim } from "./_claim_lock.ts";
 import { S3Client, type S3Reply } from "./_client.ts";
 import { S3Reader } from "./_reader.ts";
-import type { S3Credentials } from "./_sigv4.ts";
+import { randomHex, type S3Credentials } from "./_sigv4.ts";
 import { MultipartWriter } from "./_upload.ts";
 import { encodeXmlText, xmlElements, xmlText } from "./_xml.ts";
 import { S3Error } from "./errors.ts";
@@ -208,13 +208,6 @@ function positive(
     );
   }
   return v;
-}
-
-function randomHex(bytes: number): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(bytes)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
 }
 
 /** The metadata header that marks which write an object came from. */
@@ -707,6 +700,7 @@ export class S3Store implements CheckpointStore {
     const loc = parseS3Path(dir);
     const prefix = loc.key === "" ? "" : `${loc.key}/`;
     const entries: StoreEntry[] = [];
+    let keys = 0;
     let token: string | undefined;
     do {
       const page = await this.#listPage(
@@ -716,6 +710,7 @@ export class S3Store implements CheckpointStore {
         token,
         "list",
       );
+      keys += page.contents.length + page.prefixes.length;
       for (const key of page.contents) {
         const name = key.slice(prefix.length);
         if (name !== "") entries.push({ name, kind: "file" });
@@ -726,18 +721,8 @@ export class S3Store implements CheckpointStore {
       }
       token = page.next;
     } while (token !== undefined);
-    if (entries.length === 0 && prefix !== "") {
-      // A folder exists while any key is under it (an empty name "x/"
-      // included): ask once more without the delimiter's grouping.
-      const any = await this.#listPage(
-        loc.bucket,
-        prefix,
-        "1",
-        undefined,
-        "list",
-      );
-      if (any.contents.length + any.prefixes.length === 0) return null;
-    }
+    // A folder exists while any key is under it (a "x/" marker included).
+    if (keys === 0 && prefix !== "") return null;
     return entries;
   }
 
