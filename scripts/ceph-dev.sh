@@ -177,8 +177,15 @@ cmd_start() {
   ceph-mon -c "$CONF" -i a 2>>"$DIR/log/mon.a.log" || fail_daemon mon.a "did not start"
   wait_for mon.a 30 ceph_cmd mon stat
 
-  local id
-  id=$(ceph_cmd osd create) || die "ceph osd create failed"
+  # A monitor that answers `mon stat` may still refuse commands for a moment
+  # (seen once: "EPERM: problem getting command descriptions from mon").
+  local id="" try
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    id=$(ceph_cmd osd create 2>>"$DIR/log/osd-create.log") && break
+    id=""
+    sleep 1
+  done
+  [ -n "$id" ] || { cat "$DIR/log/osd-create.log" >&2; fail_daemon mon.a "refused \`ceph osd create\` 10 times"; }
   [ "$id" = 0 ] || die "ceph osd create gave id $id, expected 0"
   ceph-osd -c "$CONF" -i 0 --mkfs >>"$DIR/log/mkfs.log" 2>&1 ||
     { tail -n 40 "$DIR/log/mkfs.log" >&2; die "ceph-osd --mkfs failed"; }
