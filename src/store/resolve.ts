@@ -8,12 +8,33 @@
  */
 
 import { localStore } from "./local_store.ts";
+import { S3Store } from "./s3/s3_store.ts";
+import { S3_ENV_VARIABLES, s3OptionsFromEnv } from "./s3/env.ts";
 import type { CheckpointStore } from "./store.ts";
 
 /** Makes the store for a path of a registered scheme. */
 export type StoreFactory = (path: string) => CheckpointStore;
 
-const factories = new Map<string, StoreFactory>();
+let s3FromEnv: CheckpointStore | null = null;
+
+/**
+ * The store for `s3://` paths when none is passed or registered: one
+ * {@linkcode S3Store} per process, from the `AWS_*` variables.
+ */
+function defaultS3(path: string): CheckpointStore {
+  if (s3FromEnv !== null) return s3FromEnv;
+  const env = s3OptionsFromEnv();
+  if (env.credentials === undefined) {
+    throw new TypeError(
+      `Cannot use "${path}": no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for a server other than AWS) and run with --allow-env=${
+        S3_ENV_VARIABLES.join(",")
+      }, or pass store: new S3Store({ ... })`,
+    );
+  }
+  return s3FromEnv = new S3Store({ ...env, credentials: env.credentials });
+}
+
+const factories = new Map<string, StoreFactory>([["s3", defaultS3]]);
 
 /** The scheme of a path (`"s3"` for `s3://b/k`), or `""` for none. */
 function schemeOf(path: string): string {
@@ -41,7 +62,8 @@ export function registerStore(scheme: string, factory: StoreFactory): void {
 
 /**
  * The store that serves `path`: `store` when given, else the factory
- * registered for the path's scheme, else the local file system.
+ * registered for the path's scheme (`s3://` paths: an S3 store made from the
+ * `AWS_*` environment variables), else the local file system.
  *
  * @param path A file or folder path.
  * @param store An explicit store, which wins.
