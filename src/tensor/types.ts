@@ -200,11 +200,28 @@ const ARRAY_CTORS = {
   UInt32: Uint32Array,
   Int64: BigInt64Array,
   UInt64: BigUint64Array,
-  Float16: Float16Array,
+  // Read through globalThis: Node.js before 24 has no Float16Array, and
+  // naming it bare would fail this module's loading there.
+  Float16: (globalThis as { Float16Array?: typeof Float16Array })
+    .Float16Array,
   BFloat16: Uint16Array,
   Float32: Float32Array,
   Float64: Float64Array,
 } as const;
+
+/** The typed array class of a dtype; throws where the runtime lacks it. */
+function arrayCtor(
+  dtype: DType,
+  action: string,
+): new (length: number) => TensorData {
+  const Ctor = ARRAY_CTORS[dtype];
+  if (Ctor === undefined) {
+    throw new TypeError(
+      `Cannot ${action} ${dtype}: this runtime has no ${dtype}Array (Node.js has it from version 24)`,
+    );
+  }
+  return Ctor;
+}
 
 /**
  * Returns whether a value is one of the {@linkcode DType} names.
@@ -250,7 +267,7 @@ export function typedArrayFromBytes<D extends DType>(
       `Cannot view bytes as ${dtype}: length ${bytes.byteLength} is not a multiple of ${size}`,
     );
   }
-  const Ctor = ARRAY_CTORS[dtype] as unknown as {
+  const Ctor = arrayCtor(dtype, "view bytes as") as unknown as {
     new (
       buffer: ArrayBufferLike,
       offset: number,
@@ -352,7 +369,7 @@ export function validateTensor(value: unknown, what: string): Tensor {
       );
     }
   }
-  const Ctor = ARRAY_CTORS[t.dtype];
+  const Ctor = arrayCtor(t.dtype, `use ${what} as`);
   if (!(t.data instanceof Ctor)) {
     throw new TypeError(
       `Cannot use ${what} as a tensor: dtype ${t.dtype} needs a ${Ctor.name}, received ${
