@@ -101,12 +101,28 @@ export interface Holder {
   readonly since: number;
 }
 
-let self: Promise<{ host: string; start: string | null }> | null = null;
+/** This process as lock records name it. */
+interface Self {
+  /** The host name, `null` when it may not be read (Deno without `--allow-sys=hostname`). */
+  readonly host: string | null;
+  /** The start time ({@linkcode processStart}). */
+  readonly start: string | null;
+}
+
+let self: Promise<Self> | null = null;
+
+function hostName(): string | null {
+  try {
+    return hostname();
+  } catch {
+    return null;
+  }
+}
 
 /** This process's host name and start time (read once). */
-export function thisProcess(): Promise<{ host: string; start: string | null }> {
+export function thisProcess(): Promise<Self> {
   self ??= processStart(process.pid).then((start) => ({
-    host: hostname(),
+    host: hostName(),
     start,
   }));
   return self;
@@ -117,7 +133,7 @@ export async function newHolder(owner: string | null): Promise<Holder> {
   const { host, start } = await thisProcess();
   return {
     pid: process.pid,
-    host,
+    host: host ?? "(unknown)",
     start,
     token: randomHex(8),
     owner,
@@ -150,11 +166,13 @@ export function parseHolder(text: string): Holder | null {
  * Whether a lock's holder is certainly gone. Only a holder on this host can
  * be judged: its pid runs no process, or runs one that started at another
  * time (the pid was reused, e.g. by the same program after a container
- * restart). A holder on another host is never judged gone.
+ * restart). A holder on another host is never judged gone, nor any holder
+ * when this process may not read its host name.
  */
 export async function holderGone(holder: Holder): Promise<boolean> {
   const me = await thisProcess();
-  if (holder.host !== me.host) return false;
+  // Without our own host name, no holder can be judged.
+  if (me.host === null || holder.host !== me.host) return false;
   if (holder.pid === process.pid) {
     return me.start !== null && holder.start !== null &&
       holder.start !== me.start;
