@@ -10,9 +10,8 @@
  * ```ts
  * import { encodeCkpt, NodeStore } from "./node_mod.ts";
  * import { mkdtemp, rm } from "node:fs/promises";
- * import { tmpdir } from "node:os";
  *
- * const dir = await mkdtemp(`${tmpdir()}/ckpt-`);
+ * const dir = await mkdtemp("/tmp/ckpt-");
  * try {
  *   const w = { dtype: "Float32" as const, shape: [2], data: new Float32Array([1, 2]) };
  *   const { bytes } = await new NodeStore().write(`${dir}/m.ckpt`, (sink) =>

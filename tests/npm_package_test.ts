@@ -12,7 +12,7 @@
  */
 
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCheckpoint, saveCheckpoint, type Tensor } from "../mod.ts";
@@ -31,6 +31,54 @@ const TFJS = ["core", "layers", "backend-cpu"].map((p) =>
 );
 
 const SCRIPTS = fileURLToPath(new URL("./npm/", import.meta.url));
+
+/**
+ * A TypeScript user of the package, type-checked by tsc in the Node.js
+ * project (here, not a file of the repository: `deno check` would resolve
+ * `@ckpt/monitor` to `mod.ts`).
+ */
+const CONSUMER = `
+import {
+  CorruptCheckpointError,
+  encodeCkpt,
+  NodeStore,
+  parseCkpt,
+  type StoreWriteResult,
+  type Tensor,
+} from "@ckpt/monitor";
+import { NodeStore as SameStore } from "@ckpt/monitor/node";
+import { sm4 } from "@ckpt/monitor/sm4";
+
+const w: Tensor = { dtype: "Float32", shape: [1], data: new Float32Array(1) };
+const store: SameStore = new NodeStore();
+const saved: Promise<StoreWriteResult> = store.write(
+  "/tmp/unused.ckpt",
+  (sink) => encodeCkpt(sink, [{ name: "w", value: w }]),
+);
+export { CorruptCheckpointError, parseCkpt, saved, sm4 };
+`;
+
+/**
+ * What the consumer compiles with: NodeNext, strict, and the libraries'
+ * own `.d.ts` files checked too (`skipLibCheck: false`).
+ */
+function consumerConfig(tools: string): string {
+  return JSON.stringify({
+    compilerOptions: {
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      target: "ES2022",
+      // No DOM: a Node.js user's types need none.
+      lib: ["ES2023", "ESNext.Disposable", "ESNext.Float16"],
+      types: ["node"],
+      typeRoots: [join(tools, "node_modules", "@types")],
+      strict: true,
+      skipLibCheck: false,
+      noEmit: true,
+    },
+    files: ["consumer.ts", "wrong.ts"],
+  });
+}
 
 /** Runs a command; its stdout, or an error with everything it printed. */
 async function run(
@@ -85,6 +133,7 @@ Deno.test("npm package: installed by npm, used by Node.js, its files load in Den
   await tf.setBackend("cpu");
   await withTempDir(async (tmp) => {
     const times: Record<string, string> = {};
+    const tools = join(tmp, "tools");
     const project = join(tmp, "project");
     await Deno.mkdir(project);
     await Deno.writeTextFile(
@@ -94,11 +143,11 @@ Deno.test("npm package: installed by npm, used by Node.js, its files load in Den
     // The build (tsc, CPU-bound) and the TensorFlow.js install (mostly disk
     // and npm's cache) overlap.
     const [pkg] = await Promise.all([
-      timed(times, "build", () =>
-        buildNpm({
-          outDir: join(tmp, "package"),
-          toolsDir: join(tmp, "tools"),
-        })),
+      timed(
+        times,
+        "build",
+        () => buildNpm({ outDir: join(tmp, "package"), toolsDir: tools }),
+      ),
       timed(times, "npm install tfjs", () => npmInstall(project, TFJS)),
     ]);
     // --install-links: copied in as a registry package would be, not linked.
@@ -119,6 +168,35 @@ Deno.test("npm package: installed by npm, used by Node.js, its files load in Den
         `node ${script}`,
         () => run("node", [script, ...args], project),
       );
+
+    await t.step(
+      "its .d.ts files type-check a TypeScript user (tsc, NodeNext)",
+      async () => {
+        const tsc = join(tools, "node_modules", "typescript", "bin", "tsc");
+        await Deno.writeTextFile(join(project, "consumer.ts"), CONSUMER);
+        // A wrong use must be caught (the types are real, not `any`), and
+        // be the only error: one tsc run checks both.
+        await Deno.writeTextFile(
+          join(project, "wrong.ts"),
+          'import { NodeStore } from "@ckpt/monitor";\n' +
+            "export const wrong: number = new NodeStore().name;\n",
+        );
+        await Deno.writeTextFile(
+          join(project, "tsconfig.json"),
+          consumerConfig(tools),
+        );
+        const error = await timed(
+          times,
+          "tsc",
+          () => run("node", [tsc, "-p", "tsconfig.json"], project),
+        ).then(() => null, (e: Error) => e.message);
+        const errors = (error ?? "").split("\n").filter((l) =>
+          /error TS/.test(l)
+        );
+        deepEqual(errors.map((l) => l.replace(/\(.*/, "")), ["wrong.ts"]);
+        ok(errors[0]!.includes("TS2322"), errors[0]);
+      },
+    );
 
     await t.step(
       "NodeStore under Node.js: commit, reads, lock, cleanup",

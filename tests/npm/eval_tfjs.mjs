@@ -4,14 +4,11 @@
 // weights into the shared model and prints one JSON line: the model's loss
 // and the file's other entries.
 import { NodeStore, parseCkpt, readParsedEntry } from "@ckpt/monitor";
-import * as core from "@tensorflow/tfjs-core";
-import "@tensorflow/tfjs-backend-cpu";
-import * as layers from "@tensorflow/tfjs-layers";
 import process from "node:process";
+import { loadTfjs } from "./_tfjs.mjs";
 import { buildModel, evaluate, setWeights } from "./_model.mjs";
 
-const tf = { ...core, ...layers };
-await tf.setBackend("cpu");
+const tf = await loadTfjs();
 const path = process.argv[2];
 const reader = await new NodeStore().open(path);
 const values = new Map();

@@ -4,10 +4,8 @@
 // format layer and NodeStore) every 5 epochs. Usage: node train_tfjs.mjs
 // DIR. Prints one JSON line: the loss after each save and the files.
 import { encodeCkpt, NodeStore } from "@ckpt/monitor";
-import * as core from "@tensorflow/tfjs-core";
-import "@tensorflow/tfjs-backend-cpu";
-import * as layers from "@tensorflow/tfjs-layers";
 import process from "node:process";
+import { loadTfjs } from "./_tfjs.mjs";
 import {
   buildModel,
   evaluate,
@@ -15,8 +13,7 @@ import {
   weightEntries,
 } from "./_model.mjs";
 
-const tf = { ...core, ...layers };
-await tf.setBackend("cpu");
+const tf = await loadTfjs();
 const dir = process.argv[2];
 const store = new NodeStore();
 const model = buildModel(tf);

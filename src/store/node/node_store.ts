@@ -303,10 +303,9 @@ async function openRegular(
  * ```ts
  * import { NodeStore } from "@ckpt/monitor/node";
  * import { mkdtemp, rm } from "node:fs/promises";
- * import { tmpdir } from "node:os";
  * import { equal } from "node:assert/strict";
  *
- * const dir = await mkdtemp(`${tmpdir()}/ckpt-`);
+ * const dir = await mkdtemp("/tmp/ckpt-");
  * try {
  *   const store = new NodeStore();
  *   const result = await store.write(`${dir}/a.bin`, async (sink) => {
