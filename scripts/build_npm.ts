@@ -54,26 +54,57 @@ export interface BuildNpmOptions {
   toolsDir?: string;
 }
 
-async function run(
+/**
+ * Runs a command and returns its stdout; throws with everything it printed
+ * when it fails.
+ *
+ * @param command The program.
+ * @param args Its arguments.
+ * @param cwd Where it runs.
+ * @returns Its standard output.
+ */
+export async function run(
   command: string,
   args: string[],
   cwd: string,
-): Promise<void> {
+): Promise<string> {
   const out = await new Deno.Command(command, {
     args,
     cwd,
     stdout: "piped",
     stderr: "piped",
   }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
   if (!out.success) {
-    const text = new TextDecoder().decode(out.stdout) +
-      new TextDecoder().decode(out.stderr);
     throw new Error(
-      `Cannot build the npm package: \`${command} ${
+      `\`${command} ${
         args.join(" ")
-      }\` in "${cwd}" exited with ${out.code}:\n${text}`,
+      }\` in "${cwd}" exited with ${out.code}:\n${stdout}${
+        new TextDecoder().decode(out.stderr)
+      }`,
     );
   }
+  return stdout;
+}
+
+/**
+ * `npm install` in `dir` (no install scripts), from npm's cache when it has
+ * the packages.
+ *
+ * @param dir The npm project.
+ * @param specs What to install (none: the project's `package.json`).
+ * @returns npm's output.
+ */
+export function npmInstall(dir: string, specs: string[]): Promise<string> {
+  return run("npm", [
+    "install",
+    "--prefer-offline",
+    "--no-audit",
+    "--no-fund",
+    "--ignore-scripts",
+    "--loglevel=error",
+    ...specs,
+  ], dir);
 }
 
 async function readJson(path: string): Promise<Record<string, unknown> | null> {
@@ -92,14 +123,7 @@ async function installTools(dir: string): Promise<void> {
   const stamp = join(dir, "installed.json");
   if ((await readJson(stamp).catch(() => null))?.manifest === manifest) return;
   await Deno.writeTextFile(join(dir, "package.json"), manifest + "\n");
-  await run("npm", [
-    "install",
-    "--prefer-offline",
-    "--no-audit",
-    "--no-fund",
-    "--ignore-scripts",
-    "--loglevel=error",
-  ], dir);
+  await npmInstall(dir, []);
   await Deno.writeTextFile(stamp, JSON.stringify({ manifest }));
 }
 

@@ -16,7 +16,7 @@ import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCheckpoint, saveCheckpoint, type Tensor } from "../mod.ts";
-import { buildNpm } from "../scripts/build_npm.ts";
+import { buildNpm, npmInstall, run } from "../scripts/build_npm.ts";
 import {
   buildModel,
   evaluate,
@@ -78,41 +78,6 @@ function consumerConfig(tools: string): string {
     },
     files: ["consumer.ts", "wrong.ts"],
   });
-}
-
-/** Runs a command; its stdout, or an error with everything it printed. */
-async function run(
-  command: string,
-  args: string[],
-  cwd: string,
-): Promise<string> {
-  const out = await new Deno.Command(command, {
-    args,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(
-      `\`${command} ${args.join(" ")}\` exited with ${out.code}:\n${stdout}${
-        new TextDecoder().decode(out.stderr)
-      }`,
-    );
-  }
-  return stdout;
-}
-
-function npmInstall(project: string, specs: string[]): Promise<string> {
-  return run("npm", [
-    "install",
-    "--prefer-offline",
-    "--no-audit",
-    "--no-fund",
-    "--ignore-scripts",
-    "--loglevel=error",
-    ...specs,
-  ], project);
 }
 
 /** Runs `fn`, adding its wall time in seconds to `times` under `name`. */

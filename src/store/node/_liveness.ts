@@ -5,13 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import process from "node:process";
-
-/**
- * This library's temporary names, `.<final name>.<12 hex digits>.tmp`. The
- * same rule as `../temp_files.ts`, restated because that module calls
- * `Deno.readDir` and so does not build for Node.js.
- */
-const TEMP_NAME = /^\..+\.([0-9a-f]{12})\.tmp$/;
+import { TEMP_NAME } from "../_temp_name.ts";
 
 /** Temporary names this process has created and not yet removed or renamed. */
 const ownTemps = new Set<string>();

@@ -29,6 +29,8 @@ import { CorruptCheckpointError } from "../../core/errors.ts";
 import { describeValue as describe } from "../../core/_describe.ts";
 import { Crc32 } from "../_checksum.ts";
 import { checkFileMode, checkPath } from "../_paths.ts";
+import { checkReadRange, truncatedError } from "../_read_range.ts";
+import { tempNameHasPrefix } from "../_temp_name.ts";
 import type {
   CheckpointStore,
   RemoveIncompleteOptions,
@@ -192,16 +194,7 @@ class HandleReader implements StoreReader {
     if (file === null) {
       throw new TypeError(`Cannot read "${this.path}": the file is closed`);
     }
-    if (
-      !Number.isSafeInteger(position) || position < 0 ||
-      position + into.byteLength > this.size
-    ) {
-      throw new RangeError(
-        `Cannot read "${this.path}": bytes ${position}..${
-          position + into.byteLength
-        } are outside the file's ${this.size} bytes`,
-      );
-    }
+    checkReadRange(this.path, position, into.byteLength, this.size);
     let done = 0;
     while (done < into.byteLength) {
       const { bytesRead } = await file.read(
@@ -211,12 +204,7 @@ class HandleReader implements StoreReader {
         position + done,
       );
       if (bytesRead === 0) {
-        throw new CorruptCheckpointError(
-          this.path,
-          `file ended at byte ${
-            position + done
-          }, before its recorded size of ${this.size} bytes (was it truncated while being read?)`,
-        );
+        throw truncatedError(this.path, position + done, this.size);
       }
       done += bytesRead;
     }
@@ -552,11 +540,7 @@ export class NodeStore implements CheckpointStore {
       if (entry.kind !== "file" || tempWriterGone(entry.name) !== true) {
         continue;
       }
-      const prefixes = options.prefixes;
-      if (
-        prefixes !== undefined &&
-        !prefixes.some((p) => entry.name.startsWith(`.${p}`))
-      ) continue;
+      if (!tempNameHasPrefix(entry.name, options.prefixes)) continue;
       const path = join(dir, entry.name);
       if (await this.remove(path)) removed.push(path);
     }
