@@ -30,6 +30,7 @@ export * from "./src/monitor/monitor.ts";
 export * from "./src/checkpoint/checkpoint.ts";
 export * from "./src/store/atomic_write.ts";
 export * from "./src/store/temp_files.ts";
+export * from "./src/store/store.ts";
 export * from "./src/checkpoint/verify.ts";
 export * from "./src/resume/restore.ts";
 export * from "./src/resume/resume.ts";
