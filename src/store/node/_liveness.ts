@@ -62,18 +62,25 @@ export function processRunning(pid: number): boolean {
   }
 }
 
+let bootId: Promise<string> | null = null;
+
 /**
- * The kernel's start time of a process (`/proc/<pid>/stat`, field 22, in
- * clock ticks since boot), which tells a reused pid from the process that
- * had it; `null` where there is no `/proc` or it may not be read.
+ * The kernel's start time of a process: this boot's id and the process's
+ * start in clock ticks since boot (`/proc/<pid>/stat`, field 22), which
+ * tells a reused pid from the process that had it, also across reboots;
+ * `null` where there is no `/proc` or it may not be read.
  */
 export async function processStart(pid: number): Promise<string | null> {
+  bootId ??= readFile("/proc/sys/kernel/random/boot_id", "utf8").then(
+    (id) => id.trim(),
+    () => "",
+  );
   try {
     const text = await readFile(`/proc/${pid}/stat`, "utf8");
     // Fields after the command name, which is in parentheses and may hold
     // spaces: the 3rd field (state) is index 0, the 22nd is index 19.
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return fields[19] ?? null;
+    const ticks = text.slice(text.lastIndexOf(")") + 2).split(" ")[19];
+    return ticks === undefined ? null : `${await bootId}:${ticks}`;
   } catch {
     return null;
   }
