@@ -2,11 +2,13 @@
 /**
  * The Node.js figure of issue 15: a save of 1 GiB through the npm
  * package's NodeStore vs `fs.writeFile` + fsync of the same bytes, under
- * Node.js, rounds interleaved in one run (bench/_node_save.mjs). Three
- * variants: the baseline; `NodeStore.write` fed the bytes in 4 MiB pieces
- * (temporary file, CRC-32, chmod, fsync, rename, folder fsync); and a real
- * `.ckpt` save of a 1 GiB Float32 tensor (`encodeCkpt` into
- * `NodeStore.write`). Builds the package first (`dist/npm`).
+ * Node.js, rounds interleaved in one run (bench/_node_save.mjs). Two
+ * pairs, each a baseline and the store writing the same bytes: the raw
+ * 1 GiB fed to `NodeStore.write` in 4 MiB pieces (temporary file, CRC-32,
+ * chmod, fsync, rename, folder fsync), and a real `.ckpt` save of a 1 GiB
+ * Float32 tensor (`encodeCkpt` into `NodeStore.write`) against
+ * `fs.writeFile` + fsync of that file's bytes. Builds the package first
+ * (`dist/npm`).
  *
  * Run: `npx --yes deno@2.9.6 task bench:node [--mib=1024] [--rounds=5]`
  *

@@ -57,6 +57,15 @@ const READ_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
  */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The most bytes one `write` call hands the OS: 1 MiB. Measured under
+ * Node.js 20 on ext4 (512 MiB, 4 MiB pieces, 7 rounds interleaved): 4 MiB
+ * writes at 4 KiB-aligned file offsets took 349-1,848 ms (median 591), the
+ * same bytes in 1 MiB writes 344-418 ms (median 373), as fast as 4 MiB
+ * writes at unaligned offsets (median 363).
+ */
+const WRITE_MAX_BYTES = 1024 * 1024;
+
 function code(error: unknown): unknown {
   return (error as { code?: unknown } | null)?.code;
 }
@@ -135,7 +144,7 @@ class HandleSink implements ByteSink {
       const { bytesWritten } = await this.#file.write(
         chunk,
         done,
-        chunk.byteLength - done,
+        Math.min(chunk.byteLength - done, WRITE_MAX_BYTES),
         null,
       );
       done += bytesWritten;
