@@ -208,7 +208,9 @@ let _allocatorPrimed = false;
 function _primeAllocator(): void {
   if (_allocatorPrimed) return;
   _allocatorPrimed = true;
-  new ArrayBuffer(30 * 1024 * 1024).transfer(0);
+  // `transfer` is ES2024: Node.js 20 lacks it (and gets no priming).
+  const buffer = new ArrayBuffer(30 * 1024 * 1024);
+  if (typeof buffer.transfer === "function") buffer.transfer(0);
 }
 
 async function _importWebCrypto(
@@ -263,7 +265,8 @@ async function _importWebCrypto(
       // pages are the slowest thing a save touches).
       const buffer = output.buffer;
       if (
-        buffer instanceof ArrayBuffer && !buffer.detached &&
+        buffer instanceof ArrayBuffer &&
+        typeof buffer.transfer === "function" && !buffer.detached &&
         output.byteLength === buffer.byteLength
       ) buffer.transfer(0);
     },

@@ -8,6 +8,7 @@
 import type { ByteSource } from "../core/io.ts";
 import { CorruptCheckpointError } from "../core/errors.ts";
 import { checkPath } from "./_paths.ts";
+import { checkReadRange, truncatedError } from "./_read_range.ts";
 
 /** A random-access byte source over an open file; close it when done. */
 export interface FileSource extends ByteSource, AsyncDisposable {
@@ -43,16 +44,7 @@ class FileSourceImpl implements FileSource {
     if (file === null) {
       throw new TypeError(`Cannot read "${this.path}": the file is closed`);
     }
-    if (
-      !Number.isSafeInteger(position) || position < 0 ||
-      position + into.byteLength > this.size
-    ) {
-      throw new RangeError(
-        `Cannot read "${this.path}": bytes ${position}..${
-          position + into.byteLength
-        } are outside the file's ${this.size} bytes`,
-      );
-    }
+    checkReadRange(this.path, position, into.byteLength, this.size);
     if (into.byteLength === 0) return;
     if (this.#pos !== position) {
       this.#pos = -1;
@@ -65,12 +57,7 @@ class FileSourceImpl implements FileSource {
       const n = await file.read(into.subarray(done));
       if (n !== null) this.#pos = position + done + n;
       if (n === null) {
-        throw new CorruptCheckpointError(
-          this.path,
-          `file ended at byte ${
-            position + done
-          }, before its recorded size of ${this.size} bytes (was it truncated while being read?)`,
-        );
+        throw truncatedError(this.path, position + done, this.size);
       }
       done += n;
     }

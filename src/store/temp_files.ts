@@ -8,13 +8,7 @@
 
 import { join } from "node:path";
 import { checkPath } from "./_paths.ts";
-
-/**
- * The names {@linkcode atomicWrite} gives its temporary files:
- * `.<final name>.<12 hex digits>.tmp`. Nothing else matches, so MindSpore's
- * own `X.tmp` files and a user's files are never touched.
- */
-const TEMP_NAME = /^\..+\.[0-9a-f]{12}\.tmp$/;
+import { TEMP_NAME, tempNameHasPrefix } from "./_temp_name.ts";
 
 /**
  * Returns whether a file name is one of this library's temporary names
@@ -83,10 +77,7 @@ export async function removeTempFiles(
   try {
     for await (const entry of Deno.readDir(folder)) {
       if (!entry.isFile || !isTempFileName(entry.name)) continue;
-      if (
-        prefixes !== undefined &&
-        !prefixes.some((p) => entry.name.startsWith(`.${p}`))
-      ) continue;
+      if (!tempNameHasPrefix(entry.name, prefixes)) continue;
       const path = join(folder, entry.name);
       try {
         await Deno.remove(path);

@@ -192,6 +192,20 @@ const ARRAY_CTORS = {
   Float64: Float64Array,
 } as const;
 
+/** The typed array class of a dtype; throws where the runtime lacks it. */
+function arrayCtor(
+  dtype: DType,
+  action: string,
+): new (length: number) => TensorData {
+  const Ctor = ARRAY_CTORS[dtype];
+  if (Ctor === undefined) {
+    throw new TypeError(
+      `Cannot ${action} ${dtype}: this runtime has no ${dtype}Array (Node.js has it from version 24)`,
+    );
+  }
+  return Ctor;
+}
+
 /**
  * Returns whether a value is one of the {@linkcode DType} names.
  *
@@ -236,7 +250,7 @@ export function typedArrayFromBytes<D extends DType>(
       `Cannot view bytes as ${dtype}: length ${bytes.byteLength} is not a multiple of ${size}`,
     );
   }
-  const Ctor = ARRAY_CTORS[dtype] as unknown as {
+  const Ctor = arrayCtor(dtype, "view bytes as") as unknown as {
     new (
       buffer: ArrayBufferLike,
       offset: number,

@@ -1,0 +1,236 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * The npm package, end to end: built by `scripts/build_npm.ts`, installed
+ * with `npm install <folder>` into a temporary Node.js project, and used
+ * there by Node.js (tests/npm/*.mjs): NodeStore's commit, reads, lock
+ * between processes and cleanup after a killed writer; TensorFlow.js
+ * training under Node.js saving `.ckpt` files through the package, which
+ * this Deno process loads with its own loader, and the reverse.
+ *
+ * Needs `npm` and `node` (run permission for both); npm installs from its
+ * cache when it has the packages (`--prefer-offline`).
+ */
+
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadCheckpoint, saveCheckpoint, type Tensor } from "../mod.ts";
+import { buildNpm, npmInstall, run } from "../scripts/build_npm.ts";
+import {
+  buildModel,
+  evaluate,
+  setWeights,
+  weightEntries,
+} from "./npm/_model.mjs";
+import { withTempDir } from "./_helpers.ts";
+
+/** The TensorFlow.js packages the Node.js project trains with. */
+const TFJS = ["core", "layers", "backend-cpu"].map((p) =>
+  `@tensorflow/tfjs-${p}@4.22.0`
+);
+
+const SCRIPTS = fileURLToPath(new URL("./npm/", import.meta.url));
+
+/**
+ * A TypeScript user of the package, type-checked by tsc in the Node.js
+ * project (here, not a file of the repository: `deno check` would resolve
+ * `@ckpt/monitor` to `mod.ts`).
+ */
+const CONSUMER = `
+import {
+  CorruptCheckpointError,
+  encodeCkpt,
+  NodeStore,
+  parseCkpt,
+  type StoreWriteResult,
+  type Tensor,
+} from "@ckpt/monitor";
+import { NodeStore as SameStore } from "@ckpt/monitor/node";
+import { sm4 } from "@ckpt/monitor/sm4";
+
+const w: Tensor = { dtype: "Float32", shape: [1], data: new Float32Array(1) };
+const store: SameStore = new NodeStore();
+const saved: Promise<StoreWriteResult> = store.write(
+  "/tmp/unused.ckpt",
+  (sink) => encodeCkpt(sink, [{ name: "w", value: w }]),
+);
+export { CorruptCheckpointError, parseCkpt, saved, sm4 };
+`;
+
+/**
+ * What the consumer compiles with: NodeNext, strict, and the libraries'
+ * own `.d.ts` files checked too (`skipLibCheck: false`).
+ */
+function consumerConfig(tools: string): string {
+  return JSON.stringify({
+    compilerOptions: {
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      target: "ES2022",
+      // No DOM: a Node.js user's types need none.
+      lib: ["ES2023", "ESNext.Disposable", "ESNext.Float16"],
+      types: ["node"],
+      typeRoots: [join(tools, "node_modules", "@types")],
+      strict: true,
+      skipLibCheck: false,
+      noEmit: true,
+    },
+    files: ["consumer.ts", "wrong.ts"],
+  });
+}
+
+/** Runs `fn`, adding its wall time in seconds to `times` under `name`. */
+async function timed<T>(
+  times: Record<string, string>,
+  name: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const start = performance.now();
+  try {
+    return await fn();
+  } finally {
+    times[name] = `${((performance.now() - start) / 1000).toFixed(1)} s`;
+  }
+}
+
+Deno.test("npm package: installed by npm, used by Node.js, its files load in Deno and Deno's in it", async (t) => {
+  await tf.setBackend("cpu");
+  await withTempDir(async (tmp) => {
+    const times: Record<string, string> = {};
+    const tools = join(tmp, "tools");
+    const project = join(tmp, "project");
+    await Deno.mkdir(project);
+    await Deno.writeTextFile(
+      join(project, "package.json"),
+      JSON.stringify({ private: true, type: "module" }),
+    );
+    // The build (tsc, CPU-bound) and the TensorFlow.js install (mostly disk
+    // and npm's cache) overlap.
+    const [pkg] = await Promise.all([
+      timed(
+        times,
+        "build",
+        () => buildNpm({ outDir: join(tmp, "package"), toolsDir: tools }),
+      ),
+      timed(times, "npm install tfjs", () => npmInstall(project, TFJS)),
+    ]);
+    // --install-links: copied in as a registry package would be, not linked.
+    await timed(
+      times,
+      "npm install <folder>",
+      () => npmInstall(project, ["--install-links", pkg]),
+    );
+    for await (const entry of Deno.readDir(SCRIPTS)) {
+      await Deno.copyFile(
+        join(SCRIPTS, entry.name),
+        join(project, entry.name),
+      );
+    }
+    const node = (script: string, ...args: string[]): Promise<string> =>
+      timed(
+        times,
+        `node ${script}`,
+        () => run("node", [script, ...args], project),
+      );
+
+    await t.step(
+      "its .d.ts files type-check a TypeScript user (tsc, NodeNext)",
+      async () => {
+        const tsc = join(tools, "node_modules", "typescript", "bin", "tsc");
+        await Deno.writeTextFile(join(project, "consumer.ts"), CONSUMER);
+        // A wrong use must be caught (the types are real, not `any`), and
+        // be the only error: one tsc run checks both.
+        await Deno.writeTextFile(
+          join(project, "wrong.ts"),
+          'import { NodeStore } from "@ckpt/monitor";\n' +
+            "export const wrong: number = new NodeStore().name;\n",
+        );
+        await Deno.writeTextFile(
+          join(project, "tsconfig.json"),
+          consumerConfig(tools),
+        );
+        const error = await timed(
+          times,
+          "tsc",
+          () => run("node", [tsc, "-p", "tsconfig.json"], project),
+        ).then(() => null, (e: Error) => e.message);
+        const errors = (error ?? "").split("\n").filter((l) =>
+          /error TS/.test(l)
+        );
+        deepEqual(errors.map((l) => l.replace(/\(.*/, "")), ["wrong.ts"]);
+        ok(errors[0]!.includes("TS2322"), errors[0]);
+      },
+    );
+
+    await t.step(
+      "NodeStore under Node.js: commit, reads, lock, cleanup",
+      async () => {
+        const dir = join(tmp, "store");
+        await Deno.mkdir(dir);
+        const out = await node("store_check.mjs", dir);
+        equal(out.split("\n").filter((l) => l.startsWith("ok ")).length, 6);
+      },
+    );
+
+    const files = join(tmp, "files");
+    await Deno.mkdir(files);
+    await t.step(
+      "tfjs trains under Node.js, saving through the package; Deno loads the files",
+      async () => {
+        const { saves } = JSON.parse(await node("train_tfjs.mjs", files)) as {
+          saves: { path: string; bytes: number; epoch: number; loss: number }[];
+        };
+        equal(saves.length, 4);
+        ok(saves[3]!.loss < saves[0]!.loss, "the loss fell");
+        for (const save of saves) {
+          const values = await loadCheckpoint(save.path);
+          equal((await Deno.stat(save.path)).size, save.bytes);
+          deepEqual(values.get("epoch_num"), {
+            dtype: "Int64",
+            shape: [],
+            data: new BigInt64Array([BigInt(save.epoch)]),
+          });
+          ok(String(values.get("trained_by")).startsWith("node v20."));
+          // The same model in Deno, given the file's weights, has the loss
+          // Node.js measured: the weights crossed bit for bit.
+          const model = buildModel(tf);
+          setWeights(tf, model, values);
+          equal(evaluate(tf, model), save.loss);
+          model.dispose();
+        }
+      },
+    );
+
+    await t.step("Deno saves, Node.js loads through the package", async () => {
+      const values = await loadCheckpoint(join(files, "node_epoch_20.ckpt"));
+      const model = buildModel(tf);
+      setWeights(tf, model, values);
+      // Different weights than any Node.js saved: halve them.
+      const halved = new Map<string, Tensor>();
+      for (const { name, value } of weightEntries(model)) {
+        halved.set(name, {
+          ...value,
+          data: (value.data as Float32Array).map((v) => v / 2),
+        });
+      }
+      setWeights(tf, model, halved);
+      const loss = evaluate(tf, model);
+      model.dispose();
+      const path = join(files, "deno.ckpt");
+      await saveCheckpoint(path, halved, {
+        appendInfo: { epoch_num: 21, note: "from deno" },
+      });
+      const seen = JSON.parse(await node("eval_tfjs.mjs", path)) as {
+        loss: number;
+        others: Record<string, unknown>;
+      };
+      equal(seen.loss, loss);
+      deepEqual(seen.others, {
+        epoch_num: { dtype: "Int64", shape: [], data: ["21"] },
+        note: "from deno",
+      });
+    });
+    console.log(`npm package test wall times: ${JSON.stringify(times)}`);
+  });
+});
