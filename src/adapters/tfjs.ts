@@ -559,7 +559,7 @@ async function _resume(
 ): Promise<{ initialEpoch: number; initialStep: number } | null> {
   const { resume, tf } = options;
   const own = monitor instanceof CheckpointMonitor ? monitor : undefined;
-  const directory = typeof resume === "string" ? resume : own?.layout.directory;
+  const directory = typeof resume === "string" ? resume : own?.directory;
   if (directory === undefined) {
     throw new TypeError(
       `Cannot resume tfjs training: "resume: true" needs a CheckpointMonitor (to take its directory); pass the folder as "resume" instead`,

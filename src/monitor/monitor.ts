@@ -178,6 +178,11 @@ export class CheckpointMonitor extends EventTarget
     return this.#layout;
   }
 
+  /** The folder the run writes under (the `directory` option), known at once. */
+  get directory(): string {
+    return this.#o.directory;
+  }
+
   /** The rank in the folder and file names. */
   get rank(): number {
     return this.#o.rank;
