@@ -93,8 +93,8 @@ Deno.test({
         for (const r of results.filter((r) => r.name.startsWith("storage"))) {
           console.log(`  ${r.name}`);
         }
-        // 9 checks in each of 4 contexts, and the storage report.
-        assertAllPassed(results, 4 * 9 + 1);
+        // 10 checks in each of 4 contexts, and the storage report.
+        assertAllPassed(results, 4 * 10 + 1);
 
         await page.goto(url("reload"));
         assertAllPassed(await outcome(page), 4);

@@ -214,6 +214,37 @@ export async function runConformance(
     },
   );
 
+  await check(
+    "checksum over small and big chunks (the helper Worker's part)",
+    async () => {
+      const mixed = patternBytes(4 * 1024 * 1024 + 1000, 0xc0ffee);
+      const cuts = [
+        0,
+        100,
+        100 + 2 * 1024 * 1024,
+        105 + 2 * 1024 * 1024,
+        mixed.byteLength - 7,
+        mixed.byteLength,
+      ];
+      const r = await store.write(`${base}/mixed.bin`, async (sink) => {
+        for (let i = 1; i < cuts.length; i++) {
+          await sink.write(mixed.subarray(cuts[i - 1]!, cuts[i]!));
+        }
+      });
+      equal(
+        r,
+        { bytes: mixed.byteLength, checksum: referenceCrc32(mixed) },
+        "result",
+      );
+      same(
+        await store.readFile(`${base}/mixed.bin`, 1 << 30),
+        mixed,
+        "read back",
+      );
+      equal(await store.remove(`${base}/mixed.bin`), true, "remove");
+    },
+  );
+
   await check("open reads ranges; bounds and close are enforced", async () => {
     const reader = await store.open(file);
     equal(reader.size, data.byteLength, "size");

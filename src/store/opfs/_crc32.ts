@@ -11,7 +11,7 @@
 const POLYNOMIAL = 0xedb88320;
 
 /** Tables `k * 256 .. k * 256 + 255` for k = 0..7, built once. */
-const TABLES: Uint32Array = (() => {
+export const CRC32_TABLES: Uint32Array = (() => {
   const t = new Uint32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
@@ -28,14 +28,20 @@ const TABLES: Uint32Array = (() => {
 })();
 
 /**
- * Continues a CRC-32 over `bytes` (zlib's `crc32(bytes, crc)`).
+ * Continues a CRC-32 over `bytes` (zlib's `crc32(bytes, crc)`). It uses
+ * nothing but its arguments, so its source can run in a helper Worker
+ * (`_parallel_crc32.ts`).
  *
+ * @param t {@linkcode CRC32_TABLES}.
  * @param crc The CRC of the bytes before (0 to start).
  * @param bytes The next bytes.
  * @returns The CRC of all bytes so far, as an unsigned 32-bit number.
  */
-export function crc32Update(crc: number, bytes: Uint8Array): number {
-  const t = TABLES;
+export function crc32Update(
+  t: Uint32Array,
+  crc: number,
+  bytes: Uint8Array,
+): number {
   let c = ~crc;
   let i = 0;
   const end8 = bytes.length - (bytes.length & 7);
@@ -53,17 +59,54 @@ export function crc32Update(crc: number, bytes: Uint8Array): number {
   return ~c >>> 0;
 }
 
-/** A running CRC-32 over bytes fed in order (as `Crc32` in `../_checksum.ts`). */
-export class Crc32 {
-  #value = 0;
-
-  /** Feeds `bytes`. */
-  update(bytes: Uint8Array): void {
-    if (bytes.byteLength > 0) this.#value = crc32Update(this.#value, bytes);
+/** `a(x) * b(x) mod P(x)`, bit-reflected (zlib's `multmodp`). */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLYNOMIAL : b >>> 1;
   }
+  return p >>> 0;
+}
 
-  /** The checksum so far, as `"crc32:<8 hex digits>"`. */
-  digest(): string {
-    return `crc32:${this.#value.toString(16).padStart(8, "0")}`;
+/** `x^(2^k) mod P(x)` for k = 0..31. */
+const X2N: Uint32Array = (() => {
+  const t = new Uint32Array(32);
+  let p = 0x40000000; // x^1
+  t[0] = p;
+  for (let k = 1; k < 32; k++) t[k] = p = multModP(p, p);
+  return t;
+})();
+
+/**
+ * The CRC-32 of `A` followed by `B` from the CRCs of each and the length of
+ * `B` (zlib's `crc32_combine`).
+ *
+ * @param crcA The CRC of the first part.
+ * @param crcB The CRC of the second part.
+ * @param lengthB The second part's length in bytes.
+ * @returns The CRC of both, as an unsigned 32-bit number.
+ */
+export function crc32Combine(
+  crcA: number,
+  crcB: number,
+  lengthB: number,
+): number {
+  // x^(8 * lengthB) mod P, by squaring.
+  let p = 0x80000000; // x^0
+  let k = 3;
+  for (let n = lengthB; n > 0; n = Math.floor(n / 2), k++) {
+    if (n % 2 === 1) p = multModP(X2N[k & 31]!, p);
   }
+  return (multModP(p, crcA) ^ crcB) >>> 0;
+}
+
+/** Renders a CRC as the library's checksum string. */
+export function crc32String(crc: number): string {
+  return `crc32:${crc.toString(16).padStart(8, "0")}`;
 }

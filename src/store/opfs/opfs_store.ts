@@ -39,7 +39,7 @@ import type {
   StoreWriteOptions,
   StoreWriteResult,
 } from "../store.ts";
-import { Crc32 } from "./_crc32.ts";
+import { ParallelCrc32 } from "./_parallel_crc32.ts";
 import {
   browserNavigator,
   type DirectoryHandle,
@@ -165,66 +165,83 @@ function parsePath(path: unknown, action: string): OpfsPath {
   return { path: `${SCHEME}/${segments.join("/")}`, segments };
 }
 
-/** The sink of a write in a Worker: synchronous writes at offsets. */
-class SyncSink implements ByteSink {
-  #handle: SyncAccessHandle;
-  #path: string;
-  #crc = new Crc32();
-  #bytes = 0;
+/**
+ * What both sinks share: the byte count, the checksum (computed beside the
+ * write, see `_parallel_crc32.ts`) and the end of the write.
+ */
+abstract class OpfsSink implements ByteSink {
+  protected readonly path: string;
+  protected bytes = 0;
+  #crc = new ParallelCrc32(true);
   #open = true;
 
-  constructor(handle: SyncAccessHandle, path: string) {
-    this.#handle = handle;
-    this.#path = path;
+  constructor(path: string) {
+    this.path = path;
   }
 
-  write(chunk: Uint8Array): Promise<void> {
+  async write(chunk: Uint8Array): Promise<void> {
+    checkChunk(this.#open, this.path, chunk);
+    // The checksum is started first so that it runs while the bytes are
+    // written; its promise never rejects.
+    const checksum = this.#crc.update(chunk);
     try {
-      checkChunk(this.#open, this.#path, chunk);
-      const n = this.#handle.write(chunk, { at: this.#bytes });
-      if (n !== chunk.byteLength) {
-        throw new Error(
-          `Cannot write "${this.#path}": the browser wrote ${n} of ${chunk.byteLength} bytes`,
-        );
-      }
-      this.#crc.update(chunk);
-      this.#bytes += n;
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error);
+      await this.put(chunk);
+      this.bytes += chunk.byteLength;
+    } finally {
+      await checksum;
     }
   }
 
-  end(): StoreWriteResult {
+  /** Writes `chunk` at offset `this.bytes`. */
+  protected abstract put(chunk: Uint8Array): Promise<void> | void;
+
+  /** Ends the write; no more chunks are accepted. */
+  end(): void {
     this.#open = false;
-    return { bytes: this.#bytes, checksum: this.#crc.digest() };
+  }
+
+  /** The size and checksum of what was written (after {@linkcode end}). */
+  async result(): Promise<StoreWriteResult> {
+    return { bytes: this.bytes, checksum: await this.#crc.digest() };
+  }
+
+  /** Drops the checksum's helper after a failure. */
+  abandon(): void {
+    this.#open = false;
+    this.#crc.close();
+  }
+}
+
+/** The sink of a write in a Worker: synchronous writes at offsets. */
+class SyncSink extends OpfsSink {
+  #handle: SyncAccessHandle;
+
+  constructor(handle: SyncAccessHandle, path: string) {
+    super(path);
+    this.#handle = handle;
+  }
+
+  protected put(chunk: Uint8Array): void {
+    const n = this.#handle.write(chunk, { at: this.bytes });
+    if (n !== chunk.byteLength) {
+      throw new Error(
+        `Cannot write "${this.path}": the browser wrote ${n} of ${chunk.byteLength} bytes`,
+      );
+    }
   }
 }
 
 /** The sink of a write outside Workers: a `FileSystemWritableFileStream`. */
-class WritableSink implements ByteSink {
+class WritableSink extends OpfsSink {
   #writable: WritableFile;
-  #path: string;
-  #crc = new Crc32();
-  #bytes = 0;
-  #open = true;
 
   constructor(writable: WritableFile, path: string) {
+    super(path);
     this.#writable = writable;
-    this.#path = path;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    checkChunk(this.#open, this.#path, chunk);
-    const written = this.#writable.write(chunk);
-    this.#crc.update(chunk);
-    await written;
-    this.#bytes += chunk.byteLength;
-  }
-
-  end(): StoreWriteResult {
-    this.#open = false;
-    return { bytes: this.#bytes, checksum: this.#crc.digest() };
+  protected put(chunk: Uint8Array): Promise<void> {
+    return this.#writable.write(chunk);
   }
 }
 
@@ -578,35 +595,31 @@ export class OpfsStore implements CheckpointStore {
       inDedicatedWorker()
     ) {
       const handle = await temp.createSyncAccessHandle();
+      const sink = new SyncSink(handle, path);
       try {
-        const sink = new SyncSink(handle, path);
-        let result: StoreWriteResult;
-        try {
-          await produce(sink);
-        } finally {
-          result = sink.end();
-        }
-        handle.flush();
-        return result;
+        await produce(sink);
+        sink.end();
+        handle.flush(); // while the helper finishes the checksum
+        return await sink.result();
       } finally {
+        sink.abandon();
         handle.close();
       }
     }
     const writable = await temp.createWritable({ keepExistingData: false });
     const sink = new WritableSink(writable, path);
-    let result: StoreWriteResult;
     try {
-      try {
-        await produce(sink);
-      } finally {
-        result = sink.end();
-      }
+      await produce(sink);
+      sink.end();
+      const result = await sink.result();
+      await writable.close();
+      return result;
     } catch (error) {
       await writable.abort(error).catch(() => {});
       throw error;
+    } finally {
+      sink.abandon();
     }
-    await writable.close();
-    return result;
   }
 
   /** Puts the complete temporary file at the final name. */
