@@ -22,7 +22,7 @@ export interface BenchRequest {
 
 /** One timed write. */
 export interface BenchSample {
-  readonly kind: "bare" | "store";
+  readonly kind: "bare" | "store" | "store-in-place";
   readonly ms: number;
   readonly flushMs: number;
 }
@@ -68,9 +68,15 @@ self.onmessage = async (event: MessageEvent<BenchRequest>) => {
     const root = await storage.getDirectory!();
     await root.removeEntry("bench", { recursive: true }).catch(() => {});
     const dir = await root.getDirectoryHandle("bench", { create: true });
-    const store = new lib.OpfsStore();
+    const stores = {
+      store: new lib.OpfsStore(),
+      "store-in-place": new lib.OpfsStore({ checksumWorker: false }),
+    };
     const data = pattern(bytes);
-    const viaStore = async (): Promise<BenchSample> => {
+    const viaStore = async (
+      kind: keyof typeof stores = "store",
+    ): Promise<BenchSample> => {
+      const store = stores[kind];
       const t0 = performance.now();
       await store.write("opfs:/bench/store.bin", async (sink) => {
         for (let at = 0; at < data.byteLength; at += chunk) {
@@ -79,17 +85,22 @@ self.onmessage = async (event: MessageEvent<BenchRequest>) => {
       });
       const ms = performance.now() - t0;
       await store.remove("opfs:/bench/store.bin");
-      return { kind: "store", ms, flushMs: Number.NaN };
+      return { kind, ms, flushMs: Number.NaN };
     };
     const samples: BenchSample[] = [];
     await bare(dir, data, chunk); // warm-up
     await viaStore();
+    await viaStore("store-in-place");
     for (let r = 0; r < rounds; r++) {
-      // Alternate which goes first, so neither always follows the other.
-      const pair = r % 2 === 0
-        ? [await bare(dir, data, chunk), await viaStore()]
-        : [await viaStore(), await bare(dir, data, chunk)];
-      samples.push(...pair);
+      // Rotate which goes first, so none always follows the same one.
+      const runs = [
+        () => bare(dir, data, chunk),
+        () => viaStore(),
+        () => viaStore("store-in-place"),
+      ];
+      for (let k = 0; k < runs.length; k++) {
+        samples.push(await runs[(r + k) % runs.length]!());
+      }
     }
     await root.removeEntry("bench", { recursive: true });
     self.postMessage({ samples });

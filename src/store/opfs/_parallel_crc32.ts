@@ -7,6 +7,10 @@
  * made (a Content Security Policy without `worker-src blob:`), everything is
  * computed in place. Measured by `deno task bench:opfs`.
  *
+ * One helper serves every write of a realm (page or Worker) and is ended
+ * after {@linkcode IDLE_MS} without work: a new Worker starts with cold
+ * (interpreted) code, which made a helper per write slower than none.
+ *
  * @module
  */
 
@@ -26,15 +30,24 @@ const OFFLOAD_BYTES = 1024 * 1024;
  */
 const MAX_IN_FLIGHT = 16 * 1024 * 1024;
 
+/** A helper without work for this long is ended. */
+const IDLE_MS = 30_000;
+
 /**
- * The helper's whole source: the table arrives first, then buffers whose
- * first `length` bytes are a chunk; each buffer goes back with its CRC.
+ * The helper's whole source: the table arrives first (and warms the code
+ * up), then buffers whose first `length` bytes are a chunk; each buffer goes
+ * back with its CRC.
  */
 const HELPER_SOURCE = `"use strict";
 const update = (${crc32Update.toString()});
 let table = null;
 onmessage = (event) => {
-  if (table === null) { table = event.data; return; }
+  if (table === null) {
+    table = event.data;
+    const warm = new Uint8Array(65536);
+    for (let i = 0; i < 64; i++) update(table, i, warm);
+    return;
+  }
   const { id, buffer, length } = event.data;
   const crc = update(table, 0, new Uint8Array(buffer, 0, length));
   postMessage({ id, crc, buffer }, [buffer]);
@@ -105,6 +118,11 @@ class CrcHelper {
     return answer;
   }
 
+  /** Whether the Worker has failed (a new one is then made). */
+  get failed(): boolean {
+    return this.#failed !== null;
+  }
+
   #fail(error: Error): void {
     this.#failed = error;
     for (const waiter of this.#waiting.values()) waiter.reject(error);
@@ -115,6 +133,35 @@ class CrcHelper {
     this.#worker.terminate();
     this.#fail(new Error("the checksum Worker was closed"));
   }
+}
+
+/** The realm's helper: `undefined` before the first try, `null` if none. */
+let shared: CrcHelper | null | undefined;
+let users = 0;
+let idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Takes the shared helper (making it on first use); `null` if none. */
+function acquireHelper(): CrcHelper | null {
+  if (idleTimer !== undefined) clearTimeout(idleTimer);
+  idleTimer = undefined;
+  if (shared === undefined || shared?.failed === true) {
+    shared = CrcHelper.create();
+  }
+  if (shared !== null) users++;
+  return shared;
+}
+
+/** Gives the shared helper back; the last user arms its idle end. */
+function releaseHelper(helper: CrcHelper): void {
+  if (helper !== shared) return;
+  if (--users > 0) return;
+  idleTimer = setTimeout(() => {
+    idleTimer = undefined;
+    if (users === 0 && shared !== null && shared !== undefined) {
+      shared.close();
+      shared = undefined;
+    }
+  }, IDLE_MS);
 }
 
 /** A part of the file whose CRC is known or coming. */
@@ -148,7 +195,7 @@ export class ParallelCrc32 {
   async update(chunk: Uint8Array): Promise<void> {
     if (chunk.byteLength === 0) return;
     if (this.#helper === undefined && chunk.byteLength >= OFFLOAD_BYTES) {
-      this.#helper = CrcHelper.create();
+      this.#helper = acquireHelper();
     }
     const helper = this.#helper;
     if (
@@ -195,9 +242,11 @@ export class ParallelCrc32 {
     return crc32String(crc);
   }
 
-  /** Stops the helper, if any (also after a failed write). */
+  /** Gives the helper back, if any (also after a failed write). */
   close(): void {
-    this.#helper?.close();
+    if (this.#helper !== null && this.#helper !== undefined) {
+      releaseHelper(this.#helper);
+    }
     this.#helper = null;
   }
 }

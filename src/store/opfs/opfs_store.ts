@@ -77,6 +77,14 @@ export interface OpfsStoreOptions {
    * @default {true}
    */
   readonly move?: boolean;
+  /**
+   * Compute the CRC-32 of chunks of 1 MiB or more in a helper Worker, beside
+   * the write (`true`), or on the writing thread (`false`, for pages that
+   * need the second core, or forbid `blob:` Workers anyway).
+   *
+   * @default {true}
+   */
+  readonly checksumWorker?: boolean;
 }
 
 /** An error with a Node-style `code` (`ENOENT`, `EEXIST`, `EDQUOT`, …). */
@@ -172,11 +180,12 @@ function parsePath(path: unknown, action: string): OpfsPath {
 abstract class OpfsSink implements ByteSink {
   protected readonly path: string;
   protected bytes = 0;
-  #crc = new ParallelCrc32(true);
+  #crc: ParallelCrc32;
   #open = true;
 
-  constructor(path: string) {
+  constructor(path: string, checksumWorker: boolean) {
     this.path = path;
+    this.#crc = new ParallelCrc32(checksumWorker);
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -216,8 +225,12 @@ abstract class OpfsSink implements ByteSink {
 class SyncSink extends OpfsSink {
   #handle: SyncAccessHandle;
 
-  constructor(handle: SyncAccessHandle, path: string) {
-    super(path);
+  constructor(
+    handle: SyncAccessHandle,
+    path: string,
+    checksumWorker: boolean,
+  ) {
+    super(path, checksumWorker);
     this.#handle = handle;
   }
 
@@ -235,8 +248,12 @@ class SyncSink extends OpfsSink {
 class WritableSink extends OpfsSink {
   #writable: WritableFile;
 
-  constructor(writable: WritableFile, path: string) {
-    super(path);
+  constructor(
+    writable: WritableFile,
+    path: string,
+    checksumWorker: boolean,
+  ) {
+    super(path, checksumWorker);
     this.#writable = writable;
   }
 
@@ -372,17 +389,19 @@ export class OpfsStore implements CheckpointStore {
   readonly name = "opfs";
   #syncAccess: boolean;
   #move: boolean;
+  #checksumWorker: boolean;
   #root: Promise<DirectoryHandle> | null = null;
 
   /**
    * Makes a store on the origin's OPFS. Nothing is touched until the first
    * call.
    *
-   * @param options `syncAccess`, `move`.
+   * @param options `syncAccess`, `move`, `checksumWorker`.
    */
   constructor(options: OpfsStoreOptions = {}) {
     this.#syncAccess = options.syncAccess ?? true;
     this.#move = options.move ?? true;
+    this.#checksumWorker = options.checksumWorker ?? true;
   }
 
   #locks(action: string): LockManager {
@@ -544,8 +563,8 @@ export class OpfsStore implements CheckpointStore {
       LOCK_WRITE + p.path.slice(0, -name.length) + tempName,
       { mode: "exclusive" },
       async () => {
-        const temp = await dir.getFileHandle(tempName, { create: true });
         try {
+          const temp = await dir.getFileHandle(tempName, { create: true });
           const result = await this.#fill(temp, p.path, produce);
           await this.#commit(
             locks,
@@ -595,7 +614,7 @@ export class OpfsStore implements CheckpointStore {
       inDedicatedWorker()
     ) {
       const handle = await temp.createSyncAccessHandle();
-      const sink = new SyncSink(handle, path);
+      const sink = new SyncSink(handle, path, this.#checksumWorker);
       try {
         await produce(sink);
         sink.end();
@@ -607,7 +626,7 @@ export class OpfsStore implements CheckpointStore {
       }
     }
     const writable = await temp.createWritable({ keepExistingData: false });
-    const sink = new WritableSink(writable, path);
+    const sink = new WritableSink(writable, path, this.#checksumWorker);
     try {
       await produce(sink);
       sink.end();
@@ -655,7 +674,8 @@ export class OpfsStore implements CheckpointStore {
         throw error;
       }
       await writable.close();
-      await dir.removeEntry(tempName);
+      // Committed: a temporary file that will not go is only litter.
+      await removeTemp(dir, tempName);
     });
   }
 
