@@ -44,3 +44,31 @@ export function checkFileMode(mode: unknown, action: string): number {
   }
   return mode;
 }
+
+/**
+ * Checks that a read of `length` bytes at `position` lies inside a file of
+ * `size` bytes.
+ *
+ * @param path The file, for the message.
+ * @param position Where the read starts.
+ * @param length How many bytes it reads.
+ * @param size The file's size.
+ * @throws {RangeError} Naming the range and the size when it does not fit.
+ */
+export function checkReadRange(
+  path: string,
+  position: number,
+  length: number,
+  size: number,
+): void {
+  if (
+    !Number.isSafeInteger(position) || position < 0 ||
+    position + length > size
+  ) {
+    throw new RangeError(
+      `Cannot read "${path}": bytes ${position}..${
+        position + length
+      } are outside the file's ${size} bytes`,
+    );
+  }
+}

@@ -7,7 +7,7 @@
 
 import type { ByteSource } from "../core/io.ts";
 import { CorruptCheckpointError } from "../core/errors.ts";
-import { checkPath } from "./_paths.ts";
+import { checkPath, checkReadRange } from "./_paths.ts";
 
 /** A random-access byte source over an open file; close it when done. */
 export interface FileSource extends ByteSource, AsyncDisposable {
@@ -43,16 +43,7 @@ class FileSourceImpl implements FileSource {
     if (file === null) {
       throw new TypeError(`Cannot read "${this.path}": the file is closed`);
     }
-    if (
-      !Number.isSafeInteger(position) || position < 0 ||
-      position + into.byteLength > this.size
-    ) {
-      throw new RangeError(
-        `Cannot read "${this.path}": bytes ${position}..${
-          position + into.byteLength
-        } are outside the file's ${this.size} bytes`,
-      );
-    }
+    checkReadRange(this.path, position, into.byteLength, this.size);
     if (into.byteLength === 0) return;
     if (this.#pos !== position) {
       this.#pos = -1;

@@ -39,6 +39,7 @@ import type {
   StoreWriteOptions,
   StoreWriteResult,
 } from "../store.ts";
+import { checkReadRange } from "../_paths.ts";
 import { ParallelCrc32 } from "./_parallel_crc32.ts";
 import {
   browserNavigator,
@@ -303,16 +304,7 @@ class OpfsReader implements StoreReader {
     if (file === null) {
       throw new TypeError(`Cannot read "${this.path}": the file is closed`);
     }
-    if (
-      !Number.isSafeInteger(position) || position < 0 ||
-      position + into.byteLength > this.size
-    ) {
-      throw new RangeError(
-        `Cannot read "${this.path}": bytes ${position}..${
-          position + into.byteLength
-        } are outside the file's ${this.size} bytes`,
-      );
-    }
+    checkReadRange(this.path, position, into.byteLength, this.size);
     if (into.byteLength === 0) return;
     let buffer: ArrayBuffer;
     try {
