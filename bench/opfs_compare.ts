@@ -2,8 +2,8 @@
 /**
  * OPFS write speed in real headless Chromium: in one dedicated Worker, the
  * same 256 MiB written through `OpfsStore.write` (sync access handle, CRC-32
- * in a helper Worker or in place, temporary name, flush, move) and through a
- * bare `createSyncAccessHandle` loop (write at offsets, flush, close), in
+ * in a helper Worker or in place, temporary name, flush, move; and once through
+ * `createWritable()` instead) and through a bare `createSyncAccessHandle` loop (write at offsets, flush, close), in
  * rotating order, after one warm-up of each. Prints the times and the ratio
  * bare time / store time (1.0: the store costs nothing), of the medians and
  * of the best runs (the machine is shared: the best runs are the least
@@ -90,6 +90,7 @@ try {
       const [kind, label] of [
         ["store", "OpfsStore.write (CRC in a Worker)"],
         ["store-in-place", "OpfsStore.write (CRC in place)"],
+        ["store-writable", "OpfsStore.write (createWritable)"],
       ] as const
     ) {
       const xs = of(kind);

@@ -22,7 +22,7 @@ export interface BenchRequest {
 
 /** One timed write. */
 export interface BenchSample {
-  readonly kind: "bare" | "store" | "store-in-place";
+  readonly kind: "bare" | "store" | "store-in-place" | "store-writable";
   readonly ms: number;
   readonly flushMs: number;
 }
@@ -71,6 +71,7 @@ self.onmessage = async (event: MessageEvent<BenchRequest>) => {
     const stores = {
       store: new lib.OpfsStore(),
       "store-in-place": new lib.OpfsStore({ checksumWorker: false }),
+      "store-writable": new lib.OpfsStore({ syncAccess: false }),
     };
     const data = pattern(bytes);
     const viaStore = async (
@@ -91,12 +92,14 @@ self.onmessage = async (event: MessageEvent<BenchRequest>) => {
     await bare(dir, data, chunk); // warm-up
     await viaStore();
     await viaStore("store-in-place");
+    await viaStore("store-writable");
     for (let r = 0; r < rounds; r++) {
       // Rotate which goes first, so none always follows the same one.
       const runs = [
         () => bare(dir, data, chunk),
         () => viaStore(),
         () => viaStore("store-in-place"),
+        () => viaStore("store-writable"),
       ];
       for (let k = 0; k < runs.length; k++) {
         samples.push(await runs[(r + k) % runs.length]!());
