@@ -5,7 +5,9 @@
  * on another core while the writer writes them; smaller chunks are done in
  * place; the parts are joined with `crc32Combine`. Where a Worker cannot be
  * made (a Content Security Policy without `worker-src blob:`), everything is
- * computed in place. Measured by `deno task bench:opfs`.
+ * computed in place. Should the helper fail during a write, that write fails
+ * (nothing is committed) and the next one starts a new helper. Measured by
+ * `deno task bench:opfs`.
  *
  * One helper serves every write of a realm (page or Worker) and is ended
  * after {@linkcode IDLE_MS} without work: a new Worker starts with cold
@@ -145,7 +147,9 @@ function acquireHelper(): CrcHelper | null {
   if (idleTimer !== undefined) clearTimeout(idleTimer);
   idleTimer = undefined;
   if (shared === undefined || shared?.failed === true) {
+    shared?.close();
     shared = CrcHelper.create();
+    users = 0;
   }
   if (shared !== null) users++;
   return shared;
