@@ -16,12 +16,9 @@
  * @module
  */
 
-import {
-  CRC32_TABLES,
-  crc32Combine,
-  crc32String,
-  crc32Update,
-} from "./_crc32.ts";
+import { crc32, crc32Slice8, crc32Tables } from "../../core/_crc32.ts";
+import { CHECKSUM_ALGORITHM } from "../_checksum.ts";
+import { crc32Combine } from "./_crc32.ts";
 
 /** Chunks at least this big go to the helper. */
 const OFFLOAD_BYTES = 1024 * 1024;
@@ -41,7 +38,7 @@ const IDLE_MS = 30_000;
  * back with its CRC.
  */
 const HELPER_SOURCE = `"use strict";
-const update = (${crc32Update.toString()});
+const update = (${crc32Slice8.toString()});
 let table = null;
 onmessage = (event) => {
   if (table === null) {
@@ -82,7 +79,7 @@ class CrcHelper {
       event.preventDefault();
       this.#fail(new Error(`the checksum Worker failed: ${event.message}`));
     };
-    worker.postMessage(CRC32_TABLES);
+    worker.postMessage(crc32Tables());
   }
 
   /** A helper, or `null` where Workers from Blob URLs are not allowed. */
@@ -206,7 +203,7 @@ export class ParallelCrc32 {
       helper === null || helper === undefined ||
       chunk.byteLength < OFFLOAD_BYTES
     ) {
-      this.#runCrc = crc32Update(CRC32_TABLES, this.#runCrc, chunk);
+      this.#runCrc = crc32(chunk, this.#runCrc);
       this.#runLength += chunk.byteLength;
       return;
     }
@@ -243,7 +240,7 @@ export class ParallelCrc32 {
     } finally {
       this.close();
     }
-    return crc32String(crc);
+    return `${CHECKSUM_ALGORITHM}:${crc.toString(16).padStart(8, "0")}`;
   }
 
   /** Gives the helper back, if any (also after a failed write). */
