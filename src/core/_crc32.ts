@@ -6,41 +6,62 @@
 
 type Crc32Fn = (bytes: Uint8Array, seed: number) => number;
 
-/** Eight 256-entry tables for slicing-by-8 (the reflected polynomial). */
-function makeTables(): Uint32Array[] {
-  const t = Array.from({ length: 8 }, () => new Uint32Array(256));
+/**
+ * Eight 256-entry tables for slicing-by-8 (the reflected polynomial), one
+ * after the other: table k is entries `k * 256 .. k * 256 + 255`.
+ */
+function makeTables(): Uint32Array {
+  const t = new Uint32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[0]![n] = c >>> 0;
+    t[n] = c >>> 0;
   }
   for (let n = 0; n < 256; n++) {
-    let c = t[0]![n]!;
+    let c = t[n]!;
     for (let k = 1; k < 8; k++) {
-      c = t[0]![c & 0xff]! ^ (c >>> 8);
-      t[k]![n] = c >>> 0;
+      c = t[c & 0xff]! ^ (c >>> 8);
+      t[k * 256 + n] = c >>> 0;
     }
   }
   return t;
 }
 
-let tables: Uint32Array[] | null = null;
+let tables: Uint32Array | null = null;
 
-/** zlib's CRC-32 of `bytes`, continuing from `seed`, in plain JavaScript. */
-export function crc32Portable(bytes: Uint8Array, seed = 0): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = tables ??= makeTables();
+/** The slicing-by-8 tables (built once), for {@linkcode crc32Slice8}. */
+export function crc32Tables(): Uint32Array {
+  return tables ??= makeTables();
+}
+
+/**
+ * zlib's CRC-32 of `bytes`, continuing from `seed`, slicing by 8 with the
+ * tables `t` ({@linkcode crc32Tables}). It uses nothing but its arguments,
+ * so its source text can run elsewhere (the OPFS store's helper Worker).
+ */
+export function crc32Slice8(
+  t: Uint32Array,
+  seed: number,
+  bytes: Uint8Array,
+): number {
   let c = ~seed >>> 0;
   let i = 0;
   const n = bytes.length;
   for (; i + 8 <= n; i += 8) {
     const a = (bytes[i]! | bytes[i + 1]! << 8 | bytes[i + 2]! << 16 |
       bytes[i + 3]! << 24) ^ c;
-    c = t7![a & 0xff]! ^ t6![(a >>> 8) & 0xff]! ^ t5![(a >>> 16) & 0xff]! ^
-      t4![a >>> 24]! ^ t3![bytes[i + 4]!]! ^ t2![bytes[i + 5]!]! ^
-      t1![bytes[i + 6]!]! ^ t0![bytes[i + 7]!]!;
+    c = t[1792 + (a & 0xff)]! ^ t[1536 + ((a >>> 8) & 0xff)]! ^
+      t[1280 + ((a >>> 16) & 0xff)]! ^ t[1024 + (a >>> 24)]! ^
+      t[768 + bytes[i + 4]!]! ^ t[512 + bytes[i + 5]!]! ^
+      t[256 + bytes[i + 6]!]! ^ t[bytes[i + 7]!]!;
   }
-  for (; i < n; i++) c = t0![(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  for (; i < n; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
+}
+
+/** zlib's CRC-32 of `bytes`, continuing from `seed`, in plain JavaScript. */
+export function crc32Portable(bytes: Uint8Array, seed = 0): number {
+  return crc32Slice8(crc32Tables(), seed, bytes);
 }
 
 function native(): Crc32Fn | null {
