@@ -154,7 +154,17 @@ export function serveSaves(
   },
   save: SaveFunction = saveCheckpoint,
 ): void {
-  scope.onmessage = async (e) => {
+  scope.onmessage = (e) => {
+    // A failure to answer (an allocation or the reply itself) must not be
+    // an unhandled rejection: it is thrown from a task, which the parent
+    // sees as the Worker's error event and reports as a crash.
+    answer(e).catch((error) =>
+      setTimeout(() => {
+        throw error;
+      })
+    );
+  };
+  async function answer(e: MessageEvent<WireRequest>): Promise<void> {
     const start = performance.now();
     if ("alloc" in e.data) {
       const { id, alloc } = e.data;
@@ -178,5 +188,5 @@ export function serveSaves(
       reply = { id, buffers, ok: false, error: toWire(error) };
     }
     scope.postMessage(reply, buffers);
-  };
+  }
 }

@@ -153,7 +153,22 @@ class _SharedWorkers {
     };
     slot.inFlight++;
     this.#sent.set(id, { slot, jobs });
-    slot.worker.postMessage(message, transfer);
+    try {
+      slot.worker.postMessage(message, transfer);
+    } catch (error) {
+      // Nothing was transferred: the pieces fail, the buffers are ours.
+      this.#sent.delete(id);
+      slot.inFlight--;
+      for (const piece of pieces) giveBuffer(piece.output);
+      for (const job of jobs) {
+        giveBuffer(job.inputBuffer);
+        job.reject(
+          new Error("SM4-CBC worker could not be sent a piece", {
+            cause: error,
+          }),
+        );
+      }
+    }
   }
 
   #reply(reply: Sm4WorkerReply): void {

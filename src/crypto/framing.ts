@@ -790,12 +790,15 @@ async function _cbcLengths(
       await inner.readAt(block.fileAt + headerLength + n - 32, tail);
       iv = tail.subarray(0, 16);
     }
-    // Both arguments are read before decrypt returns.
-    pending.push(
-      cipher.decrypt(tail.subarray(16), iv).then((last) =>
-        n - 16 + last.byteLength
-      ),
+    // Both arguments are read before decrypt returns. The next file read
+    // is awaited before `Promise.all` sees this promise: it is marked
+    // handled now, so a wrong key rejects here, not as an unhandled
+    // rejection that ends the process.
+    const length = cipher.decrypt(tail.subarray(16), iv).then((last) =>
+      n - 16 + last.byteLength
     );
+    length.catch(() => {});
+    pending.push(length);
   }
   const lengths = await Promise.all(pending);
   const middle = lengths[0]!;

@@ -1,0 +1,28 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+import { deepEqual as assertEquals, equal } from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { spawnChild, withTempDir } from "./_helpers.ts";
+
+const CHILD = fileURLToPath(new URL("./_wrong_key_child.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+Deno.test("a wrong CBC key or a flipped byte near a block's end is a typed error and the process goes on", async () => {
+  await withTempDir(async (dir) => {
+    const child = spawnChild(CHILD, dir, [dir], ROOT);
+    const { code, stdout, stderr } = await child.output();
+    const err = new TextDecoder().decode(stderr);
+    equal(err.includes("Uncaught"), false, err);
+    equal(code, 0, err);
+    const lines = new TextDecoder().decode(stdout).trim().split("\n");
+    equal(lines.pop(), "done");
+    equal(lines.length, 8);
+    for (const line of lines) {
+      const r = JSON.parse(line);
+      assertEquals(
+        [r.load, r.open, r.verify],
+        ["DecryptionError", "DecryptionError", "verify:decryption"],
+        line,
+      );
+    }
+  });
+});
