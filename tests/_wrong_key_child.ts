@@ -25,7 +25,8 @@ async function outcome(run: () => Promise<unknown>): Promise<string> {
   try {
     const r = await run();
     if (typeof r === "object" && r !== null && "ok" in r) {
-      return r.ok ? "ok" : `verify:${(r as { kind: string }).kind}`;
+      const v = r as { ok: boolean; kind?: string };
+      return v.ok ? "ok" : `verify:${v.kind}`;
     }
     return "loaded";
   } catch (error) {
@@ -41,7 +42,7 @@ async function encryptFile(
   mode: EncMode,
   pieceSize: number,
 ): Promise<void> {
-  const parts: Uint8Array[] = [];
+  const parts: Uint8Array<ArrayBuffer>[] = [];
   const sink = createEncryptingSink({
     write: (c) => (parts.push(c.slice()), Promise.resolve()),
   }, { key, mode, pieceSize });

@@ -8,6 +8,7 @@ import {
   saveCheckpoint,
   type Tensor,
 } from "../mod.ts";
+import { crc32 } from "node:zlib";
 import { withTempDir } from "./_helpers.ts";
 
 const enc = new TextEncoder();
@@ -74,8 +75,16 @@ Deno.test("saveCheckpoint writes safetensors to the spec: 8-byte length, space-p
     ok(raw.startsWith("{"));
     equal(raw.trimEnd().length + (n - raw.trimEnd().length), n);
     ok(/^ *$/.test(raw.slice(raw.lastIndexOf("}") + 1)));
+    const digits = (header.__metadata__ as Record<string, string>)[
+      "ckpt.crc32"
+    ]!;
+    // The check: CRC-32 of the whole file with its own 8 digits as zeros.
+    const zeroed = bytes.slice();
+    const at = raw.indexOf(`"ckpt.crc32":"`) + `"ckpt.crc32":"`.length;
+    zeroed.fill(0x30, 8 + at, 8 + at + 8);
+    equal(digits, (crc32(zeroed) >>> 0).toString(16).padStart(8, "0"));
     deepEqual(header, {
-      __metadata__: { note: "hi" },
+      __metadata__: { note: "hi", "ckpt.crc32": digits },
       w: { dtype: "F32", shape: [2, 2], data_offsets: [0, 16] },
       b: { dtype: "I8", shape: [3], data_offsets: [16, 19] },
       h: { dtype: "F16", shape: [1], data_offsets: [19, 21] },

@@ -29,12 +29,20 @@ import {
 } from "../tensor/types.ts";
 import { describeValue as describe } from "../core/_describe.ts";
 import {
+  type ByteRange,
   type EncodeEntry,
   type ParsedEntry,
+  type ParsedFile,
+  readEntryBytes,
   readParsedEntry,
 } from "../format/entry.ts";
 import { DEFAULT_SPLIT_SIZE, encodeCkpt, parseCkpt } from "../format/ckpt.ts";
-import { encodeSafetensors, parseSafetensors } from "../format/safetensors.ts";
+import {
+  encodeSafetensors,
+  parseSafetensors,
+  SAFETENSORS_CHECK_KEY,
+} from "../format/safetensors.ts";
+import { FileCheckTracker } from "./_file_check.ts";
 import { ReadAheadSource } from "../format/_read_ahead.ts";
 import { atomicWrite } from "../store/atomic_write.ts";
 import { openFileSource } from "../store/file_source.ts";
@@ -108,6 +116,20 @@ export interface SaveCheckpointOptions {
    * @default {"AES-GCM"}
    */
   encMode?: EncMode;
+  /**
+   * Makes the file carry a CRC-32 of its own bytes (inside the encryption,
+   * when encrypted), which every load verifies once it has read every
+   * entry: in `.ckpt`, MindSpore's `crc_num` trailer (which MindSpore
+   * strips, and verifies with `crc_check=True`) after a 2-byte mark at the
+   * start that protobuf readers skip; in safetensors, a `ckpt.crc32` entry
+   * in `__metadata__`. A file cut short, or changed after it was written
+   * (flipped bits, reordered or repeated encrypted blocks), then fails to
+   * load instead of loading other values. `false` writes exactly
+   * MindSpore's bytes. See `docs/format.md`.
+   *
+   * @default {true}
+   */
+  check?: boolean;
 }
 
 /** What {@linkcode saveCheckpoint} wrote. */
@@ -174,6 +196,14 @@ export interface CheckpointReader extends AsyncDisposable {
   readonly format: CheckpointFormat;
   /** The entries, in file order. */
   readonly entries: readonly CheckpointEntry[];
+  /**
+   * The check the file carries over its own bytes (a `crc_num` trailer, or
+   * safetensors `ckpt.crc32` metadata), or `null` when it carries none. It
+   * is verified when the last byte of the file's entries has been read, in
+   * any order: that read fails when it does not match. A reader that reads
+   * only some entries gets no whole-file verification.
+   */
+  readonly check: "crc32" | null;
   /**
    * Reads one entry: a tensor (split `.ckpt` parts joined) or a string.
    * Memory used is the entry's own size.
@@ -285,6 +315,7 @@ function collectEntries(
   network: Network,
   appendInfo: AppendInfo | undefined,
   format: CheckpointFormat,
+  check: boolean,
 ): EncodeEntry[] {
   const values = new Map<string, Tensor | string>();
   for (const p of networkParameters(network)) {
@@ -313,6 +344,14 @@ function collectEntries(
   if (format === "safetensors" && values.has("__metadata__")) {
     throw new RangeError(
       `Cannot save checkpoint as safetensors: the name "__metadata__" is reserved`,
+    );
+  }
+  if (
+    format === "safetensors" && check &&
+    typeof values.get(SAFETENSORS_CHECK_KEY) === "string"
+  ) {
+    throw new RangeError(
+      `Cannot save checkpoint as safetensors: the string name "${SAFETENSORS_CHECK_KEY}" is reserved for the file's check`,
     );
   }
   for (const name of values.keys()) {
@@ -385,7 +424,9 @@ function checkOptions(options: unknown, action: string): void {
  * durably and atomically (see {@linkcode atomicWrite}): the bytes stream
  * from the tensors' typed arrays to a temporary file in bounded pieces,
  * which is fsynced and renamed over `path`. In `.ckpt` the bytes are those
- * MindSpore writes for the same values.
+ * MindSpore writes for the same values, with `crc_check=True`'s trailer
+ * and a 2-byte mark before them (unless `check: false`: then exactly
+ * MindSpore's bytes).
  *
  * @param path The file to write; its folder must exist.
  * @param network The parameters: an iterable of parameters, a `Map` or a
@@ -463,11 +504,19 @@ export async function saveCheckpoint(
     "encMode",
     "save checkpoint",
   );
-  const entries = collectEntries(network, options.appendInfo, format);
+  const check = options.check ?? true;
+  if (typeof check !== "boolean") {
+    throw new TypeError(
+      `Cannot save checkpoint: check must be a boolean, received ${
+        describe(check)
+      }`,
+    );
+  }
+  const entries = collectEntries(network, options.appendInfo, format, check);
   const encode = (sink: ByteSink): Promise<void> =>
     format === "ckpt"
-      ? encodeCkpt(sink, entries, { splitSize })
-      : encodeSafetensors(sink, entries);
+      ? encodeCkpt(sink, entries, { splitSize, check })
+      : encodeSafetensors(sink, entries, { check });
   // The one place the sink is chosen: an encrypting sink wraps `fileSink`.
   // The checksum stays over the bytes on disk (the ciphertext).
   const written = await atomicWrite(path, async (fileSink) => {
@@ -509,20 +558,30 @@ class Reader implements CheckpointReader {
   readonly path: string;
   readonly format: CheckpointFormat;
   readonly entries: readonly CheckpointEntry[];
+  readonly check: "crc32" | null;
   #source: ByteSource;
   #byName: Map<string, ParsedEntry>;
   #close: (() => Promise<void>) | null;
   #encrypted: boolean;
+  #tracker: FileCheckTracker | null;
+  #onRange: ((range: ByteRange, bytes: Uint8Array) => void) | undefined;
 
   constructor(
     path: string,
     format: CheckpointFormat,
     source: ByteSource,
-    parsed: ParsedEntry[],
+    file: ParsedFile,
     close: () => Promise<void>,
-    encrypted = false,
+    encrypted: boolean,
+    tracker: FileCheckTracker | null,
   ) {
+    const parsed = file.entries;
     this.#encrypted = encrypted;
+    this.#tracker = tracker;
+    this.check = tracker === null ? null : "crc32";
+    this.#onRange = tracker === null
+      ? undefined
+      : (range, bytes) => tracker.record(range, bytes);
     this.path = path;
     this.format = format;
     const ahead = new ReadAheadSource(source);
@@ -563,13 +622,29 @@ class Reader implements CheckpointReader {
         ),
       );
     }
-    return readParsedEntry(this.#source, entry, (reason) => {
-      const error = new CorruptCheckpointError(this.path, reason);
-      if (this.#encrypted) {
-        throw new DecryptionError(this.path, { cause: error });
-      }
-      throw error;
-    });
+    const fail = (reason: string): never => {
+      throw this.#corrupt(reason);
+    };
+    return readParsedEntry(this.#source, entry, fail, this.#onRange).then(
+      (value) => {
+        this.#checkFile();
+        return value;
+      },
+    );
+  }
+
+  /** A damaged file's error: a decryption failure when it is encrypted. */
+  #corrupt(reason: string): Error {
+    const error = new CorruptCheckpointError(this.path, reason);
+    return this.#encrypted
+      ? new DecryptionError(this.path, { cause: error })
+      : error;
+  }
+
+  /** Fails when every byte has been read and the file's check differs. */
+  #checkFile(): void {
+    const wrong = this.#tracker?.result();
+    if (typeof wrong === "string") throw this.#corrupt(wrong);
   }
 
   async readInto(name: string, into: Uint8Array): Promise<void> {
@@ -597,11 +672,8 @@ class Reader implements CheckpointReader {
         }`,
       );
     }
-    let at = 0;
-    for (const r of entry.ranges) {
-      await this.#source.readAt(r.offset, into.subarray(at, at + r.length));
-      at += r.length;
-    }
+    await readEntryBytes(this.#source, entry, into, this.#onRange);
+    this.#checkFile();
   }
 
   close(): Promise<void> {
@@ -699,11 +771,29 @@ export async function openCheckpoint(
     const parsed = format === "ckpt"
       ? await parseCkpt(source, { path })
       : await parseSafetensors(source, { path });
+    let tracker: FileCheckTracker | null = null;
+    if (parsed.check !== null) {
+      tracker = new FileCheckTracker(parsed.check, parsed.entries);
+      await tracker.readOthers(source);
+      // A file with no content to read is verified now.
+      const wrong = tracker.result();
+      if (typeof wrong === "string") {
+        throw new CorruptCheckpointError(path, wrong);
+      }
+    }
     const opened = decrypted;
-    return new Reader(path, format, source, parsed, async () => {
-      opened?.close();
-      await file.close();
-    }, opened !== null);
+    return new Reader(
+      path,
+      format,
+      source,
+      parsed,
+      async () => {
+        opened?.close();
+        await file.close();
+      },
+      opened !== null,
+      tracker,
+    );
   } catch (error) {
     decrypted?.close();
     await file.close();

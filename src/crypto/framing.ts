@@ -815,6 +815,13 @@ async function _cbcLengths(
 /** Blocks are read from the file in runs of up to this many bytes. */
 const _GROUP_BYTES = 1024 * 1024;
 
+/**
+ * Blocks per run at most: the cipher calls in flight stay bounded (a file
+ * of tiny blocks had tens of thousands at once, whose cost grew faster than
+ * their number).
+ */
+const _GROUP_BLOCKS = 64;
+
 /** Runs of blocks decrypted ahead of a sequential reader. */
 const _READ_AHEAD = 6;
 
@@ -861,7 +868,11 @@ class _DecryptingSource implements DecryptingSource {
     let bytes = 0;
     blocks.forEach((block, i) => {
       const span = headerLength + block.cipherLength;
-      if (group.end > group.first && bytes + span > _GROUP_BYTES) {
+      if (
+        group.end > group.first &&
+        (bytes + span > _GROUP_BYTES ||
+          group.end - group.first >= _GROUP_BLOCKS)
+      ) {
         this.#groups.push(group);
         group = { first: i, end: i };
         bytes = 0;

@@ -23,14 +23,17 @@
 
 import type { ByteSink, ByteSource } from "../core/io.ts";
 import { CorruptCheckpointError } from "../core/errors.ts";
+import { crc32 } from "../core/_crc32.ts";
 import { DTYPE_SIZE, isDType, tensorBytes } from "../tensor/types.ts";
 import { ChunkWriter, Scratch, varintSize } from "./_chunk_writer.ts";
 import { Cursor, type Fail } from "./_cursor.ts";
 import {
   type ByteRange,
+  type CheckedRange,
   type EncodeEntry,
   encodeUtf32,
   type ParsedEntry,
+  type ParsedFile,
 } from "./entry.ts";
 
 /** MindSpore's split size for large tensors: 512 MiB. */
@@ -45,9 +48,35 @@ export interface EncodeCkptOptions {
    * @default {536870912}
    */
   splitSize?: number;
+  /**
+   * Makes the file check itself: it starts with {@linkcode CKPT_CHECK_MARK}
+   * and ends with MindSpore's `crc_num` trailer, the CRC-32 of every byte
+   * before it (as MindSpore's `crc_check=True` writes it). Without it the
+   * bytes are exactly MindSpore's.
+   *
+   * @default {false}
+   */
+  check?: boolean;
 }
 
+/**
+ * The first bytes of a `.ckpt` file whose writer ends it with a `crc_num`
+ * trailer: field 15 of the `Checkpoint` message, varint 1. Protobuf readers
+ * (MindSpore's among them) skip a field they do not know; ours reads it as
+ * "this file must end with its check", so a file cut at an entry boundary
+ * is refused instead of loading fewer entries.
+ */
+export const CKPT_CHECK_MARK: Uint8Array = new Uint8Array([0x78, 0x01]);
+
 const TEXT = new TextEncoder();
+
+/** `crc_num` and a 10-byte big-endian CRC-32, as MindSpore writes them. */
+function crcTrailer(crc: number): Uint8Array {
+  const trailer = new Uint8Array(CRC_TRAILER);
+  trailer.set(TEXT.encode(CRC_MAGIC));
+  new DataView(trailer.buffer).setUint32(CRC_TRAILER - 4, crc, false);
+  return trailer;
+}
 
 /**
  * Writes entries as a MindSpore `.ckpt` stream. Tensor bytes go from the
@@ -70,10 +99,22 @@ export async function encodeCkpt(
       `Cannot write .ckpt: splitSize must be a positive integer, received ${splitSize}`,
     );
   }
-  const out = new ChunkWriter(sink);
+  const check = options.check ?? false;
+  let crc = 0;
+  // The CRC is taken over the bytes as they leave the coalescing buffer.
+  const target: ByteSink = check
+    ? {
+      write: (chunk) => {
+        crc = crc32(chunk, crc);
+        return sink.write(chunk);
+      },
+    }
+    : sink;
+  const out = new ChunkWriter(target);
   const head = new Scratch();
   let ok = false;
   try {
+    if (check) out.write(CKPT_CHECK_MARK);
     for (const { name, value } of entries) {
       const nameBytes = TEXT.encode(name);
       let type: string;
@@ -127,6 +168,7 @@ export async function encodeCkpt(
   } finally {
     await out.close(ok);
   }
+  if (check) await sink.write(crcTrailer(crc));
 }
 
 /** Options of {@linkcode parseCkpt}. */
@@ -320,12 +362,39 @@ async function parseValue(
   return { name, ...tensor, at };
 }
 
-/** Reads the last 17 bytes: is there a `crc_num` trailer? */
-async function hasCrcTrailer(source: ByteSource): Promise<boolean> {
-  if (source.size < CRC_TRAILER) return false;
-  const tail = new Uint8Array(CRC_MAGIC.length);
+/**
+ * The CRC-32 of a `crc_num` trailer in the last 17 bytes, or `null` when
+ * there is none.
+ */
+async function crcTrailerValue(
+  source: ByteSource,
+  fail: Fail,
+): Promise<number | null> {
+  if (source.size < CRC_TRAILER) return null;
+  const tail = new Uint8Array(CRC_TRAILER);
   await source.readAt(source.size - CRC_TRAILER, tail);
-  return String.fromCharCode(...tail) === CRC_MAGIC;
+  if (String.fromCharCode(...tail.subarray(0, 7)) !== CRC_MAGIC) return null;
+  const view = new DataView(tail.buffer);
+  if (view.getUint16(7) !== 0 || view.getUint32(9) !== 0) {
+    fail(`its crc_num trailer holds a value over 32 bits`);
+  }
+  return view.getUint32(13);
+}
+
+/** The bytes of `[start, end)` that are in none of `contents` (sorted). */
+function gapsBetween(
+  contents: readonly ByteRange[],
+  start: number,
+  end: number,
+): CheckedRange[] {
+  const gaps: CheckedRange[] = [];
+  let at = start;
+  for (const r of contents) {
+    if (r.offset > at) gaps.push({ offset: at, length: r.offset - at });
+    at = r.offset + r.length;
+  }
+  if (end > at) gaps.push({ offset: at, length: end - at });
+  return gaps;
 }
 
 function describeShape(shape: readonly number[]): string {
@@ -417,27 +486,42 @@ function joinEntries(raw: RawEntry[], fail: Fail): ParsedEntry[] {
 /**
  * Lists the entries of a `.ckpt` stream without reading their contents:
  * names, dtypes, shapes and where their bytes are. Accepts packed dims,
- * unknown fields, a trailing `crc_num` trailer (not verified) and joins
- * consecutive entries with the same name. Reads headers through a 64 KiB
- * window; every length is checked against its enclosing message before use.
+ * unknown fields, a trailing `crc_num` trailer (returned as the file's
+ * check, verified by whoever reads every entry) and joins consecutive
+ * entries with the same name. Refuses an empty file, and a file that
+ * starts with {@linkcode CKPT_CHECK_MARK} but lacks its trailer (cut
+ * short). Reads headers through a 64 KiB window; every length is checked
+ * against its enclosing message before use.
  *
  * @param source The bytes (a file, or a decrypting source).
  * @param options The path for error messages.
- * @returns The entries, in file order.
+ * @returns The entries, in file order, and the file's check.
  * @throws {CorruptCheckpointError} When the stream is malformed.
  */
 export async function parseCkpt(
   source: ByteSource,
   options: ParseCkptOptions,
-): Promise<ParsedEntry[]> {
+): Promise<ParsedFile> {
   const path = options.path;
   const fail: Fail = (reason) => {
     throw new CorruptCheckpointError(path, reason);
   };
-  const end = (await hasCrcTrailer(source))
-    ? source.size - CRC_TRAILER
-    : source.size;
+  if (source.size === 0) {
+    fail("the file is empty (0 bytes), which no checkpoint is");
+  }
+  const expected = await crcTrailerValue(source, fail);
+  const end = expected === null ? source.size : source.size - CRC_TRAILER;
+  const first = new Uint8Array(Math.min(2, source.size));
+  await source.readAt(0, first);
+  const marked = first[0] === CKPT_CHECK_MARK[0] &&
+    first[1] === CKPT_CHECK_MARK[1];
+  if (marked && expected === null) {
+    fail(
+      "it starts with the mark of a writer that ends its files with a crc_num trailer, but the trailer is missing (the file was cut short)",
+    );
+  }
   const cur = new Cursor(source, fail);
+  if (marked) cur.pos = CKPT_CHECK_MARK.length;
   const raw: RawEntry[] = [];
   while (cur.pos < end) {
     const entry = raw.length;
@@ -455,5 +539,8 @@ export async function parseCkpt(
     raw.push(await parseValue(cur, limit, entry, fail));
     cur.pos = limit;
   }
-  return joinEntries(raw, fail);
+  const entries = joinEntries(raw, fail);
+  if (expected === null) return { entries, check: null };
+  const others = gapsBetween(raw.map((r) => r.content), 0, end);
+  return { entries, check: { expected, others } };
 }

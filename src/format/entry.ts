@@ -7,7 +7,11 @@
  */
 
 import type { ByteSource } from "../core/io.ts";
-import { type DType, type Tensor, typedArrayFromBytes } from "../tensor/types.ts";
+import {
+  type DType,
+  type Tensor,
+  typedArrayFromBytes,
+} from "../tensor/types.ts";
 
 /** One value to encode: a named tensor or a named string. */
 export interface EncodeEntry {
@@ -49,6 +53,34 @@ export interface ParsedEntry {
   readonly ranges: readonly ByteRange[];
   /** The string, when `encoding` is `"text"`. */
   readonly text?: string;
+}
+
+/** A run of bytes in a source whose CRC-32 may already be known. */
+export interface CheckedRange extends ByteRange {
+  /** Its CRC-32, when the parser computed it (safetensors' header). */
+  readonly crc?: number;
+}
+
+/**
+ * The CRC-32 a file carries over its own bytes `[0, end)`: the `crc_num`
+ * trailer of a `.ckpt` file, or the `ckpt.crc32` metadata of a safetensors
+ * file our writer made. The entries' content ranges and `others` tile
+ * `[0, end)` exactly, so the CRC of the whole is known once every entry has
+ * been read.
+ */
+export interface FileCheck {
+  /** The CRC-32 the file records. */
+  readonly expected: number;
+  /** Every covered byte that is in no entry's content (headers). */
+  readonly others: readonly CheckedRange[];
+}
+
+/** What a parser found: the entries, and the check the file carries. */
+export interface ParsedFile {
+  /** The entries, in the order the parser lists them. */
+  readonly entries: ParsedEntry[];
+  /** The file's own check, or `null` when it carries none. */
+  readonly check: FileCheck | null;
 }
 
 /**
@@ -97,6 +129,30 @@ export function encodeUtf32(text: string): Uint8Array {
 }
 
 /**
+ * Reads one entry's content bytes, joined from all its ranges, into `into`
+ * (exactly `entry.byteLength` bytes).
+ *
+ * @param source The source the entry was parsed from.
+ * @param entry The entry.
+ * @param into Where the bytes go.
+ * @param onRange Called with each range and its bytes once they are read.
+ */
+export async function readEntryBytes(
+  source: ByteSource,
+  entry: ParsedEntry,
+  into: Uint8Array,
+  onRange?: (range: ByteRange, bytes: Uint8Array) => void,
+): Promise<void> {
+  let at = 0;
+  for (const r of entry.ranges) {
+    const part = into.subarray(at, at + r.length);
+    await source.readAt(r.offset, part);
+    onRange?.(r, part);
+    at += r.length;
+  }
+}
+
+/**
  * Reads one parsed entry's value: a tensor in a fresh, aligned typed array
  * of exactly its size (joined from all its ranges), or a string. Memory
  * used is the value's own size.
@@ -104,20 +160,18 @@ export function encodeUtf32(text: string): Uint8Array {
  * @param source The source the entry was parsed from.
  * @param entry The entry.
  * @param fail Reports a malformed value (a string that is not valid UTF-32).
+ * @param onRange Called with each range and its bytes once they are read.
  * @returns The value.
  */
 export async function readParsedEntry(
   source: ByteSource,
   entry: ParsedEntry,
   fail: (reason: string) => never,
+  onRange?: (range: ByteRange, bytes: Uint8Array) => void,
 ): Promise<Tensor | string> {
   if (entry.encoding === "text") return entry.text ?? "";
   const bytes = new Uint8Array(entry.byteLength);
-  let at = 0;
-  for (const r of entry.ranges) {
-    await source.readAt(r.offset, bytes.subarray(at, at + r.length));
-    at += r.length;
-  }
+  await readEntryBytes(source, entry, bytes, onRange);
   if (entry.encoding === "utf-32le" || entry.dtype === "str") {
     const text = decodeUtf32(bytes);
     if (text === null) {
