@@ -543,3 +543,22 @@ Deno.test("a string entry holding an invalid code point fails on read, not with 
     await rejects(r.read("s"), /not valid UTF-32/);
   });
 });
+
+Deno.test("a .ckpt shape [2^53 - 1, 0] is refused, and maxEntries caps the entries listed", async () => {
+  await withTempDir(async (dir) => {
+    const path = await writeBytes(dir, "a.ckpt", [
+      ...entry("t", tensorProto([2 ** 53 - 1, 0], "Int32", [])),
+    ]);
+    await rejects(loadCheckpoint(path), /describe over 2\^48 bytes/);
+    const three = await writeBytes(dir, "three.ckpt", [
+      ...entry("a", tensorProto([1], "UInt8", [1])),
+      ...entry("b", tensorProto([1], "UInt8", [2])),
+      ...entry("c", tensorProto([1], "UInt8", [3])),
+    ]);
+    await rejects(
+      loadCheckpoint(three, { maxEntries: 2 }),
+      /more than 2 entries/,
+    );
+    equal((await loadCheckpoint(three, { maxEntries: 3 })).size, 3);
+  });
+});

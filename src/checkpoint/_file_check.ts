@@ -3,14 +3,20 @@
  * Verifies the CRC-32 a checkpoint file carries over its own bytes (see
  * {@linkcode FileCheck}) while its entries are read, in any order: each
  * range's CRC is taken as its bytes arrive, and once every byte of the
- * covered span has been seen the parts are combined and compared.
+ * covered span has been seen the parts are combined in file order and
+ * compared.
  *
  * @module
  */
 
 import type { ByteSource } from "../core/io.ts";
 import { crc32, crc32Combine } from "../core/_crc32.ts";
-import type { ByteRange, FileCheck, ParsedEntry } from "../format/entry.ts";
+import type {
+  ByteRange,
+  CheckedRange,
+  FileCheck,
+  ParsedEntry,
+} from "../format/entry.ts";
 
 /** Header bytes are read for their CRC in windows of this size. */
 const WINDOW = 1024 * 1024;
@@ -18,10 +24,14 @@ const WINDOW = 1024 * 1024;
 /** The running verification of one file's check. */
 export class FileCheckTracker {
   #expected: number;
-  /** Every covered range, with its CRC once known. */
-  #crcs = new Map<ByteRange, number | undefined>();
-  #missing = 0;
-  #others: readonly ByteRange[];
+  /** Every covered range, in file order. */
+  #ranges: ByteRange[];
+  /** The index in `#ranges` of each entry's first range. */
+  #firstOf: Map<ParsedEntry, number>;
+  #crcs: Uint32Array;
+  #known: Uint8Array;
+  #missing: number;
+  #others: readonly CheckedRange[];
   #result: string | null | undefined = undefined;
 
   /**
@@ -31,22 +41,55 @@ export class FileCheckTracker {
   constructor(check: FileCheck, entries: readonly ParsedEntry[]) {
     this.#expected = check.expected;
     this.#others = check.others;
-    for (const r of check.others) this.#crcs.set(r, r.crc);
+    const contents: ByteRange[] = [];
+    for (const e of entries) for (const r of e.ranges) contents.push(r);
+    // Both lists come in file order from the parsers: merge them.
+    const ranges: ByteRange[] = [];
+    const others = check.others;
+    let i = 0;
+    let k = 0;
+    while (i < contents.length || k < others.length) {
+      const c = contents[i];
+      const o = others[k];
+      if (o === undefined || (c !== undefined && c.offset <= o.offset)) {
+        ranges.push(c!);
+        i++;
+      } else {
+        ranges.push(o);
+        k++;
+      }
+    }
+    this.#ranges = ranges;
+    const at = new Map<ByteRange, number>();
+    ranges.forEach((r, n) => at.set(r, n));
+    this.#firstOf = new Map();
     for (const e of entries) {
-      for (const r of e.ranges) this.#crcs.set(r, undefined);
+      if (e.ranges.length > 0) this.#firstOf.set(e, at.get(e.ranges[0]!)!);
     }
-    for (const crc of this.#crcs.values()) {
-      if (crc === undefined) this.#missing++;
+    this.#crcs = new Uint32Array(ranges.length);
+    this.#known = new Uint8Array(ranges.length);
+    this.#missing = ranges.length;
+    for (const o of others) {
+      if (o.crc !== undefined) this.#set(at.get(o)!, o.crc);
     }
+    this.#otherIndex = others.map((o) => at.get(o)!);
+  }
+
+  #otherIndex: number[];
+
+  #set(index: number, crc: number): void {
+    if (this.#known[index] === 0) this.#missing--;
+    this.#known[index] = 1;
+    this.#crcs[index] = crc;
   }
 
   /** Reads the header ranges whose CRC the parser did not know. */
   async readOthers(source: ByteSource): Promise<void> {
-    const todo = this.#others.filter((r) => this.#crcs.get(r) === undefined);
     let window = new Uint8Array(0);
     let start = 0;
     let length = 0;
-    for (const r of todo) {
+    for (const [k, r] of this.#others.entries()) {
+      if (r.crc !== undefined) continue;
       if (r.offset < start || r.offset + r.length > start + length) {
         length = Math.min(Math.max(WINDOW, r.length), source.size - r.offset);
         if (window.byteLength < length) window = new Uint8Array(length);
@@ -54,15 +97,23 @@ export class FileCheckTracker {
         await source.readAt(start, window.subarray(0, length));
       }
       const at = r.offset - start;
-      this.record(r, window.subarray(at, at + r.length));
+      this.#set(
+        this.#otherIndex[k]!,
+        crc32(window.subarray(at, at + r.length)),
+      );
     }
   }
 
-  /** Takes the CRC of one range's bytes, as they were read. */
-  record(range: ByteRange, bytes: Uint8Array): void {
-    if (!this.#crcs.has(range)) return;
-    if (this.#crcs.get(range) === undefined) this.#missing--;
-    this.#crcs.set(range, crc32(bytes));
+  /**
+   * Takes the CRC of one range of an entry's content, as it was read.
+   *
+   * @param entry The entry.
+   * @param part Which of its ranges.
+   * @param bytes The range's bytes.
+   */
+  record(entry: ParsedEntry, part: number, bytes: Uint8Array): void {
+    const first = this.#firstOf.get(entry);
+    if (first !== undefined) this.#set(first + part, crc32(bytes));
   }
 
   /**
@@ -72,18 +123,15 @@ export class FileCheckTracker {
    */
   result(): string | null | undefined {
     if (this.#result !== undefined || this.#missing > 0) return this.#result;
-    const ranges = [...this.#crcs.keys()].sort((a, b) =>
-      a.offset - b.offset || a.length - b.length
-    );
     let crc = 0;
     let at = 0;
-    for (const r of ranges) {
+    for (const [n, r] of this.#ranges.entries()) {
       if (r.offset !== at) {
         this.#result =
           `its check covers bytes that do not follow each other (at byte ${at})`;
         return this.#result;
       }
-      crc = crc32Combine(crc, this.#crcs.get(r)!, r.length);
+      crc = crc32Combine(crc, this.#crcs[n]!, r.length);
       at += r.length;
     }
     const hex = (n: number) => n.toString(16).padStart(8, "0");

@@ -29,14 +29,18 @@ import {
 } from "../tensor/types.ts";
 import { describeValue as describe } from "../core/_describe.ts";
 import {
-  type ByteRange,
   type EncodeEntry,
   type ParsedEntry,
   type ParsedFile,
   readEntryBytes,
   readParsedEntry,
 } from "../format/entry.ts";
-import { DEFAULT_SPLIT_SIZE, encodeCkpt, parseCkpt } from "../format/ckpt.ts";
+import {
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_SPLIT_SIZE,
+  encodeCkpt,
+  parseCkpt,
+} from "../format/ckpt.ts";
 import {
   encodeSafetensors,
   parseSafetensors,
@@ -169,6 +173,15 @@ export interface LoadCheckpointOptions {
    * @default {"AES-GCM"}
    */
   decMode?: EncMode;
+  /**
+   * Most entries a file may hold (a `.ckpt` tensor's split parts counted one
+   * by one): a larger file is a {@linkcode CorruptCheckpointError} before
+   * its entries are listed. Each listed entry costs a few hundred bytes of
+   * memory; raise it for a file that really holds more.
+   *
+   * @default {1000000}
+   */
+  maxEntries?: number;
 }
 
 /** One value in a checkpoint, as listed by {@linkcode openCheckpoint}. */
@@ -564,7 +577,6 @@ class Reader implements CheckpointReader {
   #close: (() => Promise<void>) | null;
   #encrypted: boolean;
   #tracker: FileCheckTracker | null;
-  #onRange: ((range: ByteRange, bytes: Uint8Array) => void) | undefined;
 
   constructor(
     path: string,
@@ -579,9 +591,6 @@ class Reader implements CheckpointReader {
     this.#encrypted = encrypted;
     this.#tracker = tracker;
     this.check = tracker === null ? null : "crc32";
-    this.#onRange = tracker === null
-      ? undefined
-      : (range, bytes) => tracker.record(range, bytes);
     this.path = path;
     this.format = format;
     const ahead = new ReadAheadSource(source);
@@ -625,12 +634,23 @@ class Reader implements CheckpointReader {
     const fail = (reason: string): never => {
       throw this.#corrupt(reason);
     };
-    return readParsedEntry(this.#source, entry, fail, this.#onRange).then(
-      (value) => {
-        this.#checkFile();
-        return value;
-      },
-    );
+    return readParsedEntry(this.#source, entry, fail, this.#onRange(entry))
+      .then(
+        (value) => {
+          this.#checkFile();
+          return value;
+        },
+      );
+  }
+
+  /** What takes the CRC of each range of `entry` as it is read. */
+  #onRange(
+    entry: ParsedEntry,
+  ): ((index: number, bytes: Uint8Array) => void) | undefined {
+    const tracker = this.#tracker;
+    return tracker === null
+      ? undefined
+      : (index, bytes) => tracker.record(entry, index, bytes);
   }
 
   /** A damaged file's error: a decryption failure when it is encrypted. */
@@ -672,7 +692,7 @@ class Reader implements CheckpointReader {
         }`,
       );
     }
-    await readEntryBytes(this.#source, entry, into, this.#onRange);
+    await readEntryBytes(this.#source, entry, into, this.#onRange(entry));
     this.#checkFile();
   }
 
@@ -747,6 +767,14 @@ export async function openCheckpoint(
     "decMode",
     "open checkpoint",
   );
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 0) {
+    throw new RangeError(
+      `Cannot open checkpoint: maxEntries must be a non-negative integer, received ${
+        describe(maxEntries)
+      }`,
+    );
+  }
   const file = await openFileSource(path);
   let decrypted: DecryptingSource | null = null;
   try {
@@ -769,8 +797,8 @@ export async function openCheckpoint(
     }
     const format = chosen ?? await detectFormat(path, source);
     const parsed = format === "ckpt"
-      ? await parseCkpt(source, { path })
-      : await parseSafetensors(source, { path });
+      ? await parseCkpt(source, { path, maxEntries })
+      : await parseSafetensors(source, { path, maxEntries });
     let tracker: FileCheckTracker | null = null;
     if (parsed.check !== null) {
       tracker = new FileCheckTracker(parsed.check, parsed.entries);

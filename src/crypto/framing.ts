@@ -734,16 +734,26 @@ async function _uniformIndex(
   return blocks;
 }
 
+/** Block headers are read in windows of this size. */
+const _SCAN_WINDOW = 1024 * 1024;
+
 async function _scan(inner: ByteSource, mode: EncMode): Promise<_Block[]> {
   const headerLength = _headerLength(mode);
-  const header = new Uint8Array(headerLength);
+  // One read per window, not per header: a file of many small blocks.
+  const window = new Uint8Array(Math.min(_SCAN_WINDOW, inner.size));
+  let windowAt = 0;
+  let windowLength = 0;
   const blocks: _Block[] = [];
   let at = 0;
   let plainAt = 0;
   while (at < inner.size) {
     if (at + headerLength > inner.size) throw new Error("truncated header");
-    await inner.readAt(at, header);
-    const { cipherLength } = _parseHeader(header, 0, mode);
+    if (at + headerLength > windowAt + windowLength) {
+      windowAt = at;
+      windowLength = Math.min(window.byteLength, inner.size - at);
+      await inner.readAt(at, window.subarray(0, windowLength));
+    }
+    const { cipherLength } = _parseHeader(window, at - windowAt, mode);
     const cipherAt = at + headerLength;
     if (cipherAt + cipherLength > inner.size) throw new Error("truncated");
     blocks.push({

@@ -26,12 +26,14 @@ import { CorruptCheckpointError } from "../core/errors.ts";
 import { crc32 } from "../core/_crc32.ts";
 import { DTYPE_SIZE, isDType, tensorBytes } from "../tensor/types.ts";
 import { ChunkWriter, Scratch, varintSize } from "./_chunk_writer.ts";
-import { Cursor, type Fail } from "./_cursor.ts";
+import { Cursor, type Fail, NeedBytes, type Window } from "./_cursor.ts";
 import {
   type ByteRange,
   type CheckedRange,
+  checkShapeSize,
   type EncodeEntry,
   encodeUtf32,
+  MAX_DIMS,
   type ParsedEntry,
   type ParsedFile,
 } from "./entry.ts";
@@ -175,14 +177,34 @@ export async function encodeCkpt(
 export interface ParseCkptOptions {
   /** The file's path, for error messages. */
   path: string;
+  /**
+   * Most entries accepted (split parts counted one by one).
+   *
+   * @default {DEFAULT_MAX_ENTRIES}
+   */
+  maxEntries?: number;
 }
+
+/**
+ * The most entries a file may hold unless a load says otherwise: 1,000,000.
+ * Each listed entry costs a few hundred bytes of memory; a file of this
+ * many small entries parses in about a second.
+ */
+export const DEFAULT_MAX_ENTRIES = 1_000_000;
+
+/** The window entries are parsed from: 1 MiB. */
+const WINDOW = 1024 * 1024;
+/** Further windows read for fields past a large content: 64 KiB or more. */
+const EXTRA_WINDOW = 64 * 1024;
+/** Further windows one entry may need at most. */
+const MAX_EXTRA_WINDOWS = 8;
 
 /** Longest entry name accepted: 64 KiB. */
 const NAME_CAP = 65_536;
 /** Longest dtype name accepted. */
 const TYPE_CAP = 64;
 /** Most dims accepted. */
-const DIMS_CAP = 64;
+const DIMS_CAP = MAX_DIMS;
 /** Longest unknown non-content field skipped or packed dims read: 1 MiB. */
 const FIELD_CAP = 1 << 20;
 const CRC_TRAILER = 17;
@@ -199,20 +221,20 @@ interface RawEntry {
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Skips a field of an unknown number, checking its length. */
-async function skipField(
+function skipField(
   cur: Cursor,
   wire: number,
   limit: number,
   what: string,
   fail: Fail,
-): Promise<void> {
+): void {
   let n: number;
   if (wire === 0) {
-    await cur.varint(limit, what);
+    cur.varint(limit, what);
     return;
   } else if (wire === 1) n = 8;
   else if (wire === 5) n = 4;
-  else if (wire === 2) n = await cur.length(limit, what);
+  else if (wire === 2) n = cur.length(limit, what);
   else return fail(`${what} at byte ${cur.pos} has invalid wire type ${wire}`);
   if (n > limit - cur.pos) {
     fail(`${what} at byte ${cur.pos} runs past the end of its message`);
@@ -220,21 +242,23 @@ async function skipField(
   cur.pos += n;
 }
 
-async function readString(
+function readString(
   cur: Cursor,
   limit: number,
   cap: number,
   what: string,
   fail: Fail,
-): Promise<string> {
-  const n = await cur.length(limit, what);
+): string {
+  const n = cur.length(limit, what);
   if (n > cap) {
     fail(
       `${what} at byte ${cur.pos} is ${n} bytes long, over the cap of ${cap}`,
     );
   }
   const at = cur.pos;
-  const bytes = await cur.bytes(n);
+  const bytes = cur.bytes(n);
+  const ascii = decodeAscii(bytes);
+  if (ascii !== null) return ascii;
   try {
     return UTF8.decode(bytes);
   } catch {
@@ -242,12 +266,22 @@ async function readString(
   }
 }
 
-async function parseTensor(
+/**
+ * A short ASCII string without a decoder call (which costs more than the
+ * whole rest of a small entry's parse), or `null` for any other bytes.
+ */
+function decodeAscii(bytes: Uint8Array): string | null {
+  if (bytes.byteLength > 128) return null;
+  for (let i = 0; i < bytes.byteLength; i++) if (bytes[i]! >= 0x80) return null;
+  return String.fromCharCode(...bytes);
+}
+
+function parseTensor(
   cur: Cursor,
   limit: number,
   entry: number,
   fail: Fail,
-): Promise<{ type: string; dims: number[] | null; content: ByteRange }> {
+): { type: string; dims: number[] | null; content: ByteRange } {
   let type: string | null = null;
   let dims: number[] | null = null;
   let content: ByteRange | null = null;
@@ -259,13 +293,13 @@ async function parseTensor(
     dims.push(d);
   };
   while (cur.pos < limit) {
-    const key = await cur.varint(limit, `field key in entry ${entry}`);
+    const key = cur.varint(limit, `field key in entry ${entry}`);
     const field = Math.floor(key / 8);
     const wire = key % 8;
     if (field === 1 && wire === 0) {
-      addDim(await cur.varint(limit, `dim of entry ${entry}`));
+      addDim(cur.varint(limit, `dim of entry ${entry}`));
     } else if (field === 1 && wire === 2) {
-      const n = await cur.length(limit, `packed dims of entry ${entry}`);
+      const n = cur.length(limit, `packed dims of entry ${entry}`);
       if (n > FIELD_CAP) {
         fail(
           `packed dims of entry ${entry} at byte ${cur.pos} are ${n} bytes long, over the cap of ${FIELD_CAP}`,
@@ -273,11 +307,11 @@ async function parseTensor(
       }
       const end = cur.pos + n;
       while (cur.pos < end) {
-        addDim(await cur.varint(end, `dim of entry ${entry}`));
+        addDim(cur.varint(end, `dim of entry ${entry}`));
       }
     } else if (field === 2 && wire === 2) {
       if (type !== null) fail(`entry ${entry} has two tensor_type fields`);
-      type = await readString(
+      type = readString(
         cur,
         limit,
         TYPE_CAP,
@@ -288,7 +322,7 @@ async function parseTensor(
       if (content !== null) {
         fail(`entry ${entry} has two tensor_content fields`);
       }
-      const n = await cur.length(limit, `content of entry ${entry}`);
+      const n = cur.length(limit, `content of entry ${entry}`);
       content = { offset: cur.pos, length: n };
       cur.pos += n;
     } else if (field >= 1 && field <= 3) {
@@ -296,7 +330,7 @@ async function parseTensor(
         `field ${field} of the tensor of entry ${entry} has wire type ${wire}, which is wrong for it`,
       );
     } else {
-      await skipField(
+      skipField(
         cur,
         wire,
         limit,
@@ -310,22 +344,22 @@ async function parseTensor(
   return { type, dims, content };
 }
 
-async function parseValue(
+function parseValue(
   cur: Cursor,
   limit: number,
   entry: number,
   fail: Fail,
-): Promise<RawEntry> {
+): RawEntry {
   const at = cur.pos;
   let name: string | null = null;
-  let tensor: Awaited<ReturnType<typeof parseTensor>> | null = null;
+  let tensor: ReturnType<typeof parseTensor> | null = null;
   while (cur.pos < limit) {
-    const key = await cur.varint(limit, `field key in entry ${entry}`);
+    const key = cur.varint(limit, `field key in entry ${entry}`);
     const field = Math.floor(key / 8);
     const wire = key % 8;
     if (field === 1 && wire === 2) {
       if (name !== null) fail(`entry ${entry} has two tags`);
-      name = await readString(
+      name = readString(
         cur,
         limit,
         NAME_CAP,
@@ -334,9 +368,9 @@ async function parseValue(
       );
     } else if (field === 2 && wire === 2) {
       if (tensor !== null) fail(`entry ${entry} has two tensors`);
-      const n = await cur.length(limit, `tensor of entry ${entry}`);
+      const n = cur.length(limit, `tensor of entry ${entry}`);
       const end = cur.pos + n;
-      tensor = await parseTensor(cur, end, entry, fail);
+      tensor = parseTensor(cur, end, entry, fail);
     } else if (field === 3 && wire === 2) {
       fail(
         `entry ${entry}${
@@ -348,7 +382,7 @@ async function parseValue(
         `field ${field} of entry ${entry} has wire type ${wire}, which is wrong for it`,
       );
     } else {
-      await skipField(
+      skipField(
         cur,
         wire,
         limit,
@@ -360,6 +394,29 @@ async function parseValue(
   if (name === null) fail(`entry ${entry} at byte ${at} has no tag (name)`);
   if (tensor === null) fail(`entry ${entry} ("${name}") has no tensor`);
   return { name, ...tensor, at };
+}
+
+/** Parses one `Checkpoint.value` field: its key, its length, the value. */
+function parseEntry(
+  cur: Cursor,
+  end: number,
+  entry: number,
+  fail: Fail,
+): RawEntry {
+  const at = cur.pos;
+  const key = cur.varint(end, `key of entry ${entry}`);
+  if (key !== 0x0a) {
+    fail(
+      `expected entry ${entry} (field 1, length-delimited) at byte ${at}, found field ${
+        Math.floor(key / 8)
+      } with wire type ${key % 8}`,
+    );
+  }
+  const n = cur.length(end, `entry ${entry}`, "the file (truncated?)");
+  const limit = cur.pos + n;
+  const value = parseValue(cur, limit, entry, fail);
+  cur.pos = limit;
+  return value;
 }
 
 /**
@@ -410,7 +467,7 @@ function joinEntries(raw: RawEntry[], fail: Fail): ParsedEntry[] {
     const first = raw[i]!;
     let j = i + 1;
     while (j < raw.length && raw[j]!.name === first.name) j++;
-    const group = raw.slice(i, j);
+    const group = j === i + 1 ? [first] : raw.slice(i, j);
     const last = group[group.length - 1]!;
     if (seen.has(first.name)) {
       fail(
@@ -457,6 +514,8 @@ function joinEntries(raw: RawEntry[], fail: Fail): ParsedEntry[] {
       else if (dims.length === 1 && dims[0] === 0 && byteLength === size) {
         shape = []; // MindSpore reads dims [0] as a scalar.
       } else shape = dims;
+      const absurd = checkShapeSize(shape, size);
+      if (absurd !== null) fail(`entry "${first.name}" ${absurd}`);
       let need = size;
       for (const d of shape) need *= d;
       if (need !== byteLength) {
@@ -520,24 +579,50 @@ export async function parseCkpt(
       "it starts with the mark of a writer that ends its files with a crc_num trailer, but the trailer is missing (the file was cut short)",
     );
   }
-  const cur = new Cursor(source, fail);
+  const cur = new Cursor(fail);
   if (marked) cur.pos = CKPT_CHECK_MARK.length;
   const raw: RawEntry[] = [];
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  // Entries are parsed synchronously out of a 1 MiB window read ahead; one
+  // that reaches past it is parsed again from a window that starts with it,
+  // and fields past a large content from further small windows.
+  const buffer = new Uint8Array(Math.min(WINDOW, source.size));
+  let main: Window = { start: 0, bytes: buffer.subarray(0, 0) };
+  const read = async (at: number, into: Uint8Array): Promise<Window> => {
+    const bytes = into.subarray(0, Math.min(into.byteLength, end - at));
+    await source.readAt(at, bytes);
+    return { start: at, bytes };
+  };
   while (cur.pos < end) {
-    const entry = raw.length;
-    const at = cur.pos;
-    const key = await cur.varint(end, `key of entry ${entry}`);
-    if (key !== 0x0a) {
+    const start = cur.pos;
+    const extra: Window[] = [];
+    let refilled = false;
+    for (;;) {
+      cur.pos = start;
+      cur.windows = extra.length === 0 ? [main] : [main, ...extra];
+      try {
+        raw.push(parseEntry(cur, end, raw.length, fail));
+        break;
+      } catch (error) {
+        if (!(error instanceof NeedBytes)) throw error;
+        if (!refilled) {
+          main = await read(start, buffer);
+          refilled = true;
+        } else if (extra.length < MAX_EXTRA_WINDOWS) {
+          const size = Math.max(error.length, EXTRA_WINDOW);
+          extra.push(await read(error.pos, new Uint8Array(size)));
+        } else {
+          fail(
+            `entry ${raw.length} at byte ${start} spreads its fields over more than ${MAX_EXTRA_WINDOWS} regions of the file`,
+          );
+        }
+      }
+    }
+    if (raw.length > maxEntries) {
       fail(
-        `expected entry ${entry} (field 1, length-delimited) at byte ${at}, found field ${
-          Math.floor(key / 8)
-        } with wire type ${key % 8}`,
+        `it holds more than ${maxEntries} entries (the maxEntries option raises the cap)`,
       );
     }
-    const n = await cur.length(end, `entry ${entry}`, "the file (truncated?)");
-    const limit = cur.pos + n;
-    raw.push(await parseValue(cur, limit, entry, fail));
-    cur.pos = limit;
   }
   const entries = joinEntries(raw, fail);
   if (expected === null) return { entries, check: null };

@@ -83,6 +83,40 @@ export interface ParsedFile {
   readonly check: FileCheck | null;
 }
 
+/** Most dims a shape may have (as MindSpore's and numpy's 64). */
+export const MAX_DIMS = 64;
+
+/**
+ * Most bytes a tensor's shape may describe, its zero dims read as 1:
+ * 2^48 (256 TiB). A shape such as `[2^53 - 1, 0]` holds no element, so
+ * its content cannot refute it; no real tensor has such a dim.
+ */
+export const MAX_SHAPE_BYTES = 2 ** 48;
+
+/**
+ * Why a shape is absurd, or `null`: more than {@linkcode MAX_DIMS} dims, or
+ * over {@linkcode MAX_SHAPE_BYTES} with its zero dims read as 1.
+ *
+ * @param shape The dims, each a non-negative safe integer.
+ * @param elementSize Bytes per element.
+ * @returns The reason, or `null`.
+ */
+export function checkShapeSize(
+  shape: readonly number[],
+  elementSize: number,
+): string | null {
+  if (shape.length > MAX_DIMS) {
+    return `has ${shape.length} dims, more than ${MAX_DIMS}`;
+  }
+  let bytes = elementSize;
+  for (const d of shape) bytes *= Math.max(d, 1);
+  return bytes > MAX_SHAPE_BYTES
+    ? `has shape [${
+      shape.join(", ")
+    }], whose dims (zeros read as 1) describe over 2^48 bytes`
+    : null;
+}
+
 /**
  * Decodes UTF-32-LE bytes (numpy's unicode), dropping trailing NULs as numpy
  * does.
@@ -135,19 +169,19 @@ export function encodeUtf32(text: string): Uint8Array {
  * @param source The source the entry was parsed from.
  * @param entry The entry.
  * @param into Where the bytes go.
- * @param onRange Called with each range and its bytes once they are read.
+ * @param onRange Called with each range's index and bytes once read.
  */
 export async function readEntryBytes(
   source: ByteSource,
   entry: ParsedEntry,
   into: Uint8Array,
-  onRange?: (range: ByteRange, bytes: Uint8Array) => void,
+  onRange?: (index: number, bytes: Uint8Array) => void,
 ): Promise<void> {
   let at = 0;
-  for (const r of entry.ranges) {
+  for (const [index, r] of entry.ranges.entries()) {
     const part = into.subarray(at, at + r.length);
     await source.readAt(r.offset, part);
-    onRange?.(r, part);
+    onRange?.(index, part);
     at += r.length;
   }
 }
@@ -160,14 +194,14 @@ export async function readEntryBytes(
  * @param source The source the entry was parsed from.
  * @param entry The entry.
  * @param fail Reports a malformed value (a string that is not valid UTF-32).
- * @param onRange Called with each range and its bytes once they are read.
+ * @param onRange Called with each range's index and bytes once read.
  * @returns The value.
  */
 export async function readParsedEntry(
   source: ByteSource,
   entry: ParsedEntry,
   fail: (reason: string) => never,
-  onRange?: (range: ByteRange, bytes: Uint8Array) => void,
+  onRange?: (index: number, bytes: Uint8Array) => void,
 ): Promise<Tensor | string> {
   if (entry.encoding === "text") return entry.text ?? "";
   const bytes = new Uint8Array(entry.byteLength);

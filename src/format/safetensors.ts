@@ -21,8 +21,14 @@ import {
   tensorBytes,
 } from "../tensor/types.ts";
 import { ChunkWriter } from "./_chunk_writer.ts";
+import { DEFAULT_MAX_ENTRIES } from "./ckpt.ts";
 import type { Fail } from "./_cursor.ts";
-import type { EncodeEntry, ParsedEntry, ParsedFile } from "./entry.ts";
+import {
+  checkShapeSize,
+  type EncodeEntry,
+  type ParsedEntry,
+  type ParsedFile,
+} from "./entry.ts";
 
 /** Largest header accepted: 100,000,000 bytes, as the Rust reader. */
 export const SAFETENSORS_HEADER_CAP = 100_000_000;
@@ -178,6 +184,80 @@ function indexOf(bytes: Uint8Array, needle: Uint8Array): number {
 export interface ParseSafetensorsOptions {
   /** The file's path, for error messages. */
   path: string;
+  /**
+   * Most entries (tensors and listed metadata strings) accepted.
+   *
+   * @default {DEFAULT_MAX_ENTRIES}
+   */
+  maxEntries?: number;
+}
+
+/**
+ * Deepest nesting a safetensors header has: the header object, a tensor's
+ * object, its `shape` array.
+ */
+const MAX_DEPTH = 3;
+
+/**
+ * One pass over the header's JSON text before it is parsed: refuses nesting
+ * deeper than {@linkcode MAX_DEPTH} (an 86 MB header of nested arrays took
+ * 34 s and 4.6 GB in `JSON.parse`) and more top-level keys than
+ * `maxEntries`, and counts the keys written at each depth, so that
+ * {@linkcode checkNoDuplicates} can tell that `JSON.parse` kept them all.
+ */
+function scanHeader(
+  bytes: Uint8Array,
+  maxEntries: number,
+  fail: Fail,
+): number[] {
+  const keys = new Array<number>(MAX_DEPTH + 1).fill(0);
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c) i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) {
+      if (++depth > MAX_DEPTH) {
+        fail(
+          `safetensors header nests deeper than ${MAX_DEPTH} levels (at byte ${
+            8 + i
+          })`,
+        );
+      }
+    } else if (b === 0x7d || b === 0x5d) depth--;
+    else if (b === 0x3a && depth >= 1) {
+      if (++keys[depth]! > maxEntries + 1 && depth === 1) {
+        fail(
+          `it holds more than ${maxEntries} entries (the maxEntries option raises the cap)`,
+        );
+      }
+    }
+  }
+  return keys;
+}
+
+/**
+ * Fails when the parsed header holds fewer keys at some depth than the text
+ * wrote: `JSON.parse` keeps the last of two equal keys, silently.
+ */
+function checkNoDuplicates(header: unknown, written: number[], fail: Fail) {
+  const kept = new Array<number>(MAX_DEPTH + 1).fill(0);
+  const walk = (value: unknown, depth: number): void => {
+    if (Array.isArray(value)) {
+      for (const v of value) walk(v, depth + 1);
+    } else if (typeof value === "object" && value !== null) {
+      const entries = Object.entries(value);
+      kept[depth + 1]! += entries.length;
+      for (const [, v] of entries) walk(v, depth + 1);
+    }
+  };
+  walk(header, 0);
+  if (kept.some((n, d) => n !== written[d])) {
+    fail("safetensors header repeats a key (JSON keeps only the last value)");
+  }
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
@@ -216,6 +296,8 @@ function parseTensorInfo(
   ) {
     fail(`${what} has a shape that is not a list of non-negative integers`);
   }
+  const absurd = checkShapeSize(shape as number[], DTYPE_SIZE[dtype]);
+  if (absurd !== null) fail(`${what} ${absurd}`);
   const offsets = info.data_offsets;
   if (
     !Array.isArray(offsets) || offsets.length !== 2 ||
@@ -305,6 +387,8 @@ export async function parseSafetensors(
     return fail("safetensors header is not valid UTF-8");
   }
   if (!text.startsWith("{")) fail(`safetensors header does not start with "{"`);
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const written = scanHeader(headerBytes, maxEntries, fail);
   let header: unknown;
   try {
     header = JSON.parse(text);
@@ -313,6 +397,7 @@ export async function parseSafetensors(
       `safetensors header is not valid JSON (${(error as Error).message})`,
     );
   }
+  checkNoDuplicates(header, written, fail);
   if (!isRecord(header)) fail("safetensors header is not a JSON object");
   const dataStart = 8 + headerLength;
   const dataSize = source.size - dataStart;
@@ -374,6 +459,11 @@ export async function parseSafetensors(
       ranges: [],
       text: value,
     });
+  }
+  if (out.length > maxEntries) {
+    fail(
+      `it holds more than ${maxEntries} entries (the maxEntries option raises the cap)`,
+    );
   }
   const digits = metadata[SAFETENSORS_CHECK_KEY];
   if (digits === undefined) return { entries: out, check: null };
