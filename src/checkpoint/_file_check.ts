@@ -88,10 +88,20 @@ export class FileCheckTracker {
     let window = new Uint8Array(0);
     let start = 0;
     let length = 0;
-    for (const [k, r] of this.#others.entries()) {
+    const others = this.#others;
+    for (const [k, r] of others.entries()) {
       if (r.crc !== undefined) continue;
       if (r.offset < start || r.offset + r.length > start + length) {
-        length = Math.min(Math.max(WINDOW, r.length), source.size - r.offset);
+        // Up to the end of the last range within a window from here: the
+        // ranges are headers between tensors, a window may hold many or
+        // one, and the tensors between them are not read.
+        let end = r.offset + r.length;
+        for (let j = k + 1; j < others.length; j++) {
+          const next = others[j]!.offset + others[j]!.length;
+          if (next > r.offset + WINDOW) break;
+          end = next;
+        }
+        length = end - r.offset;
         if (window.byteLength < length) window = new Uint8Array(length);
         start = r.offset;
         await source.readAt(start, window.subarray(0, length));
