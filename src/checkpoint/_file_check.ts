@@ -26,8 +26,8 @@ export class FileCheckTracker {
   #expected: number;
   /** Every covered range, in file order. */
   #ranges: ByteRange[];
-  /** The index in `#ranges` of each entry's first range. */
-  #firstOf: Map<ParsedEntry, number>;
+  /** The index in `#ranges` of each range. */
+  #indexOf: Map<ByteRange, number>;
   #crcs: Uint32Array;
   #known: Uint8Array;
   #missing: number;
@@ -62,10 +62,7 @@ export class FileCheckTracker {
     this.#ranges = ranges;
     const at = new Map<ByteRange, number>();
     ranges.forEach((r, n) => at.set(r, n));
-    this.#firstOf = new Map();
-    for (const e of entries) {
-      if (e.ranges.length > 0) this.#firstOf.set(e, at.get(e.ranges[0]!)!);
-    }
+    this.#indexOf = at;
     this.#crcs = new Uint32Array(ranges.length);
     this.#known = new Uint8Array(ranges.length);
     this.#missing = ranges.length;
@@ -122,8 +119,9 @@ export class FileCheckTracker {
    * @param bytes The range's bytes.
    */
   record(entry: ParsedEntry, part: number, bytes: Uint8Array): void {
-    const first = this.#firstOf.get(entry);
-    if (first !== undefined) this.#set(first + part, crc32(bytes));
+    const range = entry.ranges[part];
+    const index = range === undefined ? undefined : this.#indexOf.get(range);
+    if (index !== undefined) this.#set(index, crc32(bytes));
   }
 
   /**

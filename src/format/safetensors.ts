@@ -180,6 +180,24 @@ function indexOf(bytes: Uint8Array, needle: Uint8Array): number {
   return -1;
 }
 
+/**
+ * Whether a metadata entry is our check with its key damaged: 8 hex digits
+ * under a key of the same length that differs in at most 3 characters
+ * (else a flipped bit in the key would make a checked file read as one
+ * without a check).
+ */
+function looksLikeCheck(key: string, value: unknown): boolean {
+  if (typeof value !== "string" || !/^[0-9a-fA-F]{8}$/.test(value)) {
+    return false;
+  }
+  if (key.length !== SAFETENSORS_CHECK_KEY.length) return false;
+  let differ = 0;
+  for (let i = 0; i < key.length; i++) {
+    if (key[i] !== SAFETENSORS_CHECK_KEY[i]) differ++;
+  }
+  return differ <= 3;
+}
+
 /** Options of {@linkcode parseSafetensors}. */
 export interface ParseSafetensorsOptions {
   /** The file's path, for error messages. */
@@ -466,7 +484,19 @@ export async function parseSafetensors(
     );
   }
   const digits = metadata[SAFETENSORS_CHECK_KEY];
-  if (digits === undefined) return { entries: out, check: null };
+  if (digits === undefined) {
+    const damaged = Object.entries(metadata).find(([k, v]) =>
+      looksLikeCheck(k, v)
+    );
+    if (damaged !== undefined) {
+      fail(
+        `its metadata holds ${
+          JSON.stringify(damaged[0])
+        }, a damaged ${SAFETENSORS_CHECK_KEY} check`,
+      );
+    }
+    return { entries: out, check: null };
+  }
   if (typeof digits !== "string" || !/^[0-9a-f]{8}$/.test(digits)) {
     fail(`its ${SAFETENSORS_CHECK_KEY} metadata is not 8 lowercase hex digits`);
   }
