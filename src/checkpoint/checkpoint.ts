@@ -661,9 +661,7 @@ class Reader implements CheckpointReader {
   /** A damaged file's error: a decryption failure when it is encrypted. */
   #corrupt(reason: string): Error {
     const error = new CorruptCheckpointError(this.path, reason);
-    return this.#encrypted
-      ? new DecryptionError(this.path, { cause: error })
-      : error;
+    return this.#encrypted ? _opaque(this.path, error) : error;
   }
 
   /** Fails when every byte has been read and the file's check differs. */
@@ -842,12 +840,26 @@ export async function openCheckpoint(
     await file.close();
     // A malformed plaintext inside an encrypted file (a CBC file tampered
     // with past its padding, blocks reordered or dropped) is reported like
-    // every other decryption failure, so no error tells which check failed.
+    // every other decryption failure.
     if (decrypted !== null && error instanceof CorruptCheckpointError) {
-      throw new DecryptionError(path, { cause: error });
+      throw _opaque(path, error);
     }
     throw error;
   }
+}
+
+/**
+ * A failure inside an encrypted file as the one {@linkcode DecryptionError}
+ * every cause gives: its message does not say which check failed; the
+ * underlying error is kept as `cause`, for debugging. A decryption error,
+ * or a bad argument (`RangeError`, `TypeError`), is returned as it is.
+ */
+function _opaque(path: string, error: unknown): Error {
+  if (
+    error instanceof DecryptionError || error instanceof RangeError ||
+    error instanceof TypeError
+  ) return error;
+  return new DecryptionError(path, { cause: error });
 }
 
 /**
@@ -860,11 +872,7 @@ function _opaqueSource(source: ByteSource, path: string): ByteSource {
     size: source.size,
     readAt: (position, into) =>
       source.readAt(position, into).catch((error: unknown) => {
-        if (
-          error instanceof DecryptionError || error instanceof RangeError ||
-          error instanceof TypeError
-        ) throw error;
-        throw new DecryptionError(path, { cause: error });
+        throw _opaque(path, error);
       }),
   };
 }

@@ -22,7 +22,7 @@ import type {
   Sm4WorkerReply,
   Sm4WorkerRequest,
 } from "./_sm4_worker.ts";
-import { giveBuffer, takeBuffer } from "./_buffer_pool.ts";
+import { giveBuffer, takeBuffer } from "../core/_buffer_pool.ts";
 
 /** Inputs up to this size are processed on the calling thread. */
 const _INLINE_MAX = 64 * 1024;
