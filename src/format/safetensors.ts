@@ -398,6 +398,8 @@ export async function parseSafetensors(
   }
   const headerBytes = new Uint8Array(headerLength);
   await source.readAt(8, headerBytes);
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const written = scanHeader(headerBytes, maxEntries, fail);
   let text: string;
   try {
     text = UTF8.decode(headerBytes);
@@ -405,8 +407,6 @@ export async function parseSafetensors(
     return fail("safetensors header is not valid UTF-8");
   }
   if (!text.startsWith("{")) fail(`safetensors header does not start with "{"`);
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const written = scanHeader(headerBytes, maxEntries, fail);
   let header: unknown;
   try {
     header = JSON.parse(text);
