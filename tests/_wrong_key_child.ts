@@ -104,4 +104,33 @@ for (const mode of MODES) {
     }
   }
 }
+// A sink whose writes start failing midway, as a full disk does, with
+// pieces in flight (SM4's in its Workers): the failure is what the writer
+// sees, and nothing else rejects.
+// Blocks of 256 KiB are written as they are (the 4th write fails); blocks
+// of 16 KiB are gathered into 4 MiB writes (the first fails).
+const sinkCases: [EncMode, number, number][] = [];
+for (const m of [...MODES, "AES-GCM"] as EncMode[]) {
+  sinkCases.push([m, 256 * 1024, 3], [m, 16 * 1024, 0]);
+}
+for (const [mode, pieceSize, failAfter] of sinkCases) {
+  let writes = 0;
+  const sink = createEncryptingSink({
+    write: () =>
+      ++writes > failAfter
+        ? Promise.reject(new Error("disk full"))
+        : Promise.resolve(),
+  }, { key, mode, pieceSize, concurrency: 8 });
+  let sinkFailure = "finished";
+  try {
+    for (let i = 0; i < 32; i++) await sink.write(new Uint8Array(100_000));
+    await sink.finish();
+  } catch (error) {
+    sink.abort();
+    sinkFailure = (error as Error).message;
+  }
+  console.log(JSON.stringify({ mode, sinkFailure }));
+}
+// Let anything left over settle before saying done.
+await new Promise((resolve) => setTimeout(resolve, 100));
 console.log("done");

@@ -6,7 +6,7 @@ import { spawnChild, withTempDir } from "./_helpers.ts";
 const CHILD = fileURLToPath(new URL("./_wrong_key_child.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
-Deno.test("a wrong CBC key or a flipped byte near a block's end is a typed error and the process goes on", async () => {
+Deno.test("a wrong CBC key, a flipped byte near a block's end, or a sink failing midway is a typed error and the process goes on", async () => {
   await withTempDir(async (dir) => {
     const child = spawnChild(CHILD, dir, [dir], ROOT);
     const { code, stdout, stderr } = await child.output();
@@ -15,8 +15,14 @@ Deno.test("a wrong CBC key or a flipped byte near a block's end is a typed error
     equal(code, 0, err);
     const lines = new TextDecoder().decode(stdout).trim().split("\n");
     equal(lines.pop(), "done");
-    equal(lines.length, 8);
-    for (const line of lines) {
+    const sinks = lines.filter((l) => l.includes("sinkFailure"));
+    assertEquals(
+      sinks.map((l) => JSON.parse(l).sinkFailure),
+      new Array(6).fill("disk full"),
+    );
+    const reads = lines.filter((l) => !l.includes("sinkFailure"));
+    equal(reads.length, 8);
+    for (const line of reads) {
       const r = JSON.parse(line);
       assertEquals(
         [r.load, r.open, r.verify],
