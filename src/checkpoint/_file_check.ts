@@ -18,8 +18,11 @@ import type {
   ParsedEntry,
 } from "../format/entry.ts";
 
-/** Header bytes are read for their CRC in windows of this size. */
+/** Header bytes are read for their CRC in windows of at most this size. */
 const WINDOW = 1024 * 1024;
+
+/** Bytes of content a window may hold between two header ranges. */
+const HOLE = 4096;
 
 /** The running verification of one file's check. */
 export class FileCheckTracker {
@@ -89,14 +92,18 @@ export class FileCheckTracker {
     for (const [k, r] of others.entries()) {
       if (r.crc !== undefined) continue;
       if (r.offset < start || r.offset + r.length > start + length) {
-        // Up to the end of the last range within a window from here: the
-        // ranges are headers between tensors, a window may hold many or
-        // one, and the tensors between them are not read.
+        // The ranges are headers between tensors: one read takes the next
+        // ones too while the tensor bytes between them are few (many small
+        // entries), never a large tensor's bytes (read again for nothing).
         let end = r.offset + r.length;
         for (let j = k + 1; j < others.length; j++) {
-          const next = others[j]!.offset + others[j]!.length;
-          if (next > r.offset + WINDOW) break;
-          end = next;
+          const o = others[j]!;
+          if (
+            o.offset - end > HOLE || o.offset + o.length > r.offset + WINDOW
+          ) {
+            break;
+          }
+          end = o.offset + o.length;
         }
         length = end - r.offset;
         if (window.byteLength < length) window = new Uint8Array(length);
