@@ -5,6 +5,8 @@
  *
  * - save (`.ckpt`, safetensors; fsync, rename and folder fsync included)
  *   vs one raw write loop of 4 MiB chunks + fsync of the same bytes;
+ * - the cost of the file's own check: save and load with it (the default)
+ *   vs the same without it (`check: false`);
  * - load (`loadCheckpoint`) vs a raw read of the same file (one buffer of
  *   the file's size filled by a read loop);
  * - peak RSS while saving, above the RSS just before the save
@@ -49,6 +51,13 @@ function median(xs: number[]): number {
 const { network, bytes } = benchNetwork(scale);
 const dir = await Deno.makeTempDir({ prefix: "ckpt_bench_" });
 const FORMATS = ["ckpt", "safetensors"] as const;
+/** Each format with and without the file's own check. */
+const KINDS = [
+  ...FORMATS,
+  ...FORMATS.map((f) => `${f} nocheck` as const),
+] as const;
+const formatOf = (kind: string) =>
+  kind.split(" ")[0] as (typeof FORMATS)[number];
 const times: Record<string, number[]> = {};
 const peaks: Record<string, number[]> = { ckpt: [], safetensors: [] };
 const cpu: Record<string, number[]> = {};
@@ -73,8 +82,8 @@ console.log(
 try {
   for (let r = 0; r < reps; r++) {
     // Writes: raw loop + fsync, then the two formats, in a rotating order.
-    for (const kind of rotate(["raw", ...FORMATS] as const, r)) {
-      const path = `${dir}/m.${kind}`;
+    for (const kind of rotate(["raw", ...KINDS] as const, r)) {
+      const path = `${dir}/m.${kind.replace(" ", ".")}`;
       await Deno.remove(path).catch(() => {});
       if (kind === "raw") {
         const done = timer();
@@ -83,13 +92,16 @@ try {
         continue;
       }
       const done = timer();
-      const saved = await saveCheckpoint(path, network, { format: kind });
+      const saved = await saveCheckpoint(path, network, {
+        format: formatOf(kind),
+        check: !kind.endsWith("nocheck"),
+      });
       done(`save ${kind}`);
       fileBytes[kind] = saved.bytes;
     }
     // Reads of each (page-cached) file: raw read vs loadCheckpoint.
-    for (const format of rotate(FORMATS, r)) {
-      const path = `${dir}/m.${format}`;
+    for (const format of rotate(KINDS, r)) {
+      const path = `${dir}/m.${format.replace(" ", ".")}`;
       for (const how of rotate(["raw", "load"] as const, r)) {
         const done = timer();
         if (how === "raw") {
@@ -157,8 +169,15 @@ for (const f of FORMATS) {
   );
 }
 for (const f of FORMATS) {
+  console.log(line(`save ${f} nocheck`, `save ${f} nocheck`, "write raw"));
+  console.log(line(`save ${f} (check)`, `save ${f}`, `save ${f} nocheck`));
+}
+for (const f of KINDS) {
   console.log(line(`raw read of the ${f}`, `read raw ${f}`));
   console.log(line(`load ${f}`, `load ${f}`, `read raw ${f}`));
+}
+for (const f of FORMATS) {
+  console.log(line(`load ${f} (check)`, `load ${f}`, `load ${f} nocheck`));
 }
 console.log(
   `  file sizes: ckpt ${fileBytes.ckpt} B, safetensors ${fileBytes.safetensors} B` +

@@ -33,8 +33,16 @@ export interface ReferenceValue {
   content: Uint8Array;
 }
 
-/** Decodes a whole `.ckpt` file with protobufjs. */
+/**
+ * Decodes a whole `.ckpt` file with protobufjs, after stripping a `crc_num`
+ * trailer as MindSpore's reader does.
+ */
 export function decodeWithProtobufjs(bytes: Uint8Array): ReferenceValue[] {
+  const n = bytes.length;
+  if (
+    n >= 17 && new TextDecoder().decode(bytes.subarray(n - 17, n - 10)) ===
+      "crc_num"
+  ) bytes = bytes.subarray(0, n - 17);
   const msg = Checkpoint.toObject(Checkpoint.decode(bytes), {
     longs: Number,
     arrays: true,

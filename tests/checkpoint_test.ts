@@ -2,6 +2,7 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import {
   checksumFile,
+  CorruptCheckpointError,
   loadCheckpoint,
   type Network,
   openCheckpoint,
@@ -258,6 +259,40 @@ Deno.test("loads are right across read-ahead windows and with concurrent reads",
       const names = [...network.keys()].reverse();
       const values = await Promise.all(names.map((n) => r.read(n)));
       names.forEach((n, i) => deepEqual(values[i], network.get(n), n));
+    }
+  });
+});
+
+Deno.test("the file's check is verified by the read that completes the file, in any order, in both formats", async () => {
+  await withTempDir(async (dir) => {
+    const big: Tensor = {
+      dtype: "Int32",
+      shape: [1000],
+      data: Int32Array.from({ length: 1000 }, (_, i) => i),
+    };
+    for (const format of ["ckpt", "safetensors"] as const) {
+      const path = `${dir}/c.${format}`;
+      await saveCheckpoint(path, { w, big, tail: w }, {
+        format,
+        fileMode: 0o600,
+        appendInfo: { note: "n" },
+      });
+      const good = await openCheckpoint(path);
+      equal(good.check, "crc32");
+      for (const name of ["tail", "note", "big", "w"]) await good.read(name);
+      await good.close();
+      // One flipped bit inside "big": the values still parse.
+      const bytes = await Deno.readFile(path);
+      const at = bytes.indexOf(200 & 0xff, bytes.length / 2);
+      bytes[at]! ^= 0x10;
+      await Deno.writeFile(path, bytes);
+      const r = await openCheckpoint(path);
+      await r.readInto("big", new Uint8Array(4000)); // not yet complete
+      await r.read("w");
+      await r.read("note");
+      await rejects(r.read("tail"), CorruptCheckpointError);
+      await r.close();
+      await rejects(loadCheckpoint(path), /its bytes have CRC-32/);
     }
   });
 });

@@ -8,6 +8,7 @@ import {
   saveCheckpoint,
   type Tensor,
 } from "../mod.ts";
+import { crc32 } from "node:zlib";
 import { decodeWithProtobufjs } from "./_protobuf_reference.ts";
 import { withTempDir } from "./_helpers.ts";
 
@@ -74,12 +75,21 @@ function sample(dtype: (typeof DTYPES)[number], shape: number[]): Tensor {
   return { dtype, shape, data: make[dtype]!() } as Tensor;
 }
 
-Deno.test("saveCheckpoint writes .ckpt bytes exactly as MindSpore lays them out", async () => {
+Deno.test("saveCheckpoint writes .ckpt bytes exactly as MindSpore lays them out, between the check's mark and trailer", async () => {
   await withTempDir(async (dir) => {
-    const saved = await saveCheckpoint(`${dir}/a.ckpt`, {
+    const network = {
       w: { dtype: "Float32", shape: [2], data: new Float32Array([1, -2]) },
-    }, {
-      appendInfo: new Map<string, string | number>([["n", 5], ["s", "ab"]]),
+    } as const;
+    const appendInfo = new Map<string, string | number>([["n", 5], [
+      "s",
+      "ab",
+    ]]);
+    const saved = await saveCheckpoint(`${dir}/a.ckpt`, network, {
+      appendInfo,
+      check: false,
+    });
+    const checked = await saveCheckpoint(`${dir}/b.ckpt`, network, {
+      appendInfo,
     });
     const want = [
       // w: Float32 [2]
@@ -152,6 +162,19 @@ Deno.test("saveCheckpoint writes .ckpt bytes exactly as MindSpore lays them out"
     ];
     deepEqual(Array.from(await Deno.readFile(saved.path)), want);
     equal(saved.bytes, want.length);
+    // With the check: field 15 (varint 1) first, MindSpore's crc_num
+    // trailer (10-byte big-endian zlib CRC-32 of all before it) last.
+    const body = [0x78, 1, ...want];
+    const crc = crc32(new Uint8Array(body)) >>> 0;
+    deepEqual(Array.from(await Deno.readFile(checked.path)), [
+      ...body,
+      ...ascii("crc_num"),
+      ...[0, 0, 0, 0, 0, 0],
+      crc >>> 24,
+      (crc >>> 16) & 0xff,
+      (crc >>> 8) & 0xff,
+      crc & 0xff,
+    ]);
   });
 });
 
@@ -305,7 +328,15 @@ Deno.test("the .ckpt reader accepts packed dims, unknown fields and a crc_num tr
       3,
       4, // unknown field 5, fixed32
     ]);
-    const trailer = [...ascii("crc_num"), 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
+    const crc = crc32(new Uint8Array(packed)) >>> 0;
+    const trailer = [
+      ...ascii("crc_num"),
+      ...[0, 0, 0, 0, 0, 0],
+      crc >>> 24,
+      (crc >>> 16) & 0xff,
+      (crc >>> 8) & 0xff,
+      crc & 0xff,
+    ];
     const path = await writeBytes(dir, "p.ckpt", [...packed, ...trailer]);
     const m = await loadCheckpoint(path);
     deepEqual(m.get("p"), {
@@ -313,6 +344,13 @@ Deno.test("the .ckpt reader accepts packed dims, unknown fields and a crc_num tr
       shape: [2, 3],
       data: new Uint8Array(content),
     });
+    // The trailer is verified: a wrong CRC fails the load.
+    const wrong = await writeBytes(dir, "w.ckpt", [
+      ...packed,
+      ...trailer.slice(0, -1),
+      trailer.at(-1)! ^ 1,
+    ]);
+    await rejects(loadCheckpoint(wrong), CorruptCheckpointError);
   });
 });
 
@@ -336,11 +374,14 @@ Deno.test("the .ckpt reader treats dims [0] as a scalar, or an empty tensor when
   });
 });
 
-Deno.test("an empty network saves as an empty .ckpt that loads as an empty map", async () => {
+Deno.test("an empty network saves as mark and trailer, which loads as an empty map; a 0-byte file is refused", async () => {
   await withTempDir(async (dir) => {
     const saved = await saveCheckpoint(`${dir}/e.ckpt`, []);
-    equal(saved.bytes, 0);
+    equal(saved.bytes, 2 + 17);
     equal((await loadCheckpoint(saved.path)).size, 0);
+    const bare = await saveCheckpoint(`${dir}/f.ckpt`, [], { check: false });
+    equal(bare.bytes, 0);
+    await rejects(loadCheckpoint(bare.path), CorruptCheckpointError);
   });
 });
 
@@ -500,5 +541,24 @@ Deno.test("a string entry holding an invalid code point fails on read, not with 
     await using r = await openCheckpoint(path);
     deepEqual(r.entries.map((e) => [e.name, e.dtype]), [["s", "str"]]);
     await rejects(r.read("s"), /not valid UTF-32/);
+  });
+});
+
+Deno.test("a .ckpt shape [2^53 - 1, 0] is refused, and maxEntries caps the entries listed", async () => {
+  await withTempDir(async (dir) => {
+    const path = await writeBytes(dir, "a.ckpt", [
+      ...entry("t", tensorProto([2 ** 53 - 1, 0], "Int32", [])),
+    ]);
+    await rejects(loadCheckpoint(path), /describe over 2\^48 bytes/);
+    const three = await writeBytes(dir, "three.ckpt", [
+      ...entry("a", tensorProto([1], "UInt8", [1])),
+      ...entry("b", tensorProto([1], "UInt8", [2])),
+      ...entry("c", tensorProto([1], "UInt8", [3])),
+    ]);
+    await rejects(
+      loadCheckpoint(three, { maxEntries: 2 }),
+      /more than 2 entries/,
+    );
+    equal((await loadCheckpoint(three, { maxEntries: 3 })).size, 3);
   });
 });

@@ -430,10 +430,15 @@ Deno.test("a flipped byte anywhere in a GCM checkpoint is a DecryptionError", as
   });
 });
 
-Deno.test("reordered, dropped or truncated blocks are a DecryptionError (caught by the parser), or change the checksum", async () => {
+Deno.test("reordered, dropped or truncated blocks are a DecryptionError (caught by the file's check), or without it change the checksum", async () => {
   await withTempDir(async (dir) => {
     const net = network(4.5 * MIB); // three 2 MiB AES pieces
-    for (const format of FORMATS) {
+    for (
+      const [format, check] of [
+        ...FORMATS.map((f) => [f, true] as const),
+        ["safetensors", false] as const,
+      ]
+    ) {
       for (const mode of ["AES-GCM", "AES-CBC"] as EncMode[]) {
         if (format === "safetensors" && mode === "AES-CBC") continue;
         const key = pattern(16, 5);
@@ -442,6 +447,7 @@ Deno.test("reordered, dropped or truncated blocks are a DecryptionError (caught 
           format,
           encKey: key,
           encMode: mode,
+          check,
         });
         const list = blocks(await Deno.readFile(path), mode);
         const n = list.length;
@@ -478,10 +484,9 @@ Deno.test("reordered, dropped or truncated blocks are a DecryptionError (caught 
             (e) => (isDecryptionError(copy)(e) ? "DecryptionError" : String(e)),
           );
           // Swapping two blocks that hold only tensor bytes keeps a
-          // safetensors file well-formed: no MindSpore-compatible reader can
-          // see it. The checksum of the bytes on disk does.
-          const undetectable = format === "safetensors" &&
-            what === "last two swapped";
+          // safetensors file well-formed: without the file's check no
+          // reader can see it. The checksum of the bytes on disk does.
+          const undetectable = !check && what === "last two swapped";
           assertEquals(
             outcome,
             undetectable ? "loaded" : "DecryptionError",
@@ -498,14 +503,26 @@ Deno.test("reordered, dropped or truncated blocks are a DecryptionError (caught 
   });
 });
 
-Deno.test("CBC tampering that survives the padding: the header is caught, tensor bytes only by the checksum", async () => {
+Deno.test("CBC tampering that survives the padding: the header is caught by the parser, tensor bytes by the file's check (without it only by the checksum)", async () => {
   await withTempDir(async (dir) => {
     const key = pattern(16, 6);
     const net = network(64 * 1024);
+    const checked = `${dir}/c.ckpt`;
+    await saveCheckpoint(checked, net, { encKey: key, encMode: "AES-CBC" });
+    await assertRejects(
+      loadModified(
+        checked,
+        (b) => (b[32 + 40_000]! ^= 0x01, b),
+        key,
+        "AES-CBC",
+      ),
+      isDecryptionError(`${checked}.modified`),
+    );
     const path = `${dir}/m.ckpt`;
     const saved = await saveCheckpoint(path, net, {
       encKey: key,
       encMode: "AES-CBC",
+      check: false,
     });
     // A flip in the first ciphertext block garbles the start of the
     // plaintext: the .ckpt parser rejects it.
@@ -513,8 +530,9 @@ Deno.test("CBC tampering that survives the padding: the header is caught, tensor
       loadModified(path, (b) => (b[32]! ^= 0x01, b), key, "AES-CBC"),
       isDecryptionError(`${path}.modified`),
     );
-    // A flip deep inside a tensor garbles tensor bytes only: CBC cannot see
-    // it, and neither can the parser. The checksum of the bytes on disk can.
+    // Without the check, a flip deep inside a tensor garbles tensor bytes
+    // only: CBC cannot see it, and neither can the parser. The checksum of
+    // the bytes on disk can.
     const copy = `${path}.modified`;
     const bytes = await Deno.readFile(path);
     bytes[32 + 40_000]! ^= 0x01;

@@ -55,7 +55,9 @@ for (const name of NAMES) {
     await withTempDir(async (dir) => {
       const network = new Map<string, Tensor>();
       for (const [k, v] of loaded) network.set(k, v as Tensor);
-      const saved = await saveCheckpoint(`${dir}/${name}.ckpt`, network);
+      const saved = await saveCheckpoint(`${dir}/${name}.ckpt`, network, {
+        check: false,
+      });
       equal(saved.bytes, original.byteLength);
       deepEqual(await Deno.readFile(saved.path), original);
     });

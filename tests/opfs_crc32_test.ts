@@ -6,7 +6,7 @@
 
 import { crc32 } from "node:zlib";
 import { equal } from "node:assert/strict";
-import { crc32Combine } from "../src/store/opfs/_crc32.ts";
+import { crc32Combine } from "../src/core/_crc32.ts";
 import { ParallelCrc32 } from "../src/store/opfs/_parallel_crc32.ts";
 
 const bytes = new Uint8Array(65_536 + 13).map((_, i) =>

@@ -8,6 +8,7 @@ import {
   saveCheckpoint,
   type Tensor,
 } from "../mod.ts";
+import { crc32 } from "node:zlib";
 import { withTempDir } from "./_helpers.ts";
 
 const enc = new TextEncoder();
@@ -74,8 +75,16 @@ Deno.test("saveCheckpoint writes safetensors to the spec: 8-byte length, space-p
     ok(raw.startsWith("{"));
     equal(raw.trimEnd().length + (n - raw.trimEnd().length), n);
     ok(/^ *$/.test(raw.slice(raw.lastIndexOf("}") + 1)));
+    const digits = (header.__metadata__ as Record<string, string>)[
+      "ckpt.crc32"
+    ]!;
+    // The check: CRC-32 of the whole file with its own 8 digits as zeros.
+    const zeroed = bytes.slice();
+    const at = raw.indexOf(`"ckpt.crc32":"`) + `"ckpt.crc32":"`.length;
+    zeroed.fill(0x30, 8 + at, 8 + at + 8);
+    equal(digits, (crc32(zeroed) >>> 0).toString(16).padStart(8, "0"));
     deepEqual(header, {
-      __metadata__: { note: "hi" },
+      __metadata__: { note: "hi", "ckpt.crc32": digits },
       w: { dtype: "F32", shape: [2, 2], data_offsets: [0, 16] },
       b: { dtype: "I8", shape: [3], data_offsets: [16, 19] },
       h: { dtype: "F16", shape: [1], data_offsets: [19, 21] },
@@ -379,5 +388,94 @@ Deno.test("saving a tensor named __metadata__ as safetensors is a RangeError", a
       }, { format: "safetensors" }),
       RangeError,
     );
+  });
+});
+
+/** A safetensors file whose header is the given JSON text, padded. */
+function buildText(json: string, data: number[] = []): Uint8Array {
+  while (json.length % 8 !== 0) json += " ";
+  const h = enc.encode(json);
+  const out = new Uint8Array(8 + h.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  out.set(data, 8 + h.length);
+  return out;
+}
+
+Deno.test("safetensors headers that nest deep, repeat a key or list too many entries are refused before or right after JSON.parse", async () => {
+  await withTempDir(async (dir) => {
+    const t = `"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}`;
+    const cases: [string, string, RegExp][] = [
+      ["deep", `{"t":${"[".repeat(1_000_000)}`, /nests deeper than 3/],
+      ["deep object", `{"t":{"a":{"b":{}}}}`, /nests deeper than 3/],
+      ["top key twice", `{${t},${t}}`, /repeats a key/],
+      [
+        "metadata key twice",
+        `{"__metadata__":{"a":"1","a":"2"},${t}}`,
+        /repeats a key/,
+      ],
+      [
+        "dtype twice",
+        `{"t":{"dtype":"U8","dtype":"I8","shape":[1],"data_offsets":[0,1]}}`,
+        /repeats a key/,
+      ],
+    ];
+    for (const [name, json, reason] of cases) {
+      const path = await writeBytes(
+        dir,
+        `${name}.safetensors`,
+        buildText(json, [7]),
+      );
+      await rejects(
+        loadCheckpoint(path),
+        (e: unknown) =>
+          e instanceof CorruptCheckpointError && reason.test(e.message),
+        name,
+      );
+    }
+    // A key inside a string value is no key; escaped quotes stay in strings.
+    const fine = await writeBytes(
+      dir,
+      "fine.safetensors",
+      buildText(`{"__metadata__":{"n":"a\\":{[[[b"},${t}}`, [7]),
+    );
+    equal((await loadCheckpoint(fine)).get("n"), 'a":{[[[b');
+    // maxEntries caps the listing, and raises it.
+    const three = await writeBytes(
+      dir,
+      "three.safetensors",
+      build({
+        a: { dtype: "U8", shape: [1], data_offsets: [0, 1] },
+        b: { dtype: "U8", shape: [1], data_offsets: [1, 2] },
+        c: { dtype: "U8", shape: [1], data_offsets: [2, 3] },
+      }, [1, 2, 3]),
+    );
+    await rejects(
+      loadCheckpoint(three, { maxEntries: 2 }),
+      /more than 2 entries/,
+    );
+    equal((await loadCheckpoint(three, { maxEntries: 3 })).size, 3);
+  });
+});
+
+Deno.test("absurd shapes are refused in both formats: [2^53 - 1, 0], more than 64 dims", async () => {
+  await withTempDir(async (dir) => {
+    const huge = Number.MAX_SAFE_INTEGER;
+    const path = await writeBytes(
+      dir,
+      "a.safetensors",
+      build({
+        t: { dtype: "U8", shape: [huge, 0], data_offsets: [0, 0] },
+      }),
+    );
+    await rejects(loadCheckpoint(path), /describe over 2\^48 bytes/);
+    const dims = await writeBytes(
+      dir,
+      "d.safetensors",
+      build({
+        t: { dtype: "U8", shape: new Array(65).fill(1), data_offsets: [0, 1] },
+      }, [1]),
+    );
+    await rejects(loadCheckpoint(dims), /65 dims, more than 64/);
   });
 });

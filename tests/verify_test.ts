@@ -50,6 +50,7 @@ Deno.test("verifyCheckpoint passes a good file in both formats and counts its en
         entries: 2,
         checksum: null,
         checkedAgainst: null,
+        fileCheck: "crc32",
       });
       const e = await verifyCheckpoint(path, { expected: saved });
       ok(e.ok);
@@ -134,14 +135,28 @@ Deno.test("verifyCheckpoint reports truncation at every length as corrupt, never
   });
 });
 
-Deno.test("verifyCheckpoint with the recorded size catches a .ckpt cut between entries", async () => {
+Deno.test("verifyCheckpoint catches a .ckpt cut between entries by the file's check, or without it by the recorded size", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/m.ckpt`;
-    const saved = await saveCheckpoint(path, { w, b: w }, { fileMode: 0o600 });
+    await saveCheckpoint(path, { w, b: w }, { fileMode: 0o600 });
     const bytes = await Deno.readFile(path);
-    await Deno.writeFile(path, bytes.subarray(0, bytes.length / 2));
-    ok((await verifyCheckpoint(path)).ok, "half of two equal entries parses");
-    failed(await verifyCheckpoint(path, { expected: saved }), "size");
+    // The mark (2 bytes), two equal entries, the trailer (17 bytes).
+    const entry = (bytes.length - 2 - 17) / 2;
+    await Deno.writeFile(path, bytes.subarray(0, 2 + entry));
+    failed(await verifyCheckpoint(path), "corrupt");
+    await Deno.writeFile(path, bytes.subarray(0, 2 + 2 * entry));
+    failed(await verifyCheckpoint(path), "corrupt");
+
+    const bare = `${dir}/bare.ckpt`;
+    const plain = await saveCheckpoint(bare, { w, b: w }, {
+      fileMode: 0o600,
+      check: false,
+    });
+    const all = await Deno.readFile(bare);
+    await Deno.writeFile(bare, all.subarray(0, all.length / 2));
+    const r = await verifyCheckpoint(bare);
+    ok(r.ok && r.fileCheck === null, "without a check, half of it parses");
+    failed(await verifyCheckpoint(bare, { expected: plain }), "size");
   });
 });
 

@@ -194,8 +194,16 @@ export function serveSaves(
   port: SavePort,
   save: SaveFunction = saveCheckpoint,
 ): void {
-  port.on("message", async (request) => {
-    const reply = await answer(request, save);
-    port.postMessage(reply, reply.buffers);
+  port.on("message", (request) => {
+    // A failure to answer (an allocation or the reply itself) must not be
+    // an unhandled rejection: it is thrown from a task, which the parent
+    // sees as the Worker's error event and reports as a crash.
+    answer(request, save)
+      .then((reply) => port.postMessage(reply, reply.buffers))
+      .catch((error: unknown) =>
+        setTimeout(() => {
+          throw error;
+        })
+      );
   });
 }

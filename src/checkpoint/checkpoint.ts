@@ -31,10 +31,22 @@ import { describeValue as describe } from "../core/_describe.ts";
 import {
   type EncodeEntry,
   type ParsedEntry,
+  type ParsedFile,
+  readEntryBytes,
   readParsedEntry,
 } from "../format/entry.ts";
-import { DEFAULT_SPLIT_SIZE, encodeCkpt, parseCkpt } from "../format/ckpt.ts";
-import { encodeSafetensors, parseSafetensors } from "../format/safetensors.ts";
+import {
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_SPLIT_SIZE,
+  encodeCkpt,
+  parseCkpt,
+} from "../format/ckpt.ts";
+import {
+  encodeSafetensors,
+  parseSafetensors,
+  SAFETENSORS_CHECK_KEY,
+} from "../format/safetensors.ts";
+import { FileCheckTracker } from "./_file_check.ts";
 import { ReadAheadSource } from "../format/_read_ahead.ts";
 import type { CheckpointStore } from "../store/store.ts";
 import { storeFor } from "../store/resolve.ts";
@@ -123,6 +135,20 @@ export interface SaveCheckpointOptions {
    * @default {true}
    */
   overwrite?: boolean;
+  /**
+   * Makes the file carry a CRC-32 of its own bytes (inside the encryption,
+   * when encrypted), which every load verifies once it has read every
+   * entry: in `.ckpt`, MindSpore's `crc_num` trailer (which MindSpore
+   * strips, and verifies with `crc_check=True`) after a 2-byte mark at the
+   * start that protobuf readers skip; in safetensors, a `ckpt.crc32` entry
+   * in `__metadata__`. A file cut short, or changed after it was written
+   * (flipped bits, reordered or repeated encrypted blocks), then fails to
+   * load instead of loading other values. `false` writes exactly
+   * MindSpore's bytes. See `docs/format.md`.
+   *
+   * @default {true}
+   */
+  check?: boolean;
 }
 
 /** What {@linkcode saveCheckpoint} wrote. */
@@ -172,6 +198,15 @@ export interface LoadCheckpointOptions {
    * @default {undefined}
    */
   store?: CheckpointStore;
+  /**
+   * Most entries a file may hold (a `.ckpt` tensor's split parts counted one
+   * by one): a larger file is a {@linkcode CorruptCheckpointError} before
+   * its entries are listed. Each listed entry costs a few hundred bytes of
+   * memory; raise it for a file that really holds more.
+   *
+   * @default {1000000}
+   */
+  maxEntries?: number;
 }
 
 /** One value in a checkpoint, as listed by {@linkcode openCheckpoint}. */
@@ -199,6 +234,14 @@ export interface CheckpointReader extends AsyncDisposable {
   readonly format: CheckpointFormat;
   /** The entries, in file order. */
   readonly entries: readonly CheckpointEntry[];
+  /**
+   * The check the file carries over its own bytes (a `crc_num` trailer, or
+   * safetensors `ckpt.crc32` metadata), or `null` when it carries none. It
+   * is verified when the last byte of the file's entries has been read, in
+   * any order: that read fails when it does not match. A reader that reads
+   * only some entries gets no whole-file verification.
+   */
+  readonly check: "crc32" | null;
   /**
    * Reads one entry: a tensor (split `.ckpt` parts joined) or a string.
    * Memory used is the entry's own size.
@@ -310,6 +353,7 @@ function collectEntries(
   network: Network,
   appendInfo: AppendInfo | undefined,
   format: CheckpointFormat,
+  check: boolean,
 ): EncodeEntry[] {
   const values = new Map<string, Tensor | string>();
   for (const p of networkParameters(network)) {
@@ -338,6 +382,14 @@ function collectEntries(
   if (format === "safetensors" && values.has("__metadata__")) {
     throw new RangeError(
       `Cannot save checkpoint as safetensors: the name "__metadata__" is reserved`,
+    );
+  }
+  if (
+    format === "safetensors" && check &&
+    typeof values.get(SAFETENSORS_CHECK_KEY) === "string"
+  ) {
+    throw new RangeError(
+      `Cannot save checkpoint as safetensors: the string name "${SAFETENSORS_CHECK_KEY}" is reserved for the file's check`,
     );
   }
   for (const name of values.keys()) {
@@ -410,7 +462,9 @@ function checkOptions(options: unknown, action: string): void {
  * durably and atomically (see {@linkcode atomicWrite}): the bytes stream
  * from the tensors' typed arrays to a temporary file in bounded pieces,
  * which is fsynced and renamed over `path`. In `.ckpt` the bytes are those
- * MindSpore writes for the same values.
+ * MindSpore writes for the same values, with `crc_check=True`'s trailer
+ * and a 2-byte mark before them (unless `check: false`: then exactly
+ * MindSpore's bytes).
  *
  * @param path The file to write; its folder must exist.
  * @param network The parameters: an iterable of parameters, a `Map` or a
@@ -488,11 +542,19 @@ export async function saveCheckpoint(
     "encMode",
     "save checkpoint",
   );
-  const entries = collectEntries(network, options.appendInfo, format);
+  const check = options.check ?? true;
+  if (typeof check !== "boolean") {
+    throw new TypeError(
+      `Cannot save checkpoint: check must be a boolean, received ${
+        describe(check)
+      }`,
+    );
+  }
+  const entries = collectEntries(network, options.appendInfo, format, check);
   const encode = (sink: ByteSink): Promise<void> =>
     format === "ckpt"
-      ? encodeCkpt(sink, entries, { splitSize })
-      : encodeSafetensors(sink, entries);
+      ? encodeCkpt(sink, entries, { splitSize, check })
+      : encodeSafetensors(sink, entries, { check });
   // The one place the sink is chosen: an encrypting sink wraps `fileSink`.
   // The checksum stays over the bytes on disk (the ciphertext).
   const store = storeFor(path, options.store);
@@ -540,20 +602,31 @@ class Reader implements CheckpointReader {
   readonly path: string;
   readonly format: CheckpointFormat;
   readonly entries: readonly CheckpointEntry[];
+  readonly check: "crc32" | null;
   #source: ByteSource;
   #byName: Map<string, ParsedEntry>;
   #close: (() => Promise<void>) | null;
   #encrypted: boolean;
+  #tracker: FileCheckTracker | null;
+  /** Entries with content not read yet (while the check is pending). */
+  #unread: Set<ParsedEntry>;
 
   constructor(
     path: string,
     format: CheckpointFormat,
     source: ByteSource,
-    parsed: ParsedEntry[],
+    file: ParsedFile,
     close: () => Promise<void>,
-    encrypted = false,
+    encrypted: boolean,
+    tracker: FileCheckTracker | null,
   ) {
+    const parsed = file.entries;
     this.#encrypted = encrypted;
+    this.#tracker = tracker;
+    this.#unread = new Set(
+      tracker === null ? [] : parsed.filter((e) => e.ranges.length > 0),
+    );
+    this.check = tracker === null ? null : "crc32";
     this.path = path;
     this.format = format;
     const ahead = new ReadAheadSource(source);
@@ -594,13 +667,48 @@ class Reader implements CheckpointReader {
         ),
       );
     }
-    return readParsedEntry(this.#source, entry, (reason) => {
-      const error = new CorruptCheckpointError(this.path, reason);
-      if (this.#encrypted) {
-        throw new DecryptionError(this.path, { cause: error });
-      }
-      throw error;
-    });
+    const fail = (reason: string): never => {
+      throw this.#corrupt(reason);
+    };
+    return readParsedEntry(this.#source, entry, fail, this.#onRange(entry))
+      .then(
+        (value) => {
+          this.#checkFile(entry);
+          return value;
+        },
+      );
+  }
+
+  /** What takes the CRC of each range of `entry` as it is read. */
+  #onRange(
+    entry: ParsedEntry,
+  ): ((index: number, bytes: Uint8Array) => void) | undefined {
+    const tracker = this.#tracker;
+    return tracker === null
+      ? undefined
+      : (index, bytes) => tracker.record(entry, index, bytes);
+  }
+
+  /** A damaged file's error: a decryption failure when it is encrypted. */
+  #corrupt(reason: string): Error {
+    const error = new CorruptCheckpointError(this.path, reason);
+    return this.#encrypted ? _opaque(this.path, error) : error;
+  }
+
+  /** Fails when every byte has been read and the file's check differs. */
+  #checkFile(entry: ParsedEntry): void {
+    const tracker = this.#tracker;
+    if (tracker === null) return;
+    this.#unread.delete(entry);
+    const wrong = tracker.result();
+    if (typeof wrong === "string") throw this.#corrupt(wrong);
+    if (wrong === undefined && this.#unread.size === 0) {
+      // Every entry read, and still bytes unseen: a bug of ours, not a
+      // damaged file; it must not pass as verified.
+      throw new Error(
+        `Cannot verify checkpoint "${this.path}": its check did not cover every byte after every entry was read (a bug of @ckpt/monitor)`,
+      );
+    }
   }
 
   async readInto(name: string, into: Uint8Array): Promise<void> {
@@ -628,11 +736,8 @@ class Reader implements CheckpointReader {
         }`,
       );
     }
-    let at = 0;
-    for (const r of entry.ranges) {
-      await this.#source.readAt(r.offset, into.subarray(at, at + r.length));
-      at += r.length;
-    }
+    await readEntryBytes(this.#source, entry, into, this.#onRange(entry));
+    this.#checkFile(entry);
   }
 
   close(): Promise<void> {
@@ -706,6 +811,14 @@ export async function openCheckpoint(
     "decMode",
     "open checkpoint",
   );
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 0) {
+    throw new RangeError(
+      `Cannot open checkpoint: maxEntries must be a non-negative integer, received ${
+        describe(maxEntries)
+      }`,
+    );
+  }
   const file = await storeFor(path, options.store).open(path);
   let decrypted: DecryptingSource | null = null;
   try {
@@ -734,24 +847,56 @@ export async function openCheckpoint(
     }
     const format = chosen ?? await detectFormat(path, source);
     const parsed = format === "ckpt"
-      ? await parseCkpt(source, { path })
-      : await parseSafetensors(source, { path });
+      ? await parseCkpt(source, { path, maxEntries })
+      : await parseSafetensors(source, { path, maxEntries });
+    let tracker: FileCheckTracker | null = null;
+    if (parsed.check !== null) {
+      tracker = new FileCheckTracker(parsed.check, parsed.entries);
+      await tracker.readOthers(source);
+      // A file with no content to read is verified now.
+      const wrong = tracker.result();
+      if (typeof wrong === "string") {
+        throw new CorruptCheckpointError(path, wrong);
+      }
+    }
     const opened = decrypted;
-    return new Reader(path, format, source, parsed, async () => {
-      opened?.close();
-      await file.close();
-    }, opened !== null);
+    return new Reader(
+      path,
+      format,
+      source,
+      parsed,
+      async () => {
+        opened?.close();
+        await file.close();
+      },
+      opened !== null,
+      tracker,
+    );
   } catch (error) {
     decrypted?.close();
     await file.close();
     // A malformed plaintext inside an encrypted file (a CBC file tampered
     // with past its padding, blocks reordered or dropped) is reported like
-    // every other decryption failure, so no error tells which check failed.
+    // every other decryption failure.
     if (decrypted !== null && error instanceof CorruptCheckpointError) {
-      throw new DecryptionError(path, { cause: error });
+      throw _opaque(path, error);
     }
     throw error;
   }
+}
+
+/**
+ * A failure inside an encrypted file as the one {@linkcode DecryptionError}
+ * every cause gives: its message does not say which check failed; the
+ * underlying error is kept as `cause`, for debugging. A decryption error,
+ * or a bad argument (`RangeError`, `TypeError`), is returned as it is.
+ */
+function _opaque(path: string, error: unknown): Error {
+  if (
+    error instanceof DecryptionError || error instanceof RangeError ||
+    error instanceof TypeError
+  ) return error;
+  return new DecryptionError(path, { cause: error });
 }
 
 /**
@@ -764,11 +909,7 @@ function _opaqueSource(source: ByteSource, path: string): ByteSource {
     size: source.size,
     readAt: (position, into) =>
       source.readAt(position, into).catch((error: unknown) => {
-        if (
-          error instanceof DecryptionError || error instanceof RangeError ||
-          error instanceof TypeError
-        ) throw error;
-        throw new DecryptionError(path, { cause: error });
+        throw _opaque(path, error);
       }),
   };
 }

@@ -82,6 +82,13 @@ export interface VerifySuccess {
   readonly checksum: string | null;
   /** Where the size and checksum compared with came from, or `null`. */
   readonly checkedAgainst: "meta.json" | "expected" | null;
+  /**
+   * The check the file carries over its own bytes, verified (`"crc32"`),
+   * or `null` when it carries none (a file of another writer, or saved
+   * with `check: false`): then only its structure, and the GCM tags or CBC
+   * padding of an encrypted file, were checked.
+   */
+  readonly fileCheck: "crc32" | null;
 }
 
 /** A checkpoint that failed {@linkcode verifyCheckpoint}. */
@@ -138,7 +145,10 @@ function checkExpected(value: unknown): ExpectedFile {
  * 2. its size and checksum equal those recorded for it (in the sibling
  *    `meta.json`'s `files`, or in `options.expected`), when recorded;
  * 3. its structure: every entry parses, and every entry's bytes are read
- *    (for an encrypted file, this checks every GCM tag on the way).
+ *    (for an encrypted file, this checks every GCM tag on the way);
+ * 4. the CRC-32 the file carries over its own bytes, when it carries one
+ *    (every file {@linkcode saveCheckpoint} writes, unless `check: false`),
+ *    so a damaged file fails even when no `meta.json` lists it.
  *
  * @param path The checkpoint file.
  * @param options Where the expected size and checksum come from, and the
@@ -257,6 +267,7 @@ export async function verifyCheckpoint(
       entries: reader.entries.length,
       checksum,
       checkedAgainst,
+      fileCheck: reader.check,
     };
   } catch (error) {
     if (error instanceof CorruptCheckpointError) {

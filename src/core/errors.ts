@@ -41,8 +41,10 @@ export class CorruptCheckpointError extends Error {
 
 /**
  * An encrypted checkpoint could not be decrypted: wrong key, wrong mode,
- * tampered or truncated data. The message is the same for every cause, so
- * it reveals nothing about which check failed.
+ * tampered or truncated data, a plaintext that does not parse or whose
+ * CRC-32 check differs. The message is the same for every cause, so it
+ * reveals nothing about which check failed; `cause` keeps the underlying
+ * error for debugging (do not show it to whoever supplied the file).
  *
  * @example
  * ```ts

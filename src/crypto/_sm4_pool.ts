@@ -26,7 +26,7 @@ import type {
   Sm4WorkerReply,
   Sm4WorkerRequest,
 } from "./_sm4_worker.ts";
-import { giveBuffer, takeBuffer } from "./_buffer_pool.ts";
+import { giveBuffer, takeBuffer } from "../core/_buffer_pool.ts";
 import { SM4_WORKER_CODE } from "./_sm4_worker_code.ts";
 
 /** Inputs up to this size are processed on the calling thread. */
@@ -158,7 +158,22 @@ class _SharedWorkers {
     };
     slot.inFlight++;
     this.#sent.set(id, { slot, jobs });
-    slot.worker.postMessage(message, transfer);
+    try {
+      slot.worker.postMessage(message, transfer);
+    } catch (error) {
+      // Nothing was transferred: the pieces fail, the buffers are ours.
+      this.#sent.delete(id);
+      slot.inFlight--;
+      for (const piece of pieces) giveBuffer(piece.output);
+      for (const job of jobs) {
+        giveBuffer(job.inputBuffer);
+        job.reject(
+          new Error("SM4-CBC worker could not be sent a piece", {
+            cause: error,
+          }),
+        );
+      }
+    }
   }
 
   #reply(reply: Sm4WorkerReply): void {

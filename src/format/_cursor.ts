@@ -1,54 +1,68 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 /**
- * A forward cursor over a {@linkcode ByteSource} for parsing headers: reads
- * through a window (64 KiB where fields are dense, 4 KiB after a jump over a
- * tensor's content) so that many small fields cost few reads, and
- * checks every length against a limit before reading or allocating.
+ * A synchronous forward cursor for parsing headers out of byte windows that
+ * an async driver has read: every field is checked against a limit before
+ * use, and a read of bytes that no window holds throws
+ * {@linkcode NeedBytes}, after which the driver reads them and parses the
+ * unit again. Parsing without a promise per field keeps a file of millions
+ * of small entries linear with a small constant.
  *
  * @module
  */
 
-import type { ByteSource } from "../core/io.ts";
-
-const WINDOW = 64 * 1024;
-/** Fill size after a jump past the window (over a tensor's content). */
-const SMALL_FILL = 4 * 1024;
-
 /** Reports a malformed file; never returns. */
 export type Fail = (reason: string) => never;
 
-/** Reads small fields in order from a source. */
+/** Thrown when the bytes `[pos, pos + length)` are in no window. */
+export class NeedBytes {
+  /** First byte needed. */
+  readonly pos: number;
+  /** Bytes needed from there. */
+  readonly length: number;
+
+  /**
+   * @param pos First byte needed.
+   * @param length Bytes needed from there.
+   */
+  constructor(pos: number, length: number) {
+    this.pos = pos;
+    this.length = length;
+  }
+}
+
+/** Bytes of the source starting at `start`. */
+export interface Window {
+  /** Where `bytes` start in the source. */
+  readonly start: number;
+  /** The bytes. */
+  readonly bytes: Uint8Array;
+}
+
+/** Reads small fields in order from windows of a source. */
 export class Cursor {
   /** The next byte to read. */
   pos = 0;
-  #source: ByteSource;
   #fail: Fail;
-  #window = new Uint8Array(WINDOW);
-  #start = 0;
-  #length = 0;
+  #windows: readonly Window[] = [];
 
-  constructor(source: ByteSource, fail: Fail) {
-    this.#source = source;
+  constructor(fail: Fail) {
     this.#fail = fail;
   }
 
-  /** Makes `[pos, pos + n)` available in the window (`n` ≤ 64 KiB). */
-  async #fill(n: number): Promise<number> {
+  /** The windows reads are served from. */
+  set windows(windows: readonly Window[]) {
+    this.#windows = windows;
+  }
+
+  /** The window holding `[pos, pos + n)`, and where `pos` is in it. */
+  #at(n: number): [Uint8Array, number] {
     const pos = this.pos;
-    if (pos >= this.#start && pos + n <= this.#start + this.#length) {
-      return pos - this.#start;
+    for (const w of this.#windows) {
+      if (pos >= w.start && pos + n <= w.start + w.bytes.byteLength) {
+        return [w.bytes, pos - w.start];
+      }
     }
-    // Headers between large tensors are short and far apart: after a jump
-    // over content, read a little; when fields are dense, read a lot.
-    const jumped = pos > this.#start + this.#length + WINDOW;
-    const length = Math.min(
-      Math.max(n, jumped ? SMALL_FILL : WINDOW),
-      this.#source.size - pos,
-    );
-    await this.#source.readAt(pos, this.#window.subarray(0, length));
-    this.#start = pos;
-    this.#length = length;
-    return 0;
+    throw new NeedBytes(pos, n);
   }
 
   /**
@@ -58,13 +72,12 @@ export class Cursor {
    * @param what Names the field in an error.
    * @returns The value; values over 2^53 - 1 are rejected.
    */
-  async varint(limit: number, what: string): Promise<number> {
+  varint(limit: number, what: string): number {
     const avail = Math.min(10, limit - this.pos);
     if (avail <= 0) {
       this.#fail(`${what} at byte ${this.pos}: the data ends before it`);
     }
-    const at = await this.#fill(avail);
-    const w = this.#window;
+    const [w, at] = this.#at(avail);
     let value = 0;
     let scale = 1;
     for (let i = 0; i < avail; i++) {
@@ -97,12 +110,8 @@ export class Cursor {
    * @param where Names what encloses it in an error.
    * @returns The length; the cursor is at the field's first byte.
    */
-  async length(
-    limit: number,
-    what: string,
-    where = "its message",
-  ): Promise<number> {
-    const n = await this.varint(limit, `length of ${what}`);
+  length(limit: number, what: string, where = "its message"): number {
+    const n = this.varint(limit, `length of ${what}`);
     if (n > limit - this.pos) {
       this.#fail(
         `${what} at byte ${this.pos} claims ${n} bytes, but only ${
@@ -114,19 +123,12 @@ export class Cursor {
   }
 
   /**
-   * Reads `n` bytes into a new array; `n` must have been checked by the
-   * caller against the enclosing limit and a cap.
+   * The next `n` bytes, as a view valid until the windows change; `n` must
+   * have been checked by the caller against the enclosing limit and a cap.
    */
-  async bytes(n: number): Promise<Uint8Array> {
-    if (n > WINDOW) {
-      const out = new Uint8Array(n);
-      await this.#source.readAt(this.pos, out);
-      this.pos += n;
-      return out;
-    }
-    const at = await this.#fill(n);
-    const out = this.#window.slice(at, at + n);
+  bytes(n: number): Uint8Array {
+    const [w, at] = this.#at(n);
     this.pos += n;
-    return out;
+    return w.subarray(at, at + n);
   }
 }

@@ -55,6 +55,68 @@ export interface ParsedEntry {
   readonly text?: string;
 }
 
+/** A run of bytes in a source whose CRC-32 may already be known. */
+export interface CheckedRange extends ByteRange {
+  /** Its CRC-32, when the parser computed it (safetensors' header). */
+  readonly crc?: number;
+}
+
+/**
+ * The CRC-32 a file carries over its own bytes `[0, end)`: the `crc_num`
+ * trailer of a `.ckpt` file, or the `ckpt.crc32` metadata of a safetensors
+ * file our writer made. The entries' content ranges and `others` tile
+ * `[0, end)` exactly, so the CRC of the whole is known once every entry has
+ * been read.
+ */
+export interface FileCheck {
+  /** The CRC-32 the file records. */
+  readonly expected: number;
+  /** Every covered byte that is in no entry's content (headers). */
+  readonly others: readonly CheckedRange[];
+}
+
+/** What a parser found: the entries, and the check the file carries. */
+export interface ParsedFile {
+  /** The entries, in the order the parser lists them. */
+  readonly entries: ParsedEntry[];
+  /** The file's own check, or `null` when it carries none. */
+  readonly check: FileCheck | null;
+}
+
+/** Most dims a shape may have (as MindSpore's and numpy's 64). */
+export const MAX_DIMS = 64;
+
+/**
+ * Most bytes a tensor's shape may describe, its zero dims read as 1:
+ * 2^48 (256 TiB). A shape such as `[2^53 - 1, 0]` holds no element, so
+ * its content cannot refute it; no real tensor has such a dim.
+ */
+export const MAX_SHAPE_BYTES = 2 ** 48;
+
+/**
+ * Why a shape is absurd, or `null`: more than {@linkcode MAX_DIMS} dims, or
+ * over {@linkcode MAX_SHAPE_BYTES} with its zero dims read as 1.
+ *
+ * @param shape The dims, each a non-negative safe integer.
+ * @param elementSize Bytes per element.
+ * @returns The reason, or `null`.
+ */
+export function checkShapeSize(
+  shape: readonly number[],
+  elementSize: number,
+): string | null {
+  if (shape.length > MAX_DIMS) {
+    return `has ${shape.length} dims, more than ${MAX_DIMS}`;
+  }
+  let bytes = elementSize;
+  for (const d of shape) bytes *= Math.max(d, 1);
+  return bytes > MAX_SHAPE_BYTES
+    ? `has shape [${
+      shape.join(", ")
+    }], whose dims (zeros read as 1) describe over 2^48 bytes`
+    : null;
+}
+
 /**
  * Decodes UTF-32-LE bytes (numpy's unicode), dropping trailing NULs as numpy
  * does.
@@ -101,6 +163,30 @@ export function encodeUtf32(text: string): Uint8Array {
 }
 
 /**
+ * Reads one entry's content bytes, joined from all its ranges, into `into`
+ * (exactly `entry.byteLength` bytes).
+ *
+ * @param source The source the entry was parsed from.
+ * @param entry The entry.
+ * @param into Where the bytes go.
+ * @param onRange Called with each range's index and bytes once read.
+ */
+export async function readEntryBytes(
+  source: ByteSource,
+  entry: ParsedEntry,
+  into: Uint8Array,
+  onRange?: (index: number, bytes: Uint8Array) => void,
+): Promise<void> {
+  let at = 0;
+  for (const [index, r] of entry.ranges.entries()) {
+    const part = into.subarray(at, at + r.length);
+    await source.readAt(r.offset, part);
+    onRange?.(index, part);
+    at += r.length;
+  }
+}
+
+/**
  * Reads one parsed entry's value: a tensor in a fresh, aligned typed array
  * of exactly its size (joined from all its ranges), or a string. Memory
  * used is the value's own size.
@@ -108,20 +194,18 @@ export function encodeUtf32(text: string): Uint8Array {
  * @param source The source the entry was parsed from.
  * @param entry The entry.
  * @param fail Reports a malformed value (a string that is not valid UTF-32).
+ * @param onRange Called with each range's index and bytes once read.
  * @returns The value.
  */
 export async function readParsedEntry(
   source: ByteSource,
   entry: ParsedEntry,
   fail: (reason: string) => never,
+  onRange?: (index: number, bytes: Uint8Array) => void,
 ): Promise<Tensor | string> {
   if (entry.encoding === "text") return entry.text ?? "";
   const bytes = new Uint8Array(entry.byteLength);
-  let at = 0;
-  for (const r of entry.ranges) {
-    await source.readAt(r.offset, bytes.subarray(at, at + r.length));
-    at += r.length;
-  }
+  await readEntryBytes(source, entry, bytes, onRange);
   if (entry.encoding === "utf-32le" || entry.dtype === "str") {
     const text = decodeUtf32(bytes);
     if (text === null) {

@@ -13,6 +13,7 @@
 
 import type { ByteSink, ByteSource } from "../core/io.ts";
 import { CorruptCheckpointError } from "../core/errors.ts";
+import { crc32 } from "../core/_crc32.ts";
 import {
   type DType,
   DTYPE_SIZE,
@@ -20,8 +21,14 @@ import {
   tensorBytes,
 } from "../tensor/types.ts";
 import { ChunkWriter } from "./_chunk_writer.ts";
+import { DEFAULT_MAX_ENTRIES } from "./ckpt.ts";
 import type { Fail } from "./_cursor.ts";
-import type { EncodeEntry, ParsedEntry } from "./entry.ts";
+import {
+  checkShapeSize,
+  type EncodeEntry,
+  type ParsedEntry,
+  type ParsedFile,
+} from "./entry.ts";
 
 /** Largest header accepted: 100,000,000 bytes, as the Rust reader. */
 export const SAFETENSORS_HEADER_CAP = 100_000_000;
@@ -62,30 +69,65 @@ const UNSUPPORTED = new Set(["F4", "F6_E2M3", "F6_E3M2", "C64"]);
 const TEXT = new TextEncoder();
 
 /**
+ * The `__metadata__` key of the file's own check: the CRC-32, as 8
+ * lowercase hex digits, of every byte of the file with these 8 digits read
+ * as `00000000`.
+ */
+export const SAFETENSORS_CHECK_KEY = "ckpt.crc32";
+
+/** The check's key and value as our writer spells them in the header. */
+const CHECK_FIELD = TEXT.encode(`${JSON.stringify(SAFETENSORS_CHECK_KEY)}:"`);
+const CHECK_ZEROS = TEXT.encode("00000000");
+
+/** Options of {@linkcode encodeSafetensors}. */
+export interface EncodeSafetensorsOptions {
+  /**
+   * Makes the file check itself: a `ckpt.crc32` entry in `__metadata__`
+   * (see {@linkcode SAFETENSORS_CHECK_KEY}). Costs one CRC pass over the
+   * tensors before they are written.
+   *
+   * @default {false}
+   */
+  check?: boolean;
+}
+
+/**
  * Writes entries as a safetensors file: tensors in the given order (not
  * re-sorted), strings in `__metadata__` (in the given order). The JSON
  * header is built once; tensor bytes go from the typed arrays to the sink in
  * pieces of at most 4 MiB, small tensors coalesced in one pooled buffer.
  *
  * @param sink Where the bytes go.
- * @param entries The values; names must be unique and not `__metadata__`.
+ * @param entries The values; names must be unique and not `__metadata__`
+ * (nor `ckpt.crc32` among strings when `check` is on).
+ * @param options Options.
  * @returns A promise that resolves when every byte has been written.
  */
 export async function encodeSafetensors(
   sink: ByteSink,
   entries: Iterable<EncodeEntry>,
+  options: EncodeSafetensorsOptions = {},
 ): Promise<void> {
+  const check = options.check ?? false;
   const tensors: { name: string; tensor: Tensor }[] = [];
   const meta: string[] = [];
   for (const { name, value } of entries) {
-    if (name === "__metadata__") {
+    if (
+      name === "__metadata__" ||
+      (check && name === SAFETENSORS_CHECK_KEY && typeof value === "string")
+    ) {
       throw new RangeError(
-        `Cannot write safetensors: the name "__metadata__" is reserved`,
+        `Cannot write safetensors: the name ${
+          JSON.stringify(name)
+        } is reserved`,
       );
     }
     if (typeof value === "string") {
       meta.push(`${JSON.stringify(name)}:${JSON.stringify(value)}`);
     } else tensors.push({ name, tensor: value });
+  }
+  if (check) {
+    meta.push(`${JSON.stringify(SAFETENSORS_CHECK_KEY)}:"00000000"`);
   }
   const fields: string[] = [];
   if (meta.length > 0) fields.push(`"__metadata__":{${meta.join(",")}}`);
@@ -105,6 +147,12 @@ export async function encodeSafetensors(
   new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
   head.set(json, 8);
   head.fill(0x20, 8 + json.byteLength);
+  if (check) {
+    let crc = crc32(head);
+    for (const { tensor } of tensors) crc = crc32(tensorBytes(tensor), crc);
+    const digits = TEXT.encode(crc.toString(16).padStart(8, "0"));
+    head.set(digits, 8 + indexOf(json, CHECK_FIELD) + CHECK_FIELD.length);
+  }
   const out = new ChunkWriter(sink);
   let ok = false;
   try {
@@ -120,10 +168,114 @@ export async function encodeSafetensors(
   }
 }
 
+/** Where `needle` first starts in `bytes`, or -1. */
+function indexOf(bytes: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0]!;
+  for (let i = bytes.indexOf(first); i >= 0; i = bytes.indexOf(first, i + 1)) {
+    if (i + needle.length > bytes.length) return -1;
+    let k = 1;
+    while (k < needle.length && bytes[i + k] === needle[k]) k++;
+    if (k === needle.length) return i;
+  }
+  return -1;
+}
+
+/**
+ * Whether a metadata entry is our check with its key damaged: 8 hex digits
+ * under a key of the same length that differs in at most 3 characters
+ * (else a flipped bit in the key would make a checked file read as one
+ * without a check).
+ */
+function looksLikeCheck(key: string, value: unknown): boolean {
+  if (typeof value !== "string" || !/^[0-9a-fA-F]{8}$/.test(value)) {
+    return false;
+  }
+  if (key.length !== SAFETENSORS_CHECK_KEY.length) return false;
+  let differ = 0;
+  for (let i = 0; i < key.length; i++) {
+    if (key[i] !== SAFETENSORS_CHECK_KEY[i]) differ++;
+  }
+  return differ <= 3;
+}
+
 /** Options of {@linkcode parseSafetensors}. */
 export interface ParseSafetensorsOptions {
   /** The file's path, for error messages. */
   path: string;
+  /**
+   * Most entries (tensors and listed metadata strings) accepted.
+   *
+   * @default {DEFAULT_MAX_ENTRIES}
+   */
+  maxEntries?: number;
+}
+
+/**
+ * Deepest nesting a safetensors header has: the header object, a tensor's
+ * object, its `shape` array.
+ */
+const MAX_DEPTH = 3;
+
+/**
+ * One pass over the header's JSON text before it is parsed: refuses nesting
+ * deeper than {@linkcode MAX_DEPTH} (an 86 MB header of nested arrays took
+ * 34 s and 4.6 GB in `JSON.parse`) and more top-level keys than
+ * `maxEntries`, and counts the keys written at each depth, so that
+ * {@linkcode checkNoDuplicates} can tell that `JSON.parse` kept them all.
+ */
+function scanHeader(
+  bytes: Uint8Array,
+  maxEntries: number,
+  fail: Fail,
+): number[] {
+  const keys = new Array<number>(MAX_DEPTH + 1).fill(0);
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c) i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) {
+      if (++depth > MAX_DEPTH) {
+        fail(
+          `safetensors header nests deeper than ${MAX_DEPTH} levels (at byte ${
+            8 + i
+          })`,
+        );
+      }
+    } else if (b === 0x7d || b === 0x5d) depth--;
+    else if (b === 0x3a && depth >= 1) {
+      if (++keys[depth]! > maxEntries + 1 && depth === 1) {
+        fail(
+          `it holds more than ${maxEntries} entries (the maxEntries option raises the cap)`,
+        );
+      }
+    }
+  }
+  return keys;
+}
+
+/**
+ * Fails when the parsed header holds fewer keys at some depth than the text
+ * wrote: `JSON.parse` keeps the last of two equal keys, silently.
+ */
+function checkNoDuplicates(header: unknown, written: number[], fail: Fail) {
+  const kept = new Array<number>(MAX_DEPTH + 1).fill(0);
+  const walk = (value: unknown, depth: number): void => {
+    if (Array.isArray(value)) {
+      for (const v of value) walk(v, depth + 1);
+    } else if (typeof value === "object" && value !== null) {
+      const entries = Object.entries(value);
+      kept[depth + 1]! += entries.length;
+      for (const [, v] of entries) walk(v, depth + 1);
+    }
+  };
+  walk(header, 0);
+  if (kept.some((n, d) => n !== written[d])) {
+    fail("safetensors header repeats a key (JSON keeps only the last value)");
+  }
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
@@ -162,6 +314,8 @@ function parseTensorInfo(
   ) {
     fail(`${what} has a shape that is not a list of non-negative integers`);
   }
+  const absurd = checkShapeSize(shape as number[], DTYPE_SIZE[dtype]);
+  if (absurd !== null) fail(`${what} ${absurd}`);
   const offsets = info.data_offsets;
   if (
     !Array.isArray(offsets) || offsets.length !== 2 ||
@@ -203,19 +357,20 @@ function parseTensorInfo(
 /**
  * Lists the entries of a safetensors file without reading the tensor data:
  * tensors in the order of their data, then `__metadata__` strings (a key
- * that names a tensor is a note about it and is not listed). Checks the
- * header length against a 100 MB cap and the file size before reading it,
- * every dtype, shape and offset, and that the offsets tile the data exactly.
+ * that names a tensor is a note about it and is not listed, nor is the
+ * file's own check, `ckpt.crc32`). Checks the header length against a
+ * 100 MB cap and the file size before reading it, every dtype, shape and
+ * offset, and that the offsets tile the data exactly.
  *
  * @param source The bytes.
  * @param options The path for error messages.
- * @returns The entries.
+ * @returns The entries, and the file's check when it carries one.
  * @throws {CorruptCheckpointError} When the file is malformed.
  */
 export async function parseSafetensors(
   source: ByteSource,
   options: ParseSafetensorsOptions,
-): Promise<ParsedEntry[]> {
+): Promise<ParsedFile> {
   const path = options.path;
   const fail: Fail = (reason) => {
     throw new CorruptCheckpointError(path, reason);
@@ -243,6 +398,8 @@ export async function parseSafetensors(
   }
   const headerBytes = new Uint8Array(headerLength);
   await source.readAt(8, headerBytes);
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const written = scanHeader(headerBytes, maxEntries, fail);
   let text: string;
   try {
     text = UTF8.decode(headerBytes);
@@ -258,6 +415,7 @@ export async function parseSafetensors(
       `safetensors header is not valid JSON (${(error as Error).message})`,
     );
   }
+  checkNoDuplicates(header, written, fail);
   if (!isRecord(header)) fail("safetensors header is not a JSON object");
   const dataStart = 8 + headerLength;
   const dataSize = source.size - dataStart;
@@ -305,6 +463,7 @@ export async function parseSafetensors(
     ranges: [{ offset: dataStart + t.begin, length: t.byteLength }],
   }));
   const names = new Set(tensors.map((t) => t.name));
+  names.add(SAFETENSORS_CHECK_KEY);
   for (const [k, v] of Object.entries(metadata)) {
     if (names.has(k)) continue;
     const value = v as string;
@@ -319,5 +478,49 @@ export async function parseSafetensors(
       text: value,
     });
   }
-  return out;
+  if (out.length > maxEntries) {
+    fail(
+      `it holds more than ${maxEntries} entries (the maxEntries option raises the cap)`,
+    );
+  }
+  const digits = metadata[SAFETENSORS_CHECK_KEY];
+  if (digits === undefined) {
+    const damaged = Object.entries(metadata).find(([k, v]) =>
+      looksLikeCheck(k, v)
+    );
+    if (damaged !== undefined) {
+      fail(
+        `its metadata holds ${
+          JSON.stringify(damaged[0])
+        }, a damaged ${SAFETENSORS_CHECK_KEY} check`,
+      );
+    }
+    return { entries: out, check: null };
+  }
+  if (typeof digits !== "string" || !/^[0-9a-f]{8}$/.test(digits)) {
+    fail(`its ${SAFETENSORS_CHECK_KEY} metadata is not 8 lowercase hex digits`);
+  }
+  const at = indexOf(headerBytes, CHECK_FIELD);
+  if (at < 0) {
+    fail(
+      `its ${SAFETENSORS_CHECK_KEY} metadata is not spelled as the writer of the check spells it`,
+    );
+  }
+  const digitsAt = at + CHECK_FIELD.length;
+  if (UTF8.decode(headerBytes.subarray(digitsAt, digitsAt + 8)) !== digits) {
+    fail(
+      `its ${SAFETENSORS_CHECK_KEY} metadata is not spelled as the writer of the check spells it`,
+    );
+  }
+  let crc = crc32(prefix);
+  crc = crc32(headerBytes.subarray(0, digitsAt), crc);
+  crc = crc32(CHECK_ZEROS, crc);
+  crc = crc32(headerBytes.subarray(digitsAt + 8), crc);
+  return {
+    entries: out,
+    check: {
+      expected: parseInt(digits, 16),
+      others: [{ offset: 0, length: dataStart, crc }],
+    },
+  };
 }

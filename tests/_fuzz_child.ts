@@ -1,0 +1,343 @@
+// Copyright 2026 the @ckpt/monitor authors. MIT license.
+/**
+ * Child of `fuzz_test.ts`, run with Deno's default handling of unhandled
+ * rejections (one ends the process): writes small checkpoints of both
+ * formats, plain and encrypted in all three modes with small pieces (many
+ * blocks), mutates them with a seeded generator and reads every mutant
+ * through `loadCheckpoint`, `openCheckpoint` + every `read`, and
+ * `verifyCheckpoint`. Prints one JSON summary line:
+ * `{ cases, outcomes, failures, maxMs, maxRssMiB }`; a failure is an error
+ * that is not one of the library's typed errors, or a file the library
+ * wrote that loaded with values other than those saved.
+ *
+ * Usage: deno run _fuzz_child.ts <folder> <seed> <mutants>
+ */
+import {
+  CorruptCheckpointError,
+  createEncryptingSink,
+  DecryptionError,
+  type EncMode,
+  EncryptionMismatchError,
+  loadCheckpoint,
+  openCheckpoint,
+  saveCheckpoint,
+  type Tensor,
+  verifyCheckpoint,
+} from "../mod.ts";
+
+const [dir, seedArg, countArg] = Deno.args;
+const seed = Number(seedArg);
+const count = Number(countArg);
+
+/** mulberry32: a small seeded generator of uint32s. */
+function generator(s: number): () => number {
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+const next = generator(seed);
+const below = (n: number) => next() % n;
+
+const network = new Map<string, Tensor>([
+  ["big", {
+    dtype: "Float32",
+    shape: [20, 30],
+    data: Float32Array.from({ length: 600 }, (_, i) => i / 7),
+  }],
+  ["w", {
+    dtype: "Int32",
+    shape: [3, 4],
+    data: Int32Array.from({ length: 12 }, (_, i) => i - 5),
+  }],
+  ["b", { dtype: "Bool", shape: [], data: new Uint8Array([1]) }],
+]);
+const appendInfo = new Map<string, string | bigint>([
+  ["step_num", 7n],
+  ["note", "päivä 日本 ✓ ".repeat(40)],
+]);
+
+/** One base file: its bytes, how to read it, and whether we wrote its check. */
+interface Base {
+  name: string;
+  ext: "ckpt" | "safetensors";
+  bytes: Uint8Array;
+  mode: EncMode | null;
+  key: Uint8Array | null;
+  checked: boolean;
+  blocks: [number, number][];
+}
+
+async function encrypt(
+  plain: Uint8Array,
+  mode: EncMode,
+  key: Uint8Array,
+  pieceSize: number,
+): Promise<Uint8Array> {
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  const sink = createEncryptingSink({
+    write: (c) => (parts.push(c.slice()), Promise.resolve()),
+  }, { key, mode, pieceSize });
+  await sink.write(plain);
+  await sink.finish();
+  return new Uint8Array(await new Blob(parts).arrayBuffer());
+}
+
+/** Start and end of every block of an encrypted file. */
+function blocksOf(bytes: Uint8Array, mode: EncMode): [number, number][] {
+  const header = mode === "AES-GCM" ? 48 : 32;
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  const out: [number, number][] = [];
+  for (let at = 0; at < bytes.length;) {
+    const end = at + header + view.getInt32(at + header - 4, true);
+    out.push([at, end]);
+    at = end;
+  }
+  return out;
+}
+
+const bases: Base[] = [];
+for (const ext of ["ckpt", "safetensors"] as const) {
+  for (const checked of [true, false]) {
+    const path = `${dir}/base.${ext}`;
+    await saveCheckpoint(path, network, {
+      format: ext,
+      appendInfo,
+      fileMode: 0o600,
+      check: checked,
+      ...(ext === "ckpt" ? { splitSize: 1000 } : {}),
+    });
+    const plain = await Deno.readFile(path);
+    await Deno.remove(path);
+    bases.push({
+      name: `${ext}${checked ? "" : " nocheck"}`,
+      ext,
+      bytes: plain,
+      mode: null,
+      key: null,
+      checked,
+      blocks: [],
+    });
+    if (!checked) continue;
+    for (const mode of ["AES-GCM", "AES-CBC", "SM4-CBC"] as EncMode[]) {
+      if (ext === "safetensors" && mode !== "AES-GCM") continue;
+      const key = crypto.getRandomValues(new Uint8Array(16));
+      const bytes = await encrypt(plain, mode, key, 160 + below(200));
+      bases.push({
+        name: `${ext} ${mode}`,
+        ext,
+        bytes,
+        mode,
+        key,
+        checked,
+        blocks: blocksOf(bytes, mode),
+      });
+    }
+  }
+}
+
+/** A mutant of `base`: its bytes, the key to read with, and what was done. */
+function mutate(
+  base: Base,
+): { bytes: Uint8Array; key: Uint8Array | null; what: string } {
+  const b = base.bytes;
+  const n = b.length;
+  const copy = () => b.slice();
+  const kinds = base.mode === null ? 5 : 9;
+  switch (below(kinds)) {
+    case 0: {
+      const out = copy();
+      const flips = 1 + below(3);
+      for (let i = 0; i < flips; i++) out[below(n)]! ^= 1 << below(8);
+      return { bytes: out, key: base.key, what: "flip" };
+    }
+    case 1:
+      return { bytes: b.slice(0, below(n)), key: base.key, what: "cut" };
+    case 2: {
+      const out = copy();
+      const at = below(Math.max(1, n - 4));
+      const value = [
+        0,
+        0xffffffff,
+        0x80000000,
+        0x7fffffff,
+        0xfffffff0,
+      ][below(5)]!;
+      new DataView(out.buffer).setUint32(at, value, true);
+      return { bytes: out, key: base.key, what: "int" };
+    }
+    case 3: {
+      const at = below(n);
+      const len = 1 + below(Math.min(64, n - at));
+      const out = new Uint8Array(n - len);
+      out.set(b.subarray(0, at));
+      out.set(b.subarray(at + len), at);
+      return { bytes: out, key: base.key, what: "remove" };
+    }
+    case 4: {
+      // A varint of a .ckpt or the JSON of a safetensors header set huge.
+      const out = copy();
+      const at = below(Math.min(n, 600));
+      out[at] = 0xff;
+      if (at + 1 < n) out[at + 1] = 0xff;
+      return { bytes: out, key: base.key, what: "huge" };
+    }
+    case 5: {
+      const blocks = base.blocks;
+      const i = below(blocks.length);
+      const j = below(blocks.length);
+      const order = blocks.map((_, k) => k === i ? j : k === j ? i : k);
+      return { bytes: join(b, blocks, order), key: base.key, what: "swap" };
+    }
+    case 6: {
+      const blocks = base.blocks;
+      const i = below(blocks.length);
+      const order = blocks.map((_, k) => k);
+      if (below(2) === 0) order.splice(i, 0, i); // inserted again
+      else order[(i + 1) % order.length] = i; // copied over the next
+      return {
+        bytes: join(b, blocks, order),
+        key: base.key,
+        what: "duplicate",
+      };
+    }
+    case 7: {
+      const out = copy();
+      const [start] = base.blocks[below(base.blocks.length)]!;
+      const ivAt = start + (base.mode === "AES-GCM" ? 28 : 12);
+      out[ivAt + below(16)]! ^= 1 << below(8);
+      return { bytes: out, key: base.key, what: "iv" };
+    }
+    default: {
+      const key = base.key!.slice();
+      key[below(16)]! ^= 1 << below(8);
+      return { bytes: b, key, what: "wrong key" };
+    }
+  }
+}
+
+function join(
+  b: Uint8Array,
+  blocks: [number, number][],
+  order: number[],
+): Uint8Array {
+  const parts = order.map((k) => b.subarray(blocks[k]![0], blocks[k]![1]));
+  const out = new Uint8Array(parts.reduce((m, p) => m + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+}
+
+const TYPED = [
+  CorruptCheckpointError,
+  DecryptionError,
+  EncryptionMismatchError,
+];
+
+function sameValue(got: unknown, want: Tensor | string): boolean {
+  if (typeof want === "string") return got === want;
+  const t = got as Tensor;
+  if (typeof t !== "object" || t.dtype !== want.dtype) return false;
+  if (t.shape.join() !== want.shape.join()) return false;
+  const a = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const w = new Uint8Array(
+    want.data.buffer,
+    want.data.byteOffset,
+    want.data.byteLength,
+  );
+  return a.length === w.length && a.every((x, i) => x === w[i]);
+}
+
+const saved = new Map<string, Tensor | string>(network);
+for (const [k, v] of appendInfo) {
+  saved.set(
+    k,
+    typeof v === "string"
+      ? v
+      : { dtype: "Int64", shape: [], data: new BigInt64Array([v]) },
+  );
+}
+
+const outcomes: Record<string, number> = {};
+const failures: string[] = [];
+let maxMs = 0;
+let maxRss = 0;
+const file = (ext: string) => `${dir}/m.${ext}`;
+
+for (let c = 0; c < count; c++) {
+  const base = bases[c % bases.length]!;
+  const { bytes, key, what } = mutate(base);
+  const path = file(base.ext);
+  await Deno.writeFile(path, bytes);
+  const opts = key === null ? {} : { decKey: key, decMode: base.mode! };
+  const same = bytes === base.bytes ||
+    (bytes.length === base.bytes.length &&
+      bytes.every((x, i) => x === base.bytes[i]));
+  const unchanged = same && key === base.key;
+  const label = `case ${c} (${base.name}, ${what})`;
+  const started = performance.now();
+  const record = (op: string, result: string) => {
+    const k = `${op}: ${result}`;
+    outcomes[k] = (outcomes[k] ?? 0) + 1;
+  };
+  const typed = (op: string, error: unknown) => {
+    if (TYPED.some((T) => error instanceof T)) {
+      record(op, (error as Error).name);
+    } else {
+      failures.push(`${label} ${op}: untyped ${String(error)}`);
+    }
+  };
+  const checkValues = (op: string, values: Map<string, unknown>) => {
+    record(op, "loaded");
+    if (!base.checked || unchanged) return;
+    const wrong = [...saved].filter(([k, v]) => !sameValue(values.get(k), v));
+    if (wrong.length > 0 || values.size !== saved.size) {
+      failures.push(
+        `${label} ${op}: loaded other values (${
+          wrong.map(([k]) => k).join(", ")
+        }; ${values.size} entries)`,
+      );
+    }
+  };
+  let loaded = false;
+  try {
+    checkValues("load", await loadCheckpoint(path, opts));
+    loaded = true;
+  } catch (error) {
+    typed("load", error);
+  }
+  try {
+    await using reader = await openCheckpoint(path, opts);
+    const values = new Map<string, unknown>();
+    for (const e of reader.entries) {
+      values.set(e.name, await reader.read(e.name));
+    }
+    checkValues("open+read", values);
+  } catch (error) {
+    typed("open+read", error);
+  }
+  try {
+    const r = await verifyCheckpoint(path, { ...opts, meta: false });
+    record("verify", r.ok ? "ok" : r.kind);
+    if (r.ok !== loaded) {
+      failures.push(`${label}: verify says ${r.ok}, load ${loaded}`);
+    }
+  } catch (error) {
+    failures.push(`${label} verify: threw ${String(error)}`);
+  }
+  maxMs = Math.max(maxMs, performance.now() - started);
+  if (c % 64 === 0) maxRss = Math.max(maxRss, Deno.memoryUsage().rss);
+}
+console.log(JSON.stringify({
+  cases: count,
+  bases: bases.map((b) =>
+    `${b.name}: ${b.bytes.length} B, ${b.blocks.length} blocks`
+  ),
+  outcomes,
+  failures: failures.slice(0, 20),
+  failureCount: failures.length,
+  maxMs: Math.round(maxMs),
+  maxRssMiB: Math.round(maxRss / 2 ** 20),
+}));
