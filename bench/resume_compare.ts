@@ -5,9 +5,12 @@
  * file, measured in the same run, medians of interleaved rounds (page cache
  * warm for both: the file was just written or read).
  *
- * resume = findResumeCheckpoint (stat, CRC-32 of every byte against
- * meta.json, header parse, resume context) + loadParamsInto from an open
- * reader (each tensor read once, straight into the network's arrays).
+ * The documented path: `resume(directory, { network })` (find, restore
+ * straight into the network's arrays and verify the CRC-32 meta.json records
+ * from the same reads). Also shown: the older two-step path,
+ * findResumeCheckpoint (stat, CRC-32 of every byte, header parse, resume
+ * context) + loadParamsInto from an open reader. A third argument `gcm`
+ * saves and resumes an AES-256-GCM file instead of a plain one.
  * baselines = the file read into an existing buffer of its size (the main
  * one: the network's arrays exist too); a 4 MiB-chunk loop into one reused
  * buffer; Deno.readFile (a fresh buffer).
@@ -21,11 +24,15 @@ import {
   loadParamsInto,
   openCheckpoint,
   type Parameter,
+  resume as resumeFrom,
   train,
 } from "../mod.ts";
 
 const MIB = Number(Deno.args[0] ?? 1024);
 const ROUNDS = Number(Deno.args[1] ?? 5);
+const GCM = Deno.args[2] === "gcm";
+const KEY = new Uint8Array(32).fill(7);
+const load = GCM ? { decKey: KEY } : {};
 const TENSORS = 16;
 const PER = (MIB * 1024 * 1024) / TENSORS / 4;
 
@@ -55,6 +62,7 @@ try {
     directory,
     rank: 0,
     saveNetworkParams: false,
+    ...(GCM && { encKey: KEY }),
   });
   const t0 = performance.now();
   await train({
@@ -65,7 +73,7 @@ try {
     callbacks: [monitor],
   });
   await monitor.close();
-  const found0 = await findResumeCheckpoint(directory);
+  const found0 = await findResumeCheckpoint(directory, load);
   const file = found0!.files[0]!;
   const bytes = (await Deno.stat(file)).size;
   console.log(
@@ -84,7 +92,8 @@ try {
   // A raw read into memory that already exists, as the network's does.
   const whole = new Uint8Array(bytes);
   whole.fill(1);
-  const find: number[] = [], load: number[] = [], findFull: number[] = [];
+  const find: number[] = [], loads: number[] = [], findFull: number[] = [];
+  const oneCall: number[] = [];
   const buffer = new Uint8Array(4 * 2 ** 20);
   for (let r = 0; r < ROUNDS; r++) {
     let t = performance.now();
@@ -111,25 +120,36 @@ try {
     readInto.push(performance.now() - t);
 
     t = performance.now();
-    const found = await findResumeCheckpoint(directory);
+    const found = await findResumeCheckpoint(directory, load);
     const tFind = performance.now();
     {
-      await using reader = await openCheckpoint(found!.files[0]!);
+      await using reader = await openCheckpoint(found!.files[0]!, load);
       await loadParamsInto(target, reader, { strict: true });
     }
     find.push(tFind - t);
-    load.push(performance.now() - tFind);
+    loads.push(performance.now() - tFind);
     if (target[3]!.data[PER - 1] !== Math.fround(3 + (PER - 1) / PER)) {
       throw new Error("wrong values");
     }
     target[3]!.data.fill(0);
 
     t = performance.now();
-    await findResumeCheckpoint(directory, { verify: "full" });
+    const resumed = await resumeFrom(directory, { network: target, ...load });
+    oneCall.push(performance.now() - t);
+    if (
+      resumed === null ||
+      target[3]!.data[PER - 1] !== Math.fround(3 + (PER - 1) / PER)
+    ) {
+      throw new Error("wrong values after resume()");
+    }
+    target[3]!.data.fill(0);
+
+    t = performance.now();
+    await findResumeCheckpoint(directory, { verify: "full", ...load });
     findFull.push(performance.now() - t);
   }
   const base = median(readFile);
-  const resume = median(find) + median(load);
+  const resume = median(find) + median(loads);
   const ms = (x: number) => `${x.toFixed(0)} ms`;
   const gbs = (x: number) =>
     `${(bytes / 2 ** 30 / (x / 1000)).toFixed(2)} GiB/s`;
@@ -150,10 +170,18 @@ try {
     `findResumeCheckpoint (checksum): ${ms(median(find))}`,
   );
   console.log(
-    `loadParamsInto from a reader:    ${ms(median(load))}`,
+    `loadParamsInto from a reader:    ${ms(median(loads))}`,
+  );
+  const one = median(oneCall);
+  console.log(
+    `resume() (the documented path):  ${ms(one)} = ${
+      (one / median(readInto)).toFixed(2)
+    }x the raw read into a buffer, ${(one / base).toFixed(2)}x Deno.readFile${
+      GCM ? " (AES-256-GCM file)" : ""
+    }`,
   );
   console.log(
-    `resume total:                    ${ms(resume)} = ${
+    `find + loadParamsInto total:     ${ms(resume)} = ${
       (resume / median(readInto)).toFixed(2)
     }x the raw read into a buffer, ${
       (resume / median(readLoop)).toFixed(2)

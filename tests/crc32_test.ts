@@ -22,7 +22,6 @@ Deno.test("the portable CRC-32 equals zlib's on known and random inputs, any spl
       `length ${n} in two pieces`,
     );
   }
-  // Deno has zlib: the library uses it.
-  equal(crc32(text, 0) >>> 0, 0xcbf43926);
-  equal(crc32, zlibCrc32);
+  equal(crc32(text), 0xcbf43926);
+  equal(crc32(text.subarray(4), crc32(text.subarray(0, 4))), 0xcbf43926);
 });

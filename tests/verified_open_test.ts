@@ -5,6 +5,7 @@
 
 import { equal, notEqual, ok } from "node:assert/strict";
 import {
+  CorruptCheckpointError,
   DecryptionError,
   type EncMode,
   type Parameter,
@@ -72,17 +73,17 @@ for (const c of CASES) {
       equal(await v.checksum(), saved.checksum, `${order} order`);
       await v.reader.close();
       if (order === "file" && c.mode === undefined) {
-        // Headers are read twice (parse, then the pass); the data once.
-        const extra = read() - saved.bytes;
+        // The data once more than the parse, which reads 1 MiB windows
+        // (here the whole file: its tensors are under 1 MiB each).
         equal(
-          extra < saved.bytes * 0.1,
+          read() <= 2 * saved.bytes + 256 * 1024,
           true,
           `read ${read()} of ${saved.bytes}`,
         );
       }
     }
     // A flipped byte changes the digest, unless the open already refuses
-    // the file (AES-GCM authenticates the block the headers are read from).
+    // the file (its own check, or AES-GCM's tags, catch it while parsing).
     const bytes = mem.files.get(path)!.bytes;
     bytes[bytes.length - 20]! ^= 0x40;
     try {
@@ -90,8 +91,11 @@ for (const c of CASES) {
       notEqual(await v.checksum(), saved.checksum);
       await v.reader.close();
     } catch (error) {
-      equal(c.mode, "AES-GCM");
-      ok(error instanceof DecryptionError);
+      ok(
+        error instanceof DecryptionError ||
+          error instanceof CorruptCheckpointError,
+        String(error),
+      );
     }
   });
 }

@@ -16,7 +16,7 @@ try {
   const fail = (reason) => {
     throw new Error(`${path}: ${reason}`);
   };
-  for (const entry of await parseCkpt(reader, { path })) {
+  for (const entry of (await parseCkpt(reader, { path })).entries) {
     values.set(entry.name, await readParsedEntry(reader, entry, fail));
   }
 } finally {
