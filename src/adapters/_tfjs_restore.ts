@@ -5,7 +5,7 @@
 
 import type { Tensor } from "../tensor/types.ts";
 import { describeValue as describe } from "../core/_describe.ts";
-import { APPEND_KEYS } from "../tensor/_append_keys.ts";
+import { APPEND_INFO_NAMES } from "../tensor/append_info.ts";
 import {
   _modelWeights,
   _weightName,
@@ -140,7 +140,7 @@ export async function restoreTfjs(
   const unexpected = _report(
     checkpoint,
     used,
-    new Set(options.ignore ?? APPEND_KEYS),
+    new Set(options.ignore ?? APPEND_INFO_NAMES),
     strict,
     problems,
     weightPlan.missing,

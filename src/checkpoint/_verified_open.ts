@@ -17,15 +17,18 @@ export interface VerifyingReader {
   /**
    * Reads what was not read yet and returns the CRC-32 of the whole file as
    * `"crc32:<8 hex digits>"` (the checksum `meta.json` records). Cheapest
-   * after the entries were read in file order.
+   * after the entries were read in file order. `null` when the file carries
+   * its own check (`reader.check`), which reading every entry verifies, so
+   * no second CRC is computed.
    */
-  checksum(): Promise<string>;
+  checksum(): Promise<string | null>;
 }
 
 /**
  * Opens `path` as {@linkcode openCheckpoint} does; the checksum covers
  * every byte read after the headers were parsed, each once, plus whatever
- * {@linkcode VerifyingReader.checksum} reads at the end.
+ * {@linkcode VerifyingReader.checksum} reads at the end. A file with its own
+ * check is not tracked: reading all its entries verifies it.
  */
 export async function openVerifying(
   path: string,
@@ -40,6 +43,9 @@ export async function openVerifying(
   if (tracked === null) {
     await reader.close();
     throw new TypeError(`Cannot verify "${path}" while reading: not opened`);
+  }
+  if (reader.check !== null) {
+    return { reader, checksum: () => Promise.resolve(null) };
   }
   tracked.start();
   return { reader, checksum: () => tracked.finish() };

@@ -77,10 +77,7 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }
 
-/** `[4, 16]`. */
-export function formatShape(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
-}
+export { formatShape } from "../tensor/_shape.ts";
 
 /** Lays rows out in left-aligned columns separated by two spaces. */
 export function table(rows: readonly (readonly string[])[]): string {

@@ -6,7 +6,7 @@
  */
 
 import type { DType, Tensor } from "../tensor/types.ts";
-import { APPEND_KEYS } from "../tensor/_append_keys.ts";
+import { APPEND_INFO_NAMES } from "../tensor/append_info.ts";
 import { type CliDecrypt, openInput } from "./_input.ts";
 import { formatBytes, formatShape, table } from "./_util.ts";
 
@@ -92,7 +92,7 @@ export async function inspect(
     const appendInfo: InspectResult["appendInfo"] = {};
     for (const e of entries) {
       const small = e.dtype === "str" ||
-        (APPEND_KEYS.includes(e.name) && e.bytes <= 64);
+        (APPEND_INFO_NAMES.includes(e.name) && e.bytes <= 64);
       if (small) appendInfo[e.name] = displayValue(await reader.read(e.name));
     }
     return {

@@ -36,6 +36,36 @@ export function checkCount(
   return value;
 }
 
+/**
+ * Checks an integer of at least `min`: a non-number is a TypeError; a
+ * fraction, an unsafe integer or one below `min` a RangeError. `what`
+ * says what could not be done; `name` names the value (`option "x"`).
+ */
+export function checkInteger(
+  value: unknown,
+  name: string,
+  min: number,
+  what: string = WHAT,
+): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `${what}: ${name} must be a number, received ${describe(value)}`,
+    );
+  }
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(
+      `${what}: ${name} must be ${
+        min === 1
+          ? "a positive integer"
+          : min === 0
+          ? "a non-negative integer"
+          : `an integer of at least ${min}`
+      }, received ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
 /** Checks a boolean option. */
 export function checkBoolean(value: unknown, option: string): boolean {
   if (typeof value !== "boolean") {

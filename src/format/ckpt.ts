@@ -37,6 +37,7 @@ import {
   type ParsedEntry,
   type ParsedFile,
 } from "./entry.ts";
+import { formatShape } from "../tensor/_shape.ts";
 
 /** MindSpore's split size for large tensors: 512 MiB. */
 export const DEFAULT_SPLIT_SIZE = 536_870_912;
@@ -454,10 +455,6 @@ function gapsBetween(
   return gaps;
 }
 
-function describeShape(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
-}
-
 /** Joins consecutive same-name raw entries and checks each value's size. */
 function joinEntries(raw: RawEntry[], fail: Fail): ParsedEntry[] {
   const out: ParsedEntry[] = [];
@@ -521,7 +518,7 @@ function joinEntries(raw: RawEntry[], fail: Fail): ParsedEntry[] {
       if (need !== byteLength) {
         fail(
           `entry "${first.name}": shape ${
-            describeShape(shape)
+            formatShape(shape)
           } of ${dtype} needs ${
             Number.isSafeInteger(need) ? need : "over 2^53"
           } bytes, its content has ${byteLength}`,

@@ -4,7 +4,6 @@
 // step end returns (the snapshot), so that the loop may change its tensors
 // at once whether or not it awaits the step end.
 
-import { describeValue as describe } from "../core/_describe.ts";
 import type { CheckpointLayout } from "../checkpoint/layout.ts";
 import { stepInEpoch } from "../checkpoint/layout.ts";
 import { type SnapshotArena, viewTensor } from "../background/snapshot.ts";
@@ -19,6 +18,7 @@ import {
 import type { StepContext } from "./callback.ts";
 import type { CheckpointKind } from "./events.ts";
 import type { CheckpointConfig } from "./options.ts";
+import { checkInteger } from "../core/_validate.ts";
 
 /** One file of a save, with everything needed to write it. */
 export interface FilePlan {
@@ -197,14 +197,12 @@ export function snapshotPlan(
 }
 
 function positive(value: unknown, field: string): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(
-      `Cannot save checkpoint: step context "${field}" must be a positive integer, received ${
-        describe(value)
-      }`,
-    );
-  }
-  return value;
+  return checkInteger(
+    value,
+    `step context "${field}"`,
+    1,
+    "Cannot save checkpoint",
+  );
 }
 
 function isTensor(value: unknown): value is Tensor {

@@ -22,6 +22,7 @@ import {
   type Tensor,
   typedArrayFromBytes,
 } from "../tensor/types.ts";
+import { formatShape, sameShape } from "../tensor/_shape.ts";
 
 /** One rank's file, with its layout and, when known, what it must match. */
 export interface MergeInput {
@@ -56,14 +57,6 @@ export interface MergeOptions {
 }
 
 const ACTION = "Cannot merge sliced checkpoints";
-
-function shapeText(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
 
 /** Where each entry name is, per file (undefined: the file lacks it). */
 interface Held {
@@ -200,9 +193,9 @@ async function readUnsliced(
       throw new RangeError(
         `${ACTION}: ${
           JSON.stringify(name)
-        } is not sliced, yet it is ${e0.dtype} ${shapeText(e0.shape)} in "${
+        } is not sliced, yet it is ${e0.dtype} ${formatShape(e0.shape)} in "${
           inputs[first]!.file
-        }" and ${e.dtype} ${shapeText(e.shape)} in "${inputs[r]!.file}"`,
+        }" and ${e.dtype} ${formatShape(e.shape)} in "${inputs[r]!.file}"`,
       );
     }
   }
@@ -239,9 +232,9 @@ function sliceFacts(
     const s = h.slices[r];
     if (s !== undefined && !sameShape(s.globalShape, globalShape)) {
       throw new RangeError(
-        `${ACTION}: ${what} has global shape ${shapeText(globalShape)} in "${
+        `${ACTION}: ${what} has global shape ${formatShape(globalShape)} in "${
           inputs[r0]!.file
-        }" and ${shapeText(s.globalShape)} in "${file}"`,
+        }" and ${formatShape(s.globalShape)} in "${file}"`,
       );
     }
     if (s === undefined && !sameShape(e.shape, globalShape)) {
@@ -249,9 +242,9 @@ function sliceFacts(
         `${ACTION}: ${what} is sliced in "${
           inputs[r0]!.file
         }", but "${file}" holds it with shape ${
-          shapeText(e.shape)
+          formatShape(e.shape)
         } and no slice (neither the global shape ${
-          shapeText(globalShape)
+          formatShape(globalShape)
         } nor a recorded slice)`,
       );
     }

@@ -19,8 +19,9 @@ export type Restored =
 /**
  * Restores `file` into `network` (strict: every parameter, no stray
  * tensor) reading each entry straight into the network's own arrays, in
- * file order; the CRC-32 of the bytes on disk is computed from those very
- * reads and compared with the one recorded. When it differs, the network
+ * file order; the file's own check (when it carries one) or else the CRC-32
+ * of the bytes on disk, computed from those very reads and compared with
+ * the one recorded, verifies it in the same pass. When it differs, the network
  * has been written with values that are not to be trusted: the caller
  * restores another candidate over them (every parameter again) or reports
  * that none verified.
@@ -34,6 +35,14 @@ export async function restoreVerified(
   const v = await openVerifying(file, load);
   try {
     const result = await loadParamsInto(network, v.reader, { strict: true });
+    if (v.reader.check !== null) {
+      // The file's own check completes (or throws) once every entry is read.
+      const loaded = new Set(result.loaded);
+      for (const e of v.reader.entries) {
+        if (!loaded.has(e.name)) await v.reader.read(e.name);
+      }
+      return { ok: true, result };
+    }
     const checksum = await v.checksum();
     if (recorded.checksum !== undefined && checksum !== recorded.checksum) {
       return {

@@ -46,6 +46,8 @@ import {
   type Skip,
   type Step,
 } from "./_candidates.ts";
+import { formatShape, sameShape } from "../tensor/_shape.ts";
+import { checkInteger } from "../core/_validate.ts";
 
 /** Options of `findResumeCheckpoint`. */
 export interface FindResumeCheckpointOptions extends LoadCheckpointOptions {
@@ -156,20 +158,12 @@ export interface ResumeCheckpoint {
 }
 
 function positive(value: unknown, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot find resume checkpoint: option "${option}" must be a number, received ${
-        describe(value)
-      }`,
-    );
-  }
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(
-      `Cannot find resume checkpoint: option "${option}" must be a positive integer, received ${value}`,
-    );
-  }
-  return value;
+  return value === undefined ? undefined : checkInteger(
+    value,
+    `option "${option}"`,
+    1,
+    "Cannot find resume checkpoint",
+  );
 }
 
 function scalar(value: Tensor | string | undefined): number | null {
@@ -522,7 +516,6 @@ function otherModel(
   slices: Candidate["slices"],
 ): Omit<Skip, "rank" | "file"> | null {
   const have = new Map(entries.map((e) => [e.name, e]));
-  const shape = (s: readonly number[]) => `[${s.join(", ")}]`;
   for (const p of expected) {
     const e = have.get(p.name);
     if (e === undefined) {
@@ -538,18 +531,18 @@ function otherModel(
     const recorded = slices !== undefined && Object.hasOwn(slices, p.name)
       ? slices[p.name]!.globalShape
       : undefined;
-    const fits = shape(e.shape) === shape(p.shape) ||
+    const fits = sameShape(e.shape, p.shape) ||
       (p.slice !== undefined &&
         [e.shape, recorded].some((s) =>
-          s !== undefined && shape(s) === shape(p.slice!.globalShape)
+          s !== undefined && sameShape(s, p.slice!.globalShape)
         ));
     if (e.dtype !== p.dtype || !fits) {
       return {
         kind: "model",
         reason: `parameter ${JSON.stringify(p.name)} is ${e.dtype} ${
-          shape(e.shape)
+          formatShape(e.shape)
         } in it, ${p.dtype} ${
-          shape(p.shape)
+          formatShape(p.shape)
         } in the network: the checkpoint of another model?`,
       };
     }

@@ -19,18 +19,10 @@ import {
   tensorBytes,
 } from "../tensor/types.ts";
 
-/**
- * The append-info names MindSpore and the monitor store after the
- * parameters; {@linkcode loadParamsInto} does not report them as unexpected
- * unless the network has a parameter of that name (then it is loaded).
- */
-export const APPEND_INFO_NAMES: readonly string[] = Object.freeze([
-  "epoch_num",
-  "step_num",
-  "global_step",
-  "loss_scale",
-  "global_batch_size",
-]);
+import { APPEND_INFO_NAMES } from "../tensor/append_info.ts";
+import { formatShape, sameShape } from "../tensor/_shape.ts";
+
+export { APPEND_INFO_NAMES };
 
 /** Options of {@linkcode loadParamsInto}. */
 export interface LoadParamsOptions {
@@ -100,14 +92,6 @@ interface Described {
   readonly name: string;
   readonly dtype: DType | "str";
   readonly shape: readonly number[];
-}
-
-function shapeText(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 function isReader(value: unknown): value is CheckpointReader {
@@ -251,11 +235,11 @@ export async function loadParamsInto(
       }
       throw new CheckpointMismatchError(
         p.name,
-        `shape ${shapeText(p.shape)}${
+        `shape ${formatShape(p.shape)}${
           p.slice === undefined
             ? ""
-            : ` (a slice of global shape ${shapeText(p.slice.globalShape)})`
-        } in the network, ${shapeText(found.shape)} in the checkpoint`,
+            : ` (a slice of global shape ${formatShape(p.slice.globalShape)})`
+        } in the network, ${formatShape(found.shape)} in the checkpoint`,
       );
     }
     loaded.push(p);

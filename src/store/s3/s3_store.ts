@@ -25,6 +25,7 @@ import { randomHex, type S3Credentials } from "./_sigv4.ts";
 import { MultipartWriter } from "./_upload.ts";
 import { encodeXmlText, xmlElements, xmlText } from "./_xml.ts";
 import { S3Error } from "./errors.ts";
+import { checkInteger } from "../../core/_validate.ts";
 
 export type { S3Credentials } from "./_sigv4.ts";
 export type { S3Lock } from "./_claim_lock.ts";
@@ -201,13 +202,12 @@ function positive(
   fallback: number,
   min = 1,
 ): number {
-  const v = value ?? fallback;
-  if (!Number.isSafeInteger(v) || v < min) {
-    throw new RangeError(
-      `Cannot create the S3 store: ${name} must be an integer ≥ ${min}, got ${v}`,
-    );
-  }
-  return v;
+  return checkInteger(
+    value ?? fallback,
+    name,
+    min,
+    "Cannot create the S3 store",
+  );
 }
 
 /** The metadata header that marks which write an object came from. */
