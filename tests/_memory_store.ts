@@ -222,3 +222,39 @@ export class MemoryStore implements CheckpointStore {
 
   checkAccess(_dir: string, _access: "read" | "write"): void {}
 }
+
+/**
+ * `store` with every call passed through and the bytes read through its
+ * readers counted (the second value reads the count).
+ */
+export function countingStore(
+  store: CheckpointStore,
+): [CheckpointStore, () => number] {
+  let bytes = 0;
+  const wrapped: CheckpointStore = {
+    name: store.name,
+    async open(path) {
+      const r = await store.open(path);
+      return {
+        path: r.path,
+        size: r.size,
+        readAt: (p, into) => {
+          bytes += into.byteLength;
+          return r.readAt(p, into);
+        },
+        close: () => r.close(),
+        [Symbol.asyncDispose]: () => r.close(),
+      };
+    },
+    readFile: (p, max) => store.readFile(p, max),
+    write: (p, produce, o) => store.write(p, produce, o),
+    stat: (p) => store.stat(p),
+    list: (d) => store.list(d),
+    remove: (p) => store.remove(p),
+    ensureDir: (p) => store.ensureDir(p),
+    lock: (p, o) => store.lock(p, o),
+    removeIncomplete: (d, o) => store.removeIncomplete(d, o),
+    checkAccess: (d, a) => store.checkAccess(d, a),
+  };
+  return [wrapped, () => bytes];
+}

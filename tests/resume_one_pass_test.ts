@@ -9,7 +9,7 @@ import {
   saveCheckpoint,
 } from "../mod.ts";
 import type { CheckpointStore } from "../src/store/store.ts";
-import { MemoryStore } from "./_memory_store.ts";
+import { countingStore, MemoryStore } from "./_memory_store.ts";
 import { withTempDir } from "./_helpers.ts";
 
 function network(n = 4_000_000): Parameter[] {
@@ -46,42 +46,10 @@ async function save(
   await monitor.close();
 }
 
-/** The store, counting the bytes read through it. */
-function counting(store: CheckpointStore): [CheckpointStore, () => number] {
-  let bytes = 0;
-  const wrapped: CheckpointStore = {
-    name: store.name,
-    readFile: (p, max) => store.readFile(p, max),
-    write: (p, produce, o) => store.write(p, produce, o),
-    stat: (p) => store.stat(p),
-    list: (d) => store.list(d),
-    remove: (p) => store.remove(p),
-    ensureDir: (p) => store.ensureDir(p),
-    lock: (p, o) => store.lock(p, o),
-    removeIncomplete: (d, o) => store.removeIncomplete(d, o),
-    checkAccess: (d, a) => store.checkAccess(d, a),
-    open: () => Promise.reject(new Error("replaced below")),
-  };
-  wrapped.open = async (path) => {
-    const r = await store.open(path);
-    return {
-      path: r.path,
-      size: r.size,
-      readAt: (p, into) => {
-        bytes += into.byteLength;
-        return r.readAt(p, into);
-      },
-      close: () => r.close(),
-      [Symbol.asyncDispose]: () => r.close(),
-    };
-  };
-  return [wrapped, () => bytes];
-}
-
 Deno.test("resume restores the newest checkpoint into the network, reading the file about once", async () => {
   const mem = new MemoryStore();
   await save(mem, "mem://run", [1, 2, 3]);
-  const [store, read] = counting(mem);
+  const [store, read] = countingStore(mem);
   const net = network();
   const r = await resume("mem://run", {
     network: net,

@@ -12,8 +12,7 @@ import {
   saveCheckpoint,
 } from "../mod.ts";
 import { openVerifying } from "../src/checkpoint/_verified_open.ts";
-import type { CheckpointStore } from "../src/store/store.ts";
-import { MemoryStore } from "./_memory_store.ts";
+import { countingStore, MemoryStore } from "./_memory_store.ts";
 
 function network(): Parameter[] {
   const out: Parameter[] = [];
@@ -23,26 +22,6 @@ function network(): Parameter[] {
     out.push({ name: `p${i}`, dtype: "Float32", shape: [data.length], data });
   }
   return out;
-}
-
-/** The store, counting the bytes read from it. */
-function counting(store: CheckpointStore): [CheckpointStore, () => number] {
-  let bytes = 0;
-  const wrapped: CheckpointStore = Object.create(store);
-  wrapped.open = async (path) => {
-    const r = await store.open(path);
-    return {
-      path: r.path,
-      size: r.size,
-      readAt: (p, into) => {
-        bytes += into.byteLength;
-        return r.readAt(p, into);
-      },
-      close: () => r.close(),
-      [Symbol.asyncDispose]: () => r.close(),
-    };
-  };
-  return [wrapped, () => bytes];
 }
 
 const CASES: { name: string; format?: "safetensors"; mode?: EncMode }[] = [
@@ -68,7 +47,7 @@ for (const c of CASES) {
     });
     const load = { ...(key && { decKey: key, decMode: c.mode! }) };
     for (const order of ["file", "reverse", "none"] as const) {
-      const [store, read] = counting(mem);
+      const [store, read] = countingStore(mem);
       const v = await openVerifying(path, { ...load, store });
       const names = v.reader.entries.map((e) => e.name);
       if (order === "reverse") names.reverse();
