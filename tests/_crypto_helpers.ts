@@ -1,6 +1,11 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 // Helpers shared by the crypto tests: hex, in-memory sinks and sources.
-import type { ByteSink, ByteSource } from "../mod.ts";
+import {
+  type ByteSink,
+  type ByteSource,
+  createEncryptingSink,
+  type EncMode,
+} from "../mod.ts";
 
 export function fromHex(hex: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(hex.length / 2);
@@ -62,4 +67,18 @@ export async function readAll(source: ByteSource): Promise<Uint8Array> {
   const out = new Uint8Array(source.size);
   await source.readAt(0, out);
   return out;
+}
+
+/** `plain` framed and encrypted as a file, in pieces of `pieceSize` bytes. */
+export async function encryptBytes(
+  plain: Uint8Array,
+  key: Uint8Array,
+  mode: EncMode,
+  pieceSize: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const out = new MemorySink();
+  const sink = createEncryptingSink(out, { key, mode, pieceSize });
+  await sink.write(plain);
+  await sink.finish();
+  return out.bytes();
 }

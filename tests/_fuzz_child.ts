@@ -12,9 +12,9 @@
  *
  * Usage: deno run _fuzz_child.ts <folder> <seed> <mutants>
  */
+import { encryptBytes } from "./_crypto_helpers.ts";
 import {
   CorruptCheckpointError,
-  createEncryptingSink,
   DecryptionError,
   type EncMode,
   EncryptionMismatchError,
@@ -71,21 +71,6 @@ interface Base {
   blocks: [number, number][];
 }
 
-async function encrypt(
-  plain: Uint8Array,
-  mode: EncMode,
-  key: Uint8Array,
-  pieceSize: number,
-): Promise<Uint8Array> {
-  const parts: Uint8Array<ArrayBuffer>[] = [];
-  const sink = createEncryptingSink({
-    write: (c) => (parts.push(c.slice()), Promise.resolve()),
-  }, { key, mode, pieceSize });
-  await sink.write(plain);
-  await sink.finish();
-  return new Uint8Array(await new Blob(parts).arrayBuffer());
-}
-
 /** Start and end of every block of an encrypted file. */
 function blocksOf(bytes: Uint8Array, mode: EncMode): [number, number][] {
   const header = mode === "AES-GCM" ? 48 : 32;
@@ -125,7 +110,7 @@ for (const ext of ["ckpt", "safetensors"] as const) {
     for (const mode of ["AES-GCM", "AES-CBC", "SM4-CBC"] as EncMode[]) {
       if (ext === "safetensors" && mode !== "AES-GCM") continue;
       const key = crypto.getRandomValues(new Uint8Array(16));
-      const bytes = await encrypt(plain, mode, key, 160 + below(200));
+      const bytes = await encryptBytes(plain, key, mode, 160 + below(200));
       bases.push({
         name: `${ext} ${mode}`,
         ext,

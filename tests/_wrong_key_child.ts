@@ -9,6 +9,7 @@
  *
  * Usage: deno run _wrong_key_child.ts <folder>
  */
+import { encryptBytes } from "./_crypto_helpers.ts";
 import {
   createEncryptingSink,
   type EncMode,
@@ -42,16 +43,7 @@ async function encryptFile(
   mode: EncMode,
   pieceSize: number,
 ): Promise<void> {
-  const parts: Uint8Array<ArrayBuffer>[] = [];
-  const sink = createEncryptingSink({
-    write: (c) => (parts.push(c.slice()), Promise.resolve()),
-  }, { key, mode, pieceSize });
-  await sink.write(plain);
-  await sink.finish();
-  await Deno.writeFile(
-    path,
-    new Uint8Array(await new Blob(parts).arrayBuffer()),
-  );
+  await Deno.writeFile(path, await encryptBytes(plain, key, mode, pieceSize));
 }
 
 const key = new Uint8Array(16).fill(1);
