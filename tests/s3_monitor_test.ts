@@ -18,15 +18,7 @@ import {
   verifyCheckpoint,
 } from "../mod.ts";
 import { main } from "../cli.ts";
-import type { CheckpointStore } from "../src/store/store.ts";
-
-function variable(name: string): string | undefined {
-  const granted =
-    Deno.permissions.querySync({ name: "env", variable: name }).state ===
-      "granted";
-  const value = granted ? Deno.env.get(name) : undefined;
-  return value === "" ? undefined : value;
-}
+import { removeTree, variable } from "./_s3_helpers.ts";
 
 const BUCKET = variable("CKPT_S3_BUCKET");
 const READY = BUCKET !== undefined &&
@@ -39,15 +31,6 @@ if (!READY && variable("CI") !== undefined) {
       "CI is set but CKPT_S3_BUCKET, AWS_ENDPOINT_URL or AWS_ACCESS_KEY_ID is not: .ci/run must start scripts/ceph-dev.sh and export its env",
     );
   });
-}
-
-async function removeTree(store: CheckpointStore, dir: string): Promise<void> {
-  await store.removeIncomplete(dir);
-  for (const entry of (await store.list(dir)) ?? []) {
-    const path = `${dir}/${entry.name}`;
-    if (entry.kind === "directory") await removeTree(store, path);
-    else await store.remove(path);
-  }
 }
 
 function s3Test(name: string, fn: (dir: string) => Promise<void>): void {

@@ -21,16 +21,9 @@ import {
 } from "../src/store/s3/mod.ts";
 import { isNotFound } from "../src/store/store.ts";
 import { sha256 } from "./_helpers.ts";
+import { removeTree, variable } from "./_s3_helpers.ts";
 
 const MIB = 1024 * 1024;
-
-function variable(name: string): string | undefined {
-  const granted =
-    Deno.permissions.querySync({ name: "env", variable: name }).state ===
-      "granted";
-  const value = granted ? Deno.env.get(name) : undefined;
-  return value === "" ? undefined : value;
-}
 
 interface Config {
   readonly options: S3StoreOptions;
@@ -74,16 +67,6 @@ interface Ctx {
   readonly dir: string;
   /** This test's folder as a key prefix (`<random>/`). */
   readonly prefix: string;
-}
-
-/** Removes everything under `dir`, uploads included. */
-async function removeTree(store: S3Store, dir: string): Promise<void> {
-  await store.removeIncomplete(dir);
-  for (const entry of (await store.list(dir)) ?? []) {
-    const path = `${dir}/${entry.name}`;
-    if (entry.kind === "directory") await removeTree(store, path);
-    else await store.remove(path);
-  }
 }
 
 function s3Test(name: string, fn: (ctx: Ctx) => Promise<void>): void {
