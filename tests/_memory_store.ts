@@ -20,6 +20,7 @@ import type {
 } from "../src/store/store.ts";
 import type { ByteSink } from "../src/core/io.ts";
 import { Crc32 } from "../src/store/_checksum.ts";
+import { wrapReaders } from "../src/store/_wrap_readers.ts";
 
 function notFound(path: string): Error {
   return Object.assign(new Error(`No such file: "${path}"`), {
@@ -231,30 +232,12 @@ export function countingStore(
   store: CheckpointStore,
 ): [CheckpointStore, () => number] {
   let bytes = 0;
-  const wrapped: CheckpointStore = {
-    name: store.name,
-    async open(path) {
-      const r = await store.open(path);
-      return {
-        path: r.path,
-        size: r.size,
-        readAt: (p, into) => {
-          bytes += into.byteLength;
-          return r.readAt(p, into);
-        },
-        close: () => r.close(),
-        [Symbol.asyncDispose]: () => r.close(),
-      };
+  const wrapped = wrapReaders(store, (reader) => ({
+    size: reader.size,
+    readAt: (position, into) => {
+      bytes += into.byteLength;
+      return reader.readAt(position, into);
     },
-    readFile: (p, max) => store.readFile(p, max),
-    write: (p, produce, o) => store.write(p, produce, o),
-    stat: (p) => store.stat(p),
-    list: (d) => store.list(d),
-    remove: (p) => store.remove(p),
-    ensureDir: (p) => store.ensureDir(p),
-    lock: (p, o) => store.lock(p, o),
-    removeIncomplete: (d, o) => store.removeIncomplete(d, o),
-    checkAccess: (d, a) => store.checkAccess(d, a),
-  };
+  }));
   return [wrapped, () => bytes];
 }

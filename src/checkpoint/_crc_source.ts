@@ -5,7 +5,8 @@
 import type { ByteSource } from "../core/io.ts";
 import { acquireBuffer, releaseBuffer } from "../core/_buffer_pool.ts";
 import { Crc32 } from "../store/_checksum.ts";
-import type { CheckpointStore, StoreReader } from "../store/store.ts";
+import type { CheckpointStore } from "../store/store.ts";
+import { wrapReaders } from "../store/_wrap_readers.ts";
 
 /**
  * A source that, once {@linkcode CrcSource.start} is called, feeds the
@@ -94,28 +95,9 @@ export function trackingStore(
   store: CheckpointStore,
   onOpen: (crc: CrcSource) => void,
 ): CheckpointStore {
-  return {
-    name: store.name,
-    async open(path: string): Promise<StoreReader> {
-      const file = await store.open(path);
-      const crc = new CrcSource(file);
-      onOpen(crc);
-      return {
-        path: file.path,
-        size: file.size,
-        readAt: (position, into) => crc.readAt(position, into),
-        close: () => file.close(),
-        [Symbol.asyncDispose]: () => file.close(),
-      };
-    },
-    readFile: (path, maxBytes) => store.readFile(path, maxBytes),
-    write: (path, produce, options) => store.write(path, produce, options),
-    stat: (path) => store.stat(path),
-    list: (dir) => store.list(dir),
-    remove: (path) => store.remove(path),
-    ensureDir: (path) => store.ensureDir(path),
-    lock: (path, options) => store.lock(path, options),
-    removeIncomplete: (dir, options) => store.removeIncomplete(dir, options),
-    checkAccess: (dir, access) => store.checkAccess(dir, access),
-  };
+  return wrapReaders(store, (file) => {
+    const crc = new CrcSource(file);
+    onOpen(crc);
+    return crc;
+  });
 }

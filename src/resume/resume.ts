@@ -14,6 +14,7 @@ import {
   type FindResumeCheckpointOptions,
   type ResumeCheckpoint,
 } from "./_search.ts";
+import { checkInteger } from "../core/_validate.ts";
 
 export type {
   FindResumeCheckpointOptions,
@@ -203,13 +204,7 @@ export async function resume(
   if (network === undefined) {
     throw new TypeError(`Cannot resume: option "network" is required`);
   }
-  if (!Number.isSafeInteger(rank) || rank < 0) {
-    throw new RangeError(
-      `Cannot resume: option "rank" must be a non-negative integer, received ${
-        describe(rank)
-      }`,
-    );
-  }
+  checkInteger(rank, 'option "rank"', 0, "Cannot resume");
   const found = await find(directory, { ...rest, network }, { rank, network });
   if (found === null) return null;
   if (found.restored === undefined) {
