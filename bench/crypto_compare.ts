@@ -1,27 +1,45 @@
-// Copyright 2026 the @ckpt/monitor authors. MIT license.
 /**
- * `deno task bench:crypto [MiB] [rounds]` — an AES-256-GCM encrypted save of
- * 1 GiB (64 Float32 tensors of 16 MiB) against, in the same run:
+ * `deno task bench:crypto [MiB] [rounds] [--sweep]` — an AES-256-GCM
+ * encrypted save of 1 GiB (64 Float32 tensors of 16 MiB) against, in the
+ * same run:
  *
  * - the best Web Crypto AES-256-GCM throughput on the same bytes in memory
  *   (calls of 32 KiB to 16 MiB, 4 to 16 in flight, each output freed as soon
  *   as it is done with; the best of all of them);
  * - the same save without encryption;
+ * - the same encrypted save with the blocks written in order, one write
+ *   after another (the local store's sink with its positional `writeAt`
+ *   hidden: what every save did before positional writes);
  * - the same serialisation and encryption into a sink that drops the bytes
  *   (no disk), which isolates what framing and serialisation add to Web
  *   Crypto from what the disk adds.
  *
+ * The encrypted save writes its blocks at their offsets, several at once
+ * (`_positional` in `src/core/_positional.ts`: handles on the temporary
+ * file, blocks in flight); `--sweep` also measures other values of both.
+ *
  * Also the longest the JS thread was blocked during each save: the largest
  * gap between ticks of a 1 ms `setInterval`. Rounds are interleaved so that
  * noise from other work on the machine hits every candidate alike; figures
- * are the best of the rounds, and ratios are also given per round.
+ * are medians of the rounds, ratios are taken within each round.
  */
-import { createEncryptingSink, saveCheckpoint, type Tensor } from "../mod.ts";
+import {
+  type ByteSink,
+  type CheckpointStore,
+  createEncryptingSink,
+  localStore,
+  saveCheckpoint,
+  type StoreWriteOptions,
+  type Tensor,
+} from "../mod.ts";
 import { encodeCkpt } from "../src/format/ckpt.ts";
+import { _positional } from "../src/core/_positional.ts";
 
 const MIB = 1024 * 1024;
-const totalMib = Number(Deno.args[0] ?? 1024);
-const rounds = Number(Deno.args[1] ?? 3);
+const args = Deno.args.filter((a) => !a.startsWith("--"));
+const sweep = Deno.args.includes("--sweep");
+const totalMib = Number(args[0] ?? 1024);
+const rounds = Number(args[1] ?? 3);
 const TENSOR_MIB = 16;
 const count = Math.max(1, Math.round(totalMib / TENSOR_MIB));
 const total = count * TENSOR_MIB * MIB;
@@ -89,23 +107,62 @@ function gapMeter(): { stop(): number } {
   };
 }
 
+/**
+ * The local store with its sink's positional writes hidden: an encrypting
+ * sink then writes its blocks in order, one write after another.
+ */
+const orderedStore: CheckpointStore = Object.assign(
+  Object.create(localStore) as CheckpointStore,
+  {
+    write: (
+      path: string,
+      produce: (sink: ByteSink) => Promise<void>,
+      options?: StoreWriteOptions,
+    ) =>
+      localStore.write(
+        path,
+        (sink) => produce({ write: (chunk) => sink.write(chunk) }),
+        options,
+      ),
+  },
+);
+
+/** How a save is run: plain, encrypted in order, or positional with a tuning. */
+type SaveKind =
+  | { kind: "plain" }
+  | { kind: "ordered" }
+  | { kind: "positional"; handles: number; blocks: number };
+
 /** One save; returns MB/s of tensor bytes and the largest timer gap. */
 async function save(
   dir: string,
-  encrypted: boolean,
+  how: SaveKind,
 ): Promise<{ mbs: number; gap: number }> {
-  const meter = gapMeter();
-  const t0 = performance.now();
-  const path = `${dir}/bench.ckpt`;
-  await saveCheckpoint(
-    path,
-    network,
-    encrypted ? { encKey: key, encMode: "AES-GCM" } : {},
-  );
-  const ms = performance.now() - t0;
-  const gap = meter.stop();
-  await Deno.remove(path);
-  return { mbs: MB(total, ms), gap };
+  const tuning = { ..._positional };
+  if (how.kind === "positional") {
+    _positional.handles = how.handles;
+    _positional.blocks = how.blocks;
+  }
+  try {
+    const meter = gapMeter();
+    const t0 = performance.now();
+    const path = `${dir}/bench.ckpt`;
+    await saveCheckpoint(
+      path,
+      network,
+      how.kind === "plain" ? {} : {
+        encKey: key,
+        encMode: "AES-GCM",
+        ...(how.kind === "ordered" ? { store: orderedStore } : {}),
+      },
+    );
+    const ms = performance.now() - t0;
+    const gap = meter.stop();
+    await Deno.remove(path);
+    return { mbs: MB(total, ms), gap };
+  } finally {
+    Object.assign(_positional, tuning);
+  }
 }
 
 /**
@@ -152,19 +209,6 @@ const configs: [number, number][] = [
   [16, 4],
 ];
 const dir = await Deno.makeTempDir({ prefix: "ckpt_bench_" });
-const best = {
-  web: 0,
-  webConfig: "",
-  enc: 0,
-  plain: 0,
-  encGap: 0,
-  plainGap: 0,
-  mem: 0,
-  memGap: 0,
-  idleGap: 0,
-};
-const perRound: string[] = [];
-const boundRatios: number[] = [];
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -172,88 +216,119 @@ const median = (xs: number[]) => {
     ? sorted[mid]!
     : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
+/** The encrypted saves measured: in order, then positional tunings. */
+const defaults = { ..._positional };
+const positional: SaveKind[] = [
+  { kind: "positional", ...defaults },
+  ...(sweep
+    ? ([[2, 4], [4, 8], [8, 8], [2, 2]] as const).map(([handles, blocks]) => ({
+      kind: "positional" as const,
+      handles,
+      blocks,
+    }))
+    : []),
+];
+const label = (how: SaveKind) =>
+  how.kind === "positional"
+    ? `positional ${how.handles} handles x ${how.blocks} blocks`
+    : how.kind === "ordered"
+    ? "ordered writes (before)"
+    : "plain save";
+/** Per candidate: MB/s, gap, and ratios to the round's baselines. */
+const results = new Map<
+  string,
+  { mbs: number[]; gap: number[]; web: number[]; plain: number[] }
+>();
+const record = (
+  name: string,
+  r: { mbs: number; gap: number },
+  web: number,
+  plain: number,
+) => {
+  const e = results.get(name) ??
+    { mbs: [], gap: [], web: [], plain: [] };
+  e.mbs.push(r.mbs);
+  e.gap.push(r.gap);
+  e.web.push(r.mbs / web);
+  e.plain.push(r.mbs / plain);
+  results.set(name, e);
+};
+const webs: number[] = [];
+const idles: number[] = [];
+const loads: string[] = [];
+const loadavg = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 try {
   console.log(
     `${count} tensors, ${
       (total / MIB).toFixed(0)
-    } MiB, ${rounds} rounds, ${navigator.hardwareConcurrency} CPUs`,
+    } MiB, ${rounds} rounds, ${navigator.hardwareConcurrency} CPUs; load average ${loadavg()}`,
   );
   for (let r = 0; r < rounds; r++) {
     let roundWeb = 0;
+    let webConfig = "";
     for (const [mib, inFlight] of configs) {
       const mbs = await webCrypto(Math.round(mib * MIB), inFlight);
-      roundWeb = Math.max(roundWeb, mbs);
-      if (mbs > best.web) {
-        best.web = mbs;
-        best.webConfig = `${mib * 1024} KiB x${inFlight}`;
+      if (mbs > roundWeb) {
+        roundWeb = mbs;
+        webConfig = `${mib * 1024} KiB x${inFlight}`;
       }
     }
+    webs.push(roundWeb);
     const idle = await idleGap(2000);
-    best.idleGap = Math.max(best.idleGap, idle);
+    idles.push(idle);
     const mem = await encodeEncrypted();
-    const enc = await save(dir, true);
-    const plain = await save(dir, false);
-    best.mem = Math.max(best.mem, mem.mbs);
-    best.memGap = Math.max(best.memGap, mem.gap);
-    best.enc = Math.max(best.enc, enc.mbs);
-    best.plain = Math.max(best.plain, plain.mbs);
-    best.encGap = Math.max(best.encGap, enc.gap);
-    best.plainGap = Math.max(best.plainGap, plain.gap);
-    perRound.push(
-      `round ${r + 1}: idle gap ${idle.toFixed(1)} ms, ` +
-        `Web Crypto best ${roundWeb.toFixed(0)} MB/s, ` +
-        `encode+encrypt, no disk ${mem.mbs.toFixed(0)} MB/s (max gap ${
-          mem.gap.toFixed(1)
-        } ms, ${(mem.mbs / roundWeb).toFixed(2)}x), ` +
-        `encrypted save ${enc.mbs.toFixed(0)} MB/s (max gap ${
-          enc.gap.toFixed(1)
-        } ms), ` +
-        `plain save ${plain.mbs.toFixed(0)} MB/s (max gap ${
-          plain.gap.toFixed(1)
-        } ms), ` +
-        `enc/web ${(enc.mbs / roundWeb).toFixed(2)}, enc/plain ${
-          (enc.mbs / plain.mbs).toFixed(2)
-        }, enc/min(web, plain) ${
-          (enc.mbs / Math.min(roundWeb, plain.mbs)).toFixed(2)
-        }`,
+    // Saves in a rotated order each round, so that no candidate always
+    // follows the same one.
+    const kinds: SaveKind[] = [
+      { kind: "plain" },
+      { kind: "ordered" },
+      ...positional,
+    ];
+    const order = kinds.map((_, i) => kinds[(i + r) % kinds.length]!);
+    const got = new Map<string, { mbs: number; gap: number }>();
+    for (const how of order) got.set(label(how), await save(dir, how));
+    const plain = got.get("plain save")!;
+    record("encode+encrypt, no disk", mem, roundWeb, plain.mbs);
+    for (const how of kinds) {
+      record(label(how), got.get(label(how))!, roundWeb, plain.mbs);
+    }
+    loads.push(loadavg());
+    console.log(
+      `round ${r + 1} (load ${loads.at(-1)}): idle gap ${
+        idle.toFixed(1)
+      } ms, Web Crypto best ${roundWeb.toFixed(0)} MB/s (${webConfig})`,
     );
-    boundRatios.push(enc.mbs / Math.min(roundWeb, plain.mbs));
-    console.log(perRound.at(-1));
+    for (const [name, value] of [["encode+encrypt, no disk", mem], ...got]) {
+      const v = value as { mbs: number; gap: number };
+      console.log(
+        `  ${(name as string).padEnd(36)} ${v.mbs.toFixed(0).padStart(5)} MB/s, max gap ${
+          v.gap.toFixed(1).padStart(5)
+        } ms, /web ${(v.mbs / roundWeb).toFixed(2)}, /plain ${
+          (v.mbs / plain.mbs).toFixed(2)
+        }`,
+      );
+    }
   }
 } finally {
   await Deno.remove(dir, { recursive: true });
 }
-console.log("\nbest of rounds:");
 console.log(
-  `  Web Crypto AES-256-GCM, best config (${best.webConfig}): ${
-    best.web.toFixed(0)
-  } MB/s`,
+  `\nmedians of ${rounds} rounds (ratios within each round); Web Crypto best ${
+    median(webs).toFixed(0)
+  } MB/s, idle JS-thread gap ${median(idles).toFixed(1)} ms (max ${
+    Math.max(...idles).toFixed(1)
+  }):`,
 );
+for (const [name, e] of results) {
+  console.log(
+    `  ${name.padEnd(36)} ${median(e.mbs).toFixed(0).padStart(5)} MB/s, /web ${
+      median(e.web).toFixed(2)
+    }, /plain ${median(e.plain).toFixed(2)}, max gap median ${
+      median(e.gap).toFixed(1)
+    } ms (max ${Math.max(...e.gap).toFixed(1)})`,
+  );
+}
 console.log(
-  `  encode + encrypt, no disk:     ${best.mem.toFixed(0)} MB/s  -> ${
-    (best.mem / best.web).toFixed(2)
-  }x Web Crypto (largest gap ${best.memGap.toFixed(1)} ms)`,
+  `targets: positional (default) /web >= 0.80, /plain >= 0.90, max gap <= 20 ms`,
 );
-console.log(
-  `  encrypted save (AES-256-GCM):  ${best.enc.toFixed(0)} MB/s  -> ${
-    (best.enc / best.web).toFixed(2)
-  }x Web Crypto (target >= 0.80)`,
-);
-console.log(
-  `  plain save:                    ${
-    best.plain.toFixed(0)
-  } MB/s  -> encrypted/plain ${(best.enc / best.plain).toFixed(2)}`,
-);
-console.log(
-  `  encrypted save / min(Web Crypto, plain save), median of rounds: ${
-    median(boundRatios).toFixed(2)
-  } (against the slower of the cipher alone and the unencrypted save)`,
-);
-console.log(
-  `  largest JS-thread gap: encrypted save ${
-    best.encGap.toFixed(1)
-  } ms (target <= 20), plain save ${
-    best.plainGap.toFixed(1)
-  } ms, idle JS thread ${best.idleGap.toFixed(1)} ms (machine noise floor)`,
-);
-console.log(`  load average at the end: ${Deno.loadavg()[0]!.toFixed(1)}`);
+console.log(`load average per round: ${loads.join(" | ")}`);

@@ -17,6 +17,16 @@
 export interface ByteSink {
   /** Appends `chunk`. */
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Optional: writes `chunk` at byte `position` of the output, where the
+   * layout is known in advance. Calls may run at the same time (on distinct
+   * ranges); together they must cover the output from byte 0 with no gap or
+   * overlap by the time the producer returns. A producer uses either
+   * `write` or `writeAt` on one sink, never both. Sinks that can only
+   * append (object storage, the browser) leave it out, and producers fall
+   * back to `write`.
+   */
+  writeAt?(position: number, chunk: Uint8Array): Promise<void>;
 }
 
 /** Random-access reads over a byte sequence of known size. */

@@ -17,6 +17,7 @@ import {
   validateCipher,
 } from "./cipher.ts";
 import { _headerLength, MAGIC } from "./_block_header.ts";
+import { _positional } from "../core/_positional.ts";
 
 const MIB = 1024 * 1024;
 
@@ -215,6 +216,10 @@ class _EncryptingSink implements EncryptingSink {
   #writing: Promise<void> = Promise.resolve();
   /** Writes started and not yet ended, oldest first. */
   #pending: Promise<void>[] = [];
+  /** Whether `inner` takes positional writes (see `ByteSink.writeAt`). */
+  #positional: boolean;
+  /** The offset of the next block, for positional writes. */
+  #position = 0;
   /** When a timer of this sink last ran: the event loop turned (#dispatch). */
   #lastTurn = performance.now();
   /** A zero-delay timer kept armed while the sink works, and its promise. */
@@ -230,6 +235,7 @@ class _EncryptingSink implements EncryptingSink {
     concurrency: number,
   ) {
     this.#inner = inner;
+    this.#positional = typeof inner.writeAt === "function";
     this.#cipherPromise = cipher;
     cipher.catch(() => {}); // reported by the first write
     this.#mode = mode;
@@ -284,7 +290,7 @@ class _EncryptingSink implements EncryptingSink {
       }
       while (this.#queue.length > 0) await this.#drainOne();
       await this.#flush();
-      await this.#writing;
+      await this.#waitForRoom(1);
     } catch (error) {
       this.#fail(error);
       throw error;
@@ -390,7 +396,9 @@ class _EncryptingSink implements EncryptingSink {
       const cipher = this.#cipher;
       this.#enqueue(header.slice());
       this.#enqueue(body, () => cipher?.recycle(sealed));
-      await this.#waitForRoom(2 * _WRITE_BUFFERS);
+      await this.#waitForRoom(
+        2 * (this.#positional ? _positional.blocks : _WRITE_BUFFERS),
+      );
     } else {
       // Small blocks are gathered into reused buffers and written while the
       // next ones are being gathered: fewer, larger writes, and the cipher
@@ -423,11 +431,22 @@ class _EncryptingSink implements EncryptingSink {
   }
 
   /**
-   * Writes `chunk` after the writes queued before it, then runs `after`. A
-   * failed write skips every later one; the failure is reported by the next
-   * wait for room, or by `finish()`.
+   * Writes `chunk` after the writes queued before it (with positional
+   * writes: at its offset, while earlier ones may still run), then runs
+   * `after`. A failed write skips every later one (positional: is reported
+   * however later ones end); the failure is reported by the next wait for
+   * room, or by `finish()`.
    */
   #enqueue(chunk: Uint8Array, after?: () => void): void {
+    if (this.#positional) {
+      const at = this.#position;
+      this.#position += chunk.byteLength;
+      const written = this.#inner.writeAt!(at, chunk);
+      const done = after === undefined ? written : written.then(after);
+      done.catch(() => {});
+      this.#pending.push(done);
+      return;
+    }
     const written = this.#writing.then(() => this.#inner.write(chunk));
     const done = after === undefined ? written : written.then(after);
     done.catch(() => {});

@@ -9,7 +9,9 @@
 import { basename, dirname, join } from "node:path";
 import type { ByteSink } from "../core/io.ts";
 import { describeValue as describe } from "../core/_describe.ts";
-import { Crc32 } from "./_checksum.ts";
+import { CHECKSUM_ALGORITHM, Crc32 } from "./_checksum.ts";
+import { crc32, crc32Combine } from "../core/_crc32.ts";
+import { _positional } from "../core/_positional.ts";
 import { checkFileMode, checkPath } from "./_paths.ts";
 
 /** Options of {@linkcode atomicWrite} and {@linkcode writeFileAtomic}. */
@@ -67,6 +69,13 @@ async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
  */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
 
+/** One range written by {@linkcode FileSink.writeAt}, for the checksum. */
+interface _Piece {
+  at: number;
+  length: number;
+  crc: number;
+}
+
 /**
  * The sink handed to an {@linkcode atomicWrite} callback: every chunk goes
  * straight to the file (no copy); the CRC-32 of the chunk is computed on the
@@ -75,6 +84,12 @@ const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
  * awaited (at most one in flight); its failure fails the next write or
  * {@linkcode FileSink.settle}. This is only an early start: durability
  * still rests on the final fsync of {@linkcode atomicWrite}.
+ *
+ * It also offers `writeAt` (see {@linkcode ByteSink}): positional writes
+ * that run side by side on up to four handles (`core/_positional.ts`)
+ * of the temporary file. Each range's CRC-32 is kept and the file's is
+ * combined from them in file order once every write has ended; ranges that
+ * leave a gap or overlap fail the commit.
  */
 class FileSink implements ByteSink {
   #file: Deno.FsFile;
@@ -89,13 +104,26 @@ class FileSink implements ByteSink {
   #temp: string;
   #syncer: Deno.FsFile | null = null;
 
+  /** Ranges written by `writeAt`; null while none was. */
+  #pieces: _Piece[] | null = null;
+  /** Handles free for a positional write (`#file` among them at first). */
+  #idle: Deno.FsFile[];
+  /** Handles opened for positional writes besides `#file`. */
+  #extra: Deno.FsFile[] = [];
+  #opening = 0;
+  /** Positional writes waiting for a free handle. */
+  #waiting: ((file: Deno.FsFile) => void)[] = [];
+  /** Positional writes not yet ended (each one's rejection is handled). */
+  #inFlight = new Set<Promise<void>>();
+
   constructor(file: Deno.FsFile, path: string, temp: string) {
     this.#file = file;
     this.#path = path;
     this.#temp = temp;
+    this.#idle = [file];
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  #checkChunk(chunk: unknown): void {
     if (!this.#open) {
       throw new TypeError(
         `Cannot write to "${this.#path}": the atomic write has already ended`,
@@ -109,11 +137,101 @@ class FileSink implements ByteSink {
       );
     }
     this.#throwSyncError();
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#checkChunk(chunk);
+    if (this.#pieces !== null) {
+      throw new TypeError(
+        `Cannot write to "${this.#path}": write() after writeAt() on one sink`,
+      );
+    }
     const written = writeAll(this.#file, chunk);
     this.#crc.update(chunk);
     await written;
     this.#bytes += chunk.byteLength;
-    this.#unsynced += chunk.byteLength;
+    this.#wrote(chunk.byteLength);
+  }
+
+  writeAt(position: number, chunk: Uint8Array): Promise<void> {
+    try {
+      this.#checkChunk(chunk);
+      if (!Number.isSafeInteger(position) || position < 0) {
+        throw new RangeError(
+          `Cannot write to "${this.#path}": position must be a non-negative integer, received ${
+            describe(position)
+          }`,
+        );
+      }
+      if (this.#pieces === null && this.#bytes > 0) {
+        throw new TypeError(
+          `Cannot write to "${this.#path}": writeAt() after write() on one sink`,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#pieces ??= [];
+    const done = this.#positional(position, chunk);
+    this.#inFlight.add(done);
+    const forget = () => {
+      this.#inFlight.delete(done);
+    };
+    done.then(forget, forget);
+    return done;
+  }
+
+  async #positional(position: number, chunk: Uint8Array): Promise<void> {
+    const file = await this.#takeHandle();
+    try {
+      const written = (async () => {
+        await file.seek(position, Deno.SeekMode.Start);
+        await writeAll(file, chunk);
+      })();
+      // The checksum is computed while the I/O thread writes; a failure of
+      // the write is the one reported.
+      let crc = 0;
+      try {
+        crc = crc32(chunk);
+      } finally {
+        await written;
+      }
+      if (chunk.byteLength > 0) {
+        this.#pieces!.push({ at: position, length: chunk.byteLength, crc });
+      }
+    } finally {
+      this.#giveHandle(file);
+    }
+    this.#wrote(chunk.byteLength);
+  }
+
+  /** A handle free for a positional write: idle, newly opened, or waited for. */
+  async #takeHandle(): Promise<Deno.FsFile> {
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return idle;
+    if (1 + this.#extra.length + this.#opening < _positional.handles) {
+      this.#opening++;
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(this.#temp, { write: true });
+      } finally {
+        this.#opening--;
+      }
+      this.#extra.push(file);
+      return file;
+    }
+    return await new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  #giveHandle(file: Deno.FsFile): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next(file);
+    else this.#idle.push(file);
+  }
+
+  /** Counts written bytes and starts a background sync every 64 MiB. */
+  #wrote(length: number): void {
+    this.#unsynced += length;
     if (this.#unsynced >= BACKGROUND_SYNC_BYTES && this.#syncing === null) {
       this.#unsynced = 0;
       this.#syncing = this.#backgroundSync().then(
@@ -138,16 +256,51 @@ class FileSink implements ByteSink {
     if (this.#syncError !== null) throw this.#syncError.error;
   }
 
-  end(): AtomicWriteResult {
+  /** Ends the sink: later writes are refused. */
+  end(): void {
     this.#open = false;
-    return { bytes: this.#bytes, checksum: this.#crc.digest() };
   }
 
   /**
-   * Waits for the background sync in flight, if any; throws the error of any
-   * background sync that failed.
+   * The file's size and checksum; after {@linkcode settle}. For positional
+   * writes, throws when their ranges leave a gap or overlap.
+   */
+  result(): AtomicWriteResult {
+    if (this.#pieces === null) {
+      return { bytes: this.#bytes, checksum: this.#crc.digest() };
+    }
+    const pieces = this.#pieces.sort((a, b) => a.at - b.at);
+    let crc = 0;
+    let at = 0;
+    for (const piece of pieces) {
+      if (piece.at !== at) {
+        throw new Error(
+          `Cannot write "${this.#path}": the positional writes ${
+            piece.at > at ? "left a gap" : "overlap"
+          } at byte ${Math.min(at, piece.at)}`,
+        );
+      }
+      crc = crc32Combine(crc, piece.crc, piece.length);
+      at += piece.length;
+    }
+    return {
+      bytes: at,
+      checksum: `${CHECKSUM_ALGORITHM}:${crc.toString(16).padStart(8, "0")}`,
+    };
+  }
+
+  /**
+   * Waits for every positional write and the background sync in flight,
+   * closes the extra handles; throws the error of any background sync that
+   * failed.
    */
   async settle(): Promise<void> {
+    while (this.#inFlight.size > 0) {
+      await Promise.allSettled(this.#inFlight);
+    }
+    for (const file of this.#extra) file.close();
+    this.#extra = [];
+    this.#idle = [];
     if (this.#syncing !== null) await this.#syncing;
     this.#syncer?.close();
     this.#syncer = null;
@@ -238,15 +391,16 @@ export async function atomicWrite(
   let closed = false;
   try {
     const sink = new FileSink(file, path, temp);
-    let result: AtomicWriteResult;
     try {
       await write(sink);
     } finally {
-      result = sink.end();
-      // Also on error: no background sync may outlive the file handle.
+      sink.end();
+      // Also on error: no write or background sync may outlive the file
+      // handles.
       await sink.settle().catch(() => {});
     }
     await sink.settle();
+    const result = sink.result();
     if (!IS_WINDOWS) await Deno.chmod(temp, fileMode);
     await file.sync();
     file.close();
