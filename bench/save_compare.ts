@@ -13,13 +13,18 @@
  *   (`Deno.memoryUsage().rss` sampled every millisecond during two extra,
  *   untimed saves per format).
  *
- * Run: `npx --yes deno@2.9.6 task bench:save [--scale=1] [--reps=5]`
+ * - save with appending writes cut into parts written side by side at
+ *   their offsets (`offset`: parts of at least `--split` MiB, default 4)
+ *   vs the same save with its writes in order;
+ *
+ * Run: `npx --yes deno@2.9.6 task bench:save [--scale=1] [--reps=5] [--split=4]`
  *
  * @module
  */
 import { cpuUsage } from "node:process";
 import { loadCheckpoint, saveCheckpoint } from "../mod.ts";
 import { benchNetwork, rawRead, rawWrite } from "./_network.ts";
+import { _positional } from "../src/core/_positional.ts";
 
 const args = Object.fromEntries(
   Deno.args.map((a) => a.replace(/^--/, "").split("=") as [string, string]),
@@ -51,11 +56,17 @@ function median(xs: number[]): number {
 const { network, bytes } = benchNetwork(scale);
 const dir = await Deno.makeTempDir({ prefix: "ckpt_bench_" });
 const FORMATS = ["ckpt", "safetensors"] as const;
-/** Each format with and without the file's own check. */
+/**
+ * Each format with and without the file's own check, and with appending
+ * writes of 2 × `SPLIT` bytes and more cut into parts written side by side
+ * at their offsets (`_positional.split`; "offset").
+ */
 const KINDS = [
   ...FORMATS,
   ...FORMATS.map((f) => `${f} nocheck` as const),
+  ...FORMATS.map((f) => `${f} offset` as const),
 ] as const;
+const SPLIT = Number(args.split ?? 4) * 2 ** 20;
 const formatOf = (kind: string) =>
   kind.split(" ")[0] as (typeof FORMATS)[number];
 const times: Record<string, number[]> = {};
@@ -91,11 +102,12 @@ try {
         done("write raw");
         continue;
       }
+      if (kind.endsWith("offset")) _positional.split = SPLIT;
       const done = timer();
       const saved = await saveCheckpoint(path, network, {
         format: formatOf(kind),
         check: !kind.endsWith("nocheck"),
-      });
+      }).finally(() => _positional.split = 0);
       done(`save ${kind}`);
       fileBytes[kind] = saved.bytes;
     }
@@ -167,6 +179,10 @@ for (const f of FORMATS) {
       (median(peaks[f]!) / 2 ** 20).toFixed(1)
     } MiB, max +${(Math.max(...peaks[f]!) / 2 ** 20).toFixed(1)} MiB`,
   );
+}
+for (const f of FORMATS) {
+  console.log(line(`save ${f} offset`, `save ${f} offset`, "write raw"));
+  console.log(line(`save ${f} offset`, `save ${f} offset`, `save ${f}`));
 }
 for (const f of FORMATS) {
   console.log(line(`save ${f} nocheck`, `save ${f} nocheck`, "write raw"));

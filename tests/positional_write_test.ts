@@ -19,6 +19,7 @@ import {
   type Tensor,
 } from "../mod.ts";
 import { MemorySink, pattern } from "./_crypto_helpers.ts";
+import { _positional } from "../src/core/_positional.ts";
 import { listDir, spawnChild, withTempDir } from "./_helpers.ts";
 
 const MODES: [EncMode, number][] = [
@@ -316,4 +317,33 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("plain saves with appending writes cut into parts written side by side (split) give the ordered bytes and checksum", async () => {
+  await withTempDir(async (dir) => {
+    const network = new Map<string, Tensor>([
+      ["big", {
+        dtype: "Float32",
+        shape: [786_437],
+        data: new Float32Array(786_437).map((_, i) => i),
+      }],
+      ["odd", { dtype: "UInt8", shape: [3, 7], data: pattern(21, 3) }],
+    ]);
+    for (const format of ["ckpt", "safetensors"] as const) {
+      const a = `${dir}/a.${format}`;
+      const b = `${dir}/b.${format}`;
+      const ordered = await saveCheckpoint(b, network, { format });
+      const saved = { ..._positional };
+      _positional.split = 4096;
+      let split;
+      try {
+        split = await saveCheckpoint(a, network, { format });
+      } finally {
+        Object.assign(_positional, saved);
+      }
+      deepEqual(await Deno.readFile(a), await Deno.readFile(b), format);
+      equal(split.checksum, ordered.checksum);
+      equal(split.bytes, ordered.bytes);
+    }
+  });
 });

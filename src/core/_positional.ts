@@ -4,7 +4,11 @@
 // in the same run; the library never changes it. Not exported by mod.ts.
 
 /** Tuning of positional writes; the values are the measured best. */
-export const _positional: { handles: number; blocks: number } = {
+export const _positional: {
+  handles: number;
+  blocks: number;
+  split: number;
+} = {
   /**
    * Handles on the temporary file the local store's sink writes through at
    * most: each runs one `seek` + `write` at a time (Deno's `FsFile` has no
@@ -13,4 +17,10 @@ export const _positional: { handles: number; blocks: number } = {
   handles: 4,
   /** Encrypted blocks the encrypting sink has being written at once. */
   blocks: 4,
+  /**
+   * Plain (appending) writes of at least twice this many bytes are cut into
+   * parts of at least this size written side by side on the handles; 0
+   * keeps every appending write one write on one handle, in order.
+   */
+  split: 0,
 };

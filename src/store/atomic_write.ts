@@ -106,6 +106,8 @@ class FileSink implements ByteSink {
 
   /** Ranges written by `writeAt`; null while none was. */
   #pieces: _Piece[] | null = null;
+  /** Whether appending writes go through the positional path (`split`). */
+  #splitting = false;
   /** Handles free for a positional write (`#file` among them at first). */
   #idle: Deno.FsFile[];
   /** Handles opened for positional writes besides `#file`. */
@@ -141,10 +143,36 @@ class FileSink implements ByteSink {
 
   async write(chunk: Uint8Array): Promise<void> {
     this.#checkChunk(chunk);
-    if (this.#pieces !== null) {
+    if (this.#pieces !== null && !this.#splitting) {
       throw new TypeError(
         `Cannot write to "${this.#path}": write() after writeAt() on one sink`,
       );
+    }
+    const split = _positional.split;
+    if (this.#splitting || (split > 0 && this.#bytes === 0)) {
+      // Appending writes as positional ones: a large chunk is cut into
+      // parts written side by side.
+      this.#splitting = true;
+      this.#pieces ??= [];
+      if (chunk.byteLength === 0) return;
+      const at = this.#bytes;
+      this.#bytes += chunk.byteLength;
+      const parts = Math.max(
+        1,
+        Math.min(_positional.handles, Math.floor(chunk.byteLength / split)),
+      );
+      const size = Math.ceil(chunk.byteLength / parts);
+      const writes: Promise<void>[] = [];
+      for (let from = 0; from < chunk.byteLength; from += size) {
+        writes.push(
+          this.#track(
+            this.#positional(at + from, chunk.subarray(from, from + size)),
+          ),
+        );
+      }
+      const results = await Promise.allSettled(writes);
+      for (const r of results) if (r.status === "rejected") throw r.reason;
+      return;
     }
     const written = writeAll(this.#file, chunk);
     this.#crc.update(chunk);
@@ -163,7 +191,7 @@ class FileSink implements ByteSink {
           }`,
         );
       }
-      if (this.#pieces === null && this.#bytes > 0) {
+      if (this.#splitting || (this.#pieces === null && this.#bytes > 0)) {
         throw new TypeError(
           `Cannot write to "${this.#path}": writeAt() after write() on one sink`,
         );
@@ -172,7 +200,11 @@ class FileSink implements ByteSink {
       return Promise.reject(error);
     }
     this.#pieces ??= [];
-    const done = this.#positional(position, chunk);
+    return this.#track(this.#positional(position, chunk));
+  }
+
+  /** Keeps `done` among the writes `settle()` waits for. */
+  #track(done: Promise<void>): Promise<void> {
     this.#inFlight.add(done);
     const forget = () => {
       this.#inFlight.delete(done);
