@@ -328,7 +328,9 @@ try {
           v.mbs.toFixed(0).padStart(5)
         } MB/s, max gap ${v.gap.toFixed(1).padStart(5)} ms, /web ${
           (v.mbs / roundWeb).toFixed(2)
-        }, /plain ${(v.mbs / plain.mbs).toFixed(2)}`,
+        }, /plain ${(v.mbs / plain.mbs).toFixed(2)}, /ordered ${
+          (v.mbs / ordered.mbs).toFixed(2)
+        }, /no-disk ${(v.mbs / mem.mbs).toFixed(2)}`,
       );
     }
   }
@@ -346,7 +348,9 @@ for (const [name, e] of results) {
   console.log(
     `  ${name.padEnd(36)} ${median(e.mbs).toFixed(0).padStart(5)} MB/s, /web ${
       median(e.web).toFixed(2)
-    }, /plain ${median(e.plain).toFixed(2)}, max gap median ${
+    }, /plain ${median(e.plain).toFixed(2)}, /ordered ${
+      median(e.ordered).toFixed(2)
+    }, /no-disk ${median(e.mem).toFixed(2)}, max gap median ${
       median(e.gap).toFixed(1)
     } ms (max ${Math.max(...e.gap).toFixed(1)})`,
   );
