@@ -21,7 +21,9 @@
  * the fastest (32 KiB × 16, 512 KiB × 8, 1 MiB × 8, 4 MiB × 4).
  *
  * Also the longest the JS thread was blocked during each save: the largest
- * gap between ticks of a 1 ms `setInterval`. Rounds are interleaved so that
+ * gap between ticks of a 1 ms `setInterval`; and how many cores the process
+ * kept busy (CPU time of all its threads, `process.cpuUsage()`, over the
+ * wall time). Rounds are interleaved so that
  * noise from other work on the machine hits every candidate alike; figures
  * are medians of the rounds, ratios are taken within each round.
  */
@@ -36,6 +38,13 @@ import {
 } from "../mod.ts";
 import { encodeCkpt } from "../src/format/ckpt.ts";
 import { _positional } from "../src/core/_positional.ts";
+import { cpuUsage } from "node:process";
+
+/** CPU milliseconds (user + system, every thread) since `from`. */
+const cpuMs = (from: ReturnType<typeof cpuUsage>) => {
+  const d = cpuUsage(from);
+  return (d.user + d.system) / 1000;
+};
 
 const MIB = 1024 * 1024;
 const args = Deno.args.filter((a) => !a.startsWith("--"));
@@ -141,7 +150,7 @@ type SaveKind =
 async function save(
   dir: string,
   how: SaveKind,
-): Promise<{ mbs: number; gap: number }> {
+): Promise<{ mbs: number; gap: number; cores: number }> {
   const tuning = { ..._positional };
   if (how.kind === "positional") {
     _positional.handles = how.handles;
@@ -149,6 +158,7 @@ async function save(
   }
   try {
     const meter = gapMeter();
+    const cpu0 = cpuUsage();
     const t0 = performance.now();
     const path = `${dir}/bench.ckpt`;
     await saveCheckpoint(
@@ -162,8 +172,9 @@ async function save(
     );
     const ms = performance.now() - t0;
     const gap = meter.stop();
+    const cores = cpuMs(cpu0) / ms;
     await Deno.remove(path);
-    return { mbs: MB(total, ms), gap };
+    return { mbs: MB(total, ms), gap, cores };
   } finally {
     Object.assign(_positional, tuning);
   }
@@ -180,8 +191,11 @@ async function idleGap(ms: number): Promise<number> {
 }
 
 /** Serialise and encrypt to nowhere: the save without the disk. */
-async function encodeEncrypted(): Promise<{ mbs: number; gap: number }> {
+async function encodeEncrypted(): Promise<
+  { mbs: number; gap: number; cores: number }
+> {
   const meter = gapMeter();
+  const cpu0 = cpuUsage();
   const t0 = performance.now();
   const sink = createEncryptingSink({ write: () => Promise.resolve() }, {
     key,
@@ -194,7 +208,7 @@ async function encodeEncrypted(): Promise<{ mbs: number; gap: number }> {
   await sink.finish();
   const ms = performance.now() - t0;
   const gap = meter.stop();
-  return { mbs: MB(total, ms), gap };
+  return { mbs: MB(total, ms), gap, cores: cpuMs(cpu0) / ms };
 }
 
 /** Web Crypto call sizes (MiB) and calls in flight tried for the baseline. */
@@ -254,24 +268,34 @@ const results = new Map<
     plain: number[];
     ordered: number[];
     mem: number[];
+    cores: number[];
   }
 >();
 const record = (
   name: string,
-  r: { mbs: number; gap: number },
+  r: { mbs: number; gap: number; cores: number },
   web: number,
   plain: number,
   ordered: number,
   mem: number,
 ) => {
   const e = results.get(name) ??
-    { mbs: [], gap: [], web: [], plain: [], ordered: [], mem: [] };
+    {
+      mbs: [],
+      gap: [],
+      web: [],
+      plain: [],
+      ordered: [],
+      mem: [],
+      cores: [],
+    };
   e.mbs.push(r.mbs);
   e.gap.push(r.gap);
   e.web.push(r.mbs / web);
   e.plain.push(r.mbs / plain);
   e.ordered.push(r.mbs / ordered);
   e.mem.push(r.mbs / mem);
+  e.cores.push(r.cores);
   results.set(name, e);
 };
 const webs: number[] = [];
@@ -306,7 +330,7 @@ try {
       ...positional,
     ];
     const order = kinds.map((_, i) => kinds[(i + r) % kinds.length]!);
-    const got = new Map<string, { mbs: number; gap: number }>();
+    const got = new Map<string, { mbs: number; gap: number; cores: number }>();
     for (const how of order) got.set(label(how), await save(dir, how));
     const plain = got.get("plain save")!;
     const ordered = got.get(label({ kind: "ordered" }))!;
@@ -322,7 +346,7 @@ try {
       } ms, Web Crypto best ${roundWeb.toFixed(0)} MB/s (${webConfig})`,
     );
     for (const [name, value] of [["encode+encrypt, no disk", mem], ...got]) {
-      const v = value as { mbs: number; gap: number };
+      const v = value as { mbs: number; gap: number; cores: number };
       console.log(
         `  ${(name as string).padEnd(36)} ${
           v.mbs.toFixed(0).padStart(5)
@@ -330,7 +354,9 @@ try {
           (v.mbs / roundWeb).toFixed(2)
         }, /plain ${(v.mbs / plain.mbs).toFixed(2)}, /ordered ${
           (v.mbs / ordered.mbs).toFixed(2)
-        }, /no-disk ${(v.mbs / mem.mbs).toFixed(2)}`,
+        }, /no-disk ${(v.mbs / mem.mbs).toFixed(2)}, ${
+          v.cores.toFixed(2)
+        } cores busy`,
       );
     }
   }
@@ -350,9 +376,11 @@ for (const [name, e] of results) {
       median(e.web).toFixed(2)
     }, /plain ${median(e.plain).toFixed(2)}, /ordered ${
       median(e.ordered).toFixed(2)
-    }, /no-disk ${median(e.mem).toFixed(2)}, max gap median ${
-      median(e.gap).toFixed(1)
-    } ms (max ${Math.max(...e.gap).toFixed(1)})`,
+    }, /no-disk ${median(e.mem).toFixed(2)}, ${
+      median(e.cores).toFixed(2)
+    } cores busy, max gap median ${median(e.gap).toFixed(1)} ms (max ${
+      Math.max(...e.gap).toFixed(1)
+    })`,
   );
 }
 console.log(

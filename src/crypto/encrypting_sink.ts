@@ -137,10 +137,12 @@ interface _Job {
  * Plaintext is gathered into pieces in one reused buffer; each full piece is
  * handed to the cipher at once (Web Crypto copies it and encrypts off the JS
  * thread) and up to `concurrency` pieces are encrypted at the same time.
- * Blocks are written to `inner` strictly in order, one write at a time;
- * blocks of pieces up to 4 MiB are gathered into two alternating 4 MiB
- * buffers, so `inner` sees 4 MiB writes that run while the next blocks are
- * gathered. Memory stays bounded by about `concurrency + 1` pieces plus
+ * When `inner` takes positional writes (`writeAt`, as the local store's
+ * sink does), each block goes to its offset (the sum of the blocks before
+ * it) and four blocks are written at once; otherwise blocks are written to
+ * `inner` strictly in order, one write at a time. Blocks of pieces up to
+ * 4 MiB are gathered into alternating 4 MiB buffers, so `inner` sees 4 MiB
+ * writes that run while the next blocks are gathered. Memory stays bounded by about `concurrency + 1` pieces plus
  * 8 MiB. A write that fills a piece waits only when `concurrency` pieces are
  * already in flight (or both write buffers are busy); a failure of `inner`
  * surfaces at a later write or at `finish()`. An empty stream still

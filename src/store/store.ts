@@ -139,6 +139,10 @@ export interface CheckpointStore {
    * when the returned promise resolves. On any failure nothing appears,
    * whatever was at `path` before is unchanged, and the partial data is
    * removed (or, after a crash, left for {@linkcode removeIncomplete}).
+   * A store whose files take writes at any offset may give the sink a
+   * `writeAt` (see {@linkcode ByteSink}; the local store does), which
+   * producers that know their layout (the encrypting sink) use to write
+   * several ranges at once; stores that only append leave it out.
    */
   write(
     path: string,
