@@ -156,6 +156,8 @@ async function save(
     _positional.handles = how.handles;
     _positional.blocks = how.blocks;
   }
+  // Ordered: every write in order on one handle, as before positional writes.
+  if (how.kind === "ordered") _positional.split = 0;
   try {
     const meter = gapMeter();
     const cpu0 = cpuUsage();

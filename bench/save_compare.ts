@@ -67,6 +67,7 @@ const KINDS = [
   ...FORMATS.map((f) => `${f} offset` as const),
 ] as const;
 const SPLIT = Number(args.split ?? 4) * 2 ** 20;
+const DEFAULT_SPLIT = _positional.split;
 const formatOf = (kind: string) =>
   kind.split(" ")[0] as (typeof FORMATS)[number];
 const times: Record<string, number[]> = {};
@@ -102,12 +103,13 @@ try {
         done("write raw");
         continue;
       }
-      if (kind.endsWith("offset")) _positional.split = SPLIT;
+      // "offset": parts written side by side; every other kind in order.
+      _positional.split = kind.endsWith("offset") ? SPLIT : 0;
       const done = timer();
       const saved = await saveCheckpoint(path, network, {
         format: formatOf(kind),
         check: !kind.endsWith("nocheck"),
-      }).finally(() => _positional.split = 0);
+      }).finally(() => _positional.split = DEFAULT_SPLIT);
       done(`save ${kind}`);
       fileBytes[kind] = saved.bytes;
     }

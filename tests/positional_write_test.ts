@@ -332,11 +332,13 @@ Deno.test("plain saves with appending writes cut into parts written side by side
     for (const format of ["ckpt", "safetensors"] as const) {
       const a = `${dir}/a.${format}`;
       const b = `${dir}/b.${format}`;
-      const ordered = await saveCheckpoint(b, network, { format });
       const saved = { ..._positional };
-      _positional.split = 4096;
+      let ordered;
       let split;
       try {
+        _positional.split = 0;
+        ordered = await saveCheckpoint(b, network, { format });
+        _positional.split = 4096;
         split = await saveCheckpoint(a, network, { format });
       } finally {
         Object.assign(_positional, saved);
