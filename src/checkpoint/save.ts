@@ -7,7 +7,6 @@ import {
   type Network,
   networkParameters,
   type Tensor,
-  validateTensor,
 } from "../tensor/types.ts";
 import { describeValue as describe } from "../core/_describe.ts";
 import type { EncodeEntry } from "../format/entry.ts";
@@ -16,6 +15,7 @@ import {
   encodeSafetensors,
   SAFETENSORS_CHECK_KEY,
 } from "../format/safetensors.ts";
+import { checkAppendValue } from "../tensor/_append.ts";
 import { storeFor } from "../store/resolve.ts";
 import { checkFileMode, checkPath } from "../store/_paths.ts";
 
@@ -62,9 +62,14 @@ function int64Scalar(value: bigint, key: string): Tensor {
 /** Converts one append-info value the way MindSpore does. */
 function appendValue(
   key: string,
-  value: unknown,
+  raw: unknown,
   format: CheckpointFormat,
 ): Tensor | string {
+  const value = checkAppendValue(
+    raw,
+    "Cannot save checkpoint",
+    `appendInfo "${key}"`,
+  );
   switch (typeof value) {
     case "string":
       if (!value.isWellFormed()) {
@@ -100,14 +105,9 @@ function appendValue(
         shape: [],
         data: new Uint8Array([value ? 1 : 0]),
       };
-    case "object":
-      if (value !== null) return validateTensor(value, `appendInfo "${key}"`);
+    default:
+      return value;
   }
-  throw new TypeError(
-    `Cannot save checkpoint: appendInfo "${key}" must be a number, bigint, boolean, string or Tensor, received ${
-      describe(value)
-    }`,
-  );
 }
 
 /**
