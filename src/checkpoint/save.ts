@@ -9,6 +9,7 @@ import {
   type Tensor,
 } from "../tensor/types.ts";
 import { describeValue as describe } from "../core/_describe.ts";
+import { checkInteger } from "../core/_validate.ts";
 import type { EncodeEntry } from "../format/entry.ts";
 import { DEFAULT_SPLIT_SIZE, encodeCkpt } from "../format/ckpt.ts";
 import {
@@ -233,19 +234,12 @@ export async function saveCheckpoint(
   checkPath(path, "save checkpoint");
   checkOptions(options, "save checkpoint");
   const format = checkFormat(options.format ?? "ckpt", "save checkpoint");
-  const splitSize = options.splitSize ?? DEFAULT_SPLIT_SIZE;
-  if (typeof splitSize !== "number") {
-    throw new TypeError(
-      `Cannot save checkpoint: splitSize must be a number, received ${
-        describe(splitSize)
-      }`,
-    );
-  }
-  if (!Number.isSafeInteger(splitSize) || splitSize < 1) {
-    throw new RangeError(
-      `Cannot save checkpoint: splitSize must be a positive integer, received ${splitSize}`,
-    );
-  }
+  const splitSize = checkInteger(
+    options.splitSize ?? DEFAULT_SPLIT_SIZE,
+    "splitSize",
+    1,
+    "Cannot save checkpoint",
+  );
   const fileMode = checkFileMode(options.fileMode ?? 0o400, "save checkpoint");
   const cipher = checkCipherOptions(
     options.encKey,
