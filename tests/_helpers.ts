@@ -10,7 +10,7 @@ export const FIXTURES: string = fileURLToPath(
 
 /** Runs `fn` with a fresh temporary folder, removed afterwards. */
 export async function withTempDir<T>(
-  fn: (dir: string) => Promise<T>,
+  fn: (dir: string) => T | Promise<T>,
 ): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "ckpt_test_" });
   try {

@@ -126,7 +126,7 @@ Deno.test("bad arguments to saveCheckpoint are TypeError/RangeError naming the v
         { w },
         { splitSize: 0 },
         RangeError,
-        /splitSize must be a positive integer, received 0/,
+        /splitSize must be a positive integer, received number 0/,
       ],
       [
         path,

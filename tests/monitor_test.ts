@@ -22,6 +22,7 @@ import {
   type Tensor,
   train,
 } from "../mod.ts";
+import { listDir, withTempDir } from "./_helpers.ts";
 
 // ------------------------------------------------------------ helpers ---
 
@@ -46,25 +47,14 @@ function model() {
   return { network, optimizer };
 }
 
-async function withDir(
-  fn: (dir: string) => void | Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "ckpt_monitor_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
+/** The sorted names in a folder; none when it does not exist (yet). */
 async function names(dir: string): Promise<string[]> {
-  const out: string[] = [];
   try {
-    for await (const e of Deno.readDir(dir)) out.push(e.name);
+    return await listDir(dir);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
   }
-  return out.sort();
 }
 
 async function readMeta(dir: string, rank = 0): Promise<CheckpointMeta> {
@@ -112,7 +102,7 @@ function run(
 // -------------------------------------------------- names and policies ---
 
 Deno.test("saves every N global steps under checkpoint/rank_R with MindFormers' names, keeping K", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const saved: CheckpointSavedDetail[] = [];
     const removed: CheckpointRemovedDetail[] = [];
     const m = monitor(dir, {
@@ -147,7 +137,7 @@ Deno.test("saves every N global steps under checkpoint/rank_R with MindFormers' 
 });
 
 Deno.test("meta.json has MindFormers' three keys plus size and checksum of each kept file", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, { saveCheckpointSteps: 2, keepCheckpointMax: 2 });
     await run(m, 1, 6);
     const meta = await readMeta(dir);
@@ -174,7 +164,7 @@ Deno.test("meta.json has MindFormers' three keys plus size and checksum of each 
 });
 
 Deno.test("train end saves the last step unless it was just saved", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, {
       saveCheckpointSteps: 4,
       saveNetworkParams: false,
@@ -190,7 +180,7 @@ Deno.test("train end saves the last step unless it was just saved", async () => 
 });
 
 Deno.test("the seconds trigger runs on the injected clock from construction", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     let now = 0;
     const m = monitor(dir, {
       saveCheckpointSeconds: 10,
@@ -212,7 +202,7 @@ Deno.test("the seconds trigger runs on the injected clock from construction", as
 });
 
 Deno.test("keepCheckpointPerNMinutes keeps one per window, on the injected clock", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     let now = 0;
     const m = monitor(dir, {
       keepCheckpointPerNMinutes: 1,
@@ -233,7 +223,7 @@ Deno.test("keepCheckpointPerNMinutes keeps one per window, on the injected clock
 });
 
 Deno.test("difference: keepCheckpointMax 0 with no per-minutes rule keeps every checkpoint", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, { keepCheckpointMax: 0, saveNetworkParams: false });
     await run(m, 1, 7);
     await m.close();
@@ -243,7 +233,7 @@ Deno.test("difference: keepCheckpointMax 0 with no per-minutes rule keeps every 
 });
 
 Deno.test("a second run in the same folder gets the collision suffix; retention never touches the first run", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const first = monitor(dir, {
       keepCheckpointMax: 1,
       saveNetworkParams: false,
@@ -269,7 +259,7 @@ Deno.test("a second run in the same folder gets the collision suffix; retention 
 });
 
 Deno.test("retention leaves breakpoint files, other prefixes and foreign files alone", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const ckptDir = join(dir, "checkpoint", "rank_0");
     await Deno.mkdir(ckptDir, { recursive: true });
     const foreign = [
@@ -292,7 +282,7 @@ Deno.test("retention leaves breakpoint files, other prefixes and foreign files a
 // ------------------------------------------------------ what is saved ---
 
 Deno.test("main file: network, optimizer, then append info; network-only and trainable-only files", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, {
       saveCheckpointSteps: 2,
       saveTrainableParams: true,
@@ -338,7 +328,7 @@ Deno.test("main file: network, optimizer, then append info; network-only and tra
 });
 
 Deno.test("append info: the user's record, a step_num resume offset, lossScale over outputs[2]", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, {
       appendInfo: ["epoch_num", {
         step_num: 100,
@@ -380,7 +370,7 @@ Deno.test("append info: the user's record, a step_num resume offset, lossScale o
 });
 
 Deno.test("a record without epoch_num or step_num does not crash (the original raises KeyError)", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, {
       appendInfo: [{ tag: 1 }],
       saveNetworkParams: false,
@@ -399,7 +389,7 @@ Deno.test("a record without epoch_num or step_num does not crash (the original r
 });
 
 Deno.test("an append key equal to a parameter name replaces it in place", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, {
       appendInfo: [{ "dense.bias": 7 }],
       saveNetworkParams: false,
@@ -436,7 +426,7 @@ Deno.test("an append key equal to a parameter name replaces it in place", async 
 });
 
 Deno.test("savedNetwork is saved instead of the step's network and optimizer", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, {
       savedNetwork: [f32("head.weight", [3])],
       appendInfo: [],
@@ -452,7 +442,7 @@ Deno.test("savedNetwork is saved instead of the step's network and optimizer", a
 });
 
 Deno.test("safetensors format names files .safetensors", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, { format: "safetensors" });
     await run(m, 1, 1);
     await m.close();
@@ -469,7 +459,7 @@ Deno.test("safetensors format names files .safetensors", async () => {
 
 for (const encMode of ["AES-GCM", "AES-CBC", "SM4-CBC"] as const) {
   Deno.test(`encKey with ${encMode} encrypts the main and network files; meta.json names the cipher`, async () => {
-    await withDir(async (dir) => {
+    await withTempDir(async (dir) => {
       const encKey = new Uint8Array(16).map((_, i) => i + 1);
       const m = monitor(dir, { encKey, encMode });
       await run(m, 1, 1);
@@ -496,7 +486,7 @@ for (const encMode of ["AES-GCM", "AES-CBC", "SM4-CBC"] as const) {
 // -------------------------------------------------- exceptions, errors ---
 
 Deno.test("exceptionSave writes a _breakpoint file, leaves meta.json alone, and the error is rethrown", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, {
       exceptionSave: true,
       saveCheckpointSteps: 2,
@@ -530,7 +520,7 @@ Deno.test("exceptionSave writes a _breakpoint file, leaves meta.json alone, and 
 });
 
 Deno.test("without exceptionSave nothing is saved on an exception", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, { saveCheckpointSteps: 10 });
     await rejects(run(m, 1, 3, {
       step: () => {
@@ -543,7 +533,7 @@ Deno.test("without exceptionSave nothing is saved on an exception", async () => 
 });
 
 Deno.test("a second breakpoint in the folder gets its own collision suffix", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const ctx: StepContext = {
       step: 1,
       epoch: 1,
@@ -563,7 +553,7 @@ Deno.test("a second breakpoint in the folder gets its own collision suffix", asy
 });
 
 Deno.test("a failed save deletes nothing, leaves no temp file, reports and rejects; the next step retries", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const errors: unknown[] = [];
     const m = monitor(dir, {
       keepCheckpointMax: 1,
@@ -595,7 +585,7 @@ Deno.test("a failed save deletes nothing, leaves no temp file, reports and rejec
 });
 
 Deno.test("a non-increasing step is a RangeError", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, { saveCheckpointSteps: 100 });
     const { network } = model();
     await m.onStepEnd({ step: 5, epoch: 1, stepsPerEpoch: 10, network });
@@ -620,7 +610,7 @@ Deno.test("a non-increasing step is a RangeError", async () => {
 });
 
 Deno.test("a network with two parameters of one name fails the save with a RangeError", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, { saveNetworkParams: false });
     const network = [f32("w", [1]), f32("w", [2])];
     await rejects(
@@ -637,7 +627,7 @@ Deno.test("a network with two parameters of one name fails the save with a Range
 });
 
 Deno.test("saves run one at a time even when step ends are not awaited", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, { keepCheckpointMax: 2, saveNetworkParams: false });
     const { network } = model();
     const calls = [1, 2, 3, 4].map((step) =>
@@ -656,7 +646,7 @@ Deno.test("saves run one at a time even when step ends are not awaited", async (
 });
 
 Deno.test("loss_scale keeps the last value a step gave", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, { saveNetworkParams: false });
     const { network } = model();
     const base = { epoch: 1, stepsPerEpoch: 10, network };
@@ -677,7 +667,7 @@ Deno.test("loss_scale keeps the last value a step gave", async () => {
 // ---------------------------------------------------- options, lifecycle ---
 
 Deno.test("difference: config is honoured", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const config = new CheckpointConfig({
       saveCheckpointSteps: 2,
       saveNetworkParams: false,
@@ -695,7 +685,7 @@ Deno.test("difference: config is honoured", async () => {
 });
 
 Deno.test("difference: config together with a policy option is a TypeError naming the keys", async () => {
-  await withDir((dir) => {
+  await withTempDir((dir) => {
     const config = new CheckpointConfig();
     assertThrows(
       () =>
@@ -712,7 +702,7 @@ Deno.test("difference: config together with a policy option is a TypeError namin
 });
 
 Deno.test("monitor options: wrong types and values name the option", async () => {
-  await withDir((dir) => {
+  await withTempDir((dir) => {
     assertThrows(
       () => monitor(dir, { prefix: 3 as never }),
       /"prefix".*number 3/,
@@ -751,7 +741,7 @@ Deno.test("monitor options: wrong types and values name the option", async () =>
 });
 
 Deno.test("a directory that is a file is rejected when the run is prepared, before any save", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const file = join(dir, "file");
     await Deno.writeTextFile(file, "x");
     const m = new CheckpointMonitor({ directory: file });
@@ -768,7 +758,7 @@ Deno.test("a directory that is a file is rejected when the run is prepared, befo
 });
 
 Deno.test("rank comes from the option, else env RANK_ID", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const before = Deno.env.get("RANK_ID");
     try {
       Deno.env.set("RANK_ID", "3");
@@ -788,7 +778,7 @@ Deno.test("rank comes from the option, else env RANK_ID", async () => {
 });
 
 Deno.test("hooks are awaited with the same details as the events", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const log: string[] = [];
     const m = monitor(dir, {
       keepCheckpointMax: 1,
@@ -815,7 +805,7 @@ Deno.test("hooks are awaited with the same details as the events", async () => {
 });
 
 Deno.test("a failed meta.json update rejects that save and deletes nothing", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const errors: string[] = [];
     const m = monitor(dir, { keepCheckpointMax: 1, saveNetworkParams: false });
     m.addEventListener(
@@ -847,7 +837,7 @@ Deno.test("a failed meta.json update rejects that save and deletes nothing", asy
 });
 
 Deno.test("close is idempotent; callbacks after close reject; await using closes", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir);
     await m.close();
     await m.close();
@@ -869,7 +859,7 @@ Deno.test("close is idempotent; callbacks after close reject; await using closes
 });
 
 Deno.test("a resumed run (train initialStep) saves N steps after its start and names files by global step", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, {
       saveCheckpointSteps: 5,
       saveNetworkParams: false,
@@ -911,7 +901,7 @@ async function spawnDeno(
 }
 
 Deno.test("difference: missing write permission fails at construction naming the exact flag", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const out = join(dir, "out");
     const code = `
       import { CheckpointMonitor } from ${JSON.stringify(MOD)};
@@ -948,7 +938,7 @@ async function readUntil(
 
 for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
   Deno.test(`difference: ${signal} saves at the next step end, then exits with ${code}`, async () => {
-    await withDir(async (dir) => {
+    await withTempDir(async (dir) => {
       const out = join(dir, "out");
       const script = `
         import { CheckpointMonitor, train } from ${JSON.stringify(MOD)};
@@ -995,7 +985,7 @@ for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
 }
 
 Deno.test("close removes the signal listeners: a later SIGTERM terminates as usual", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const out = join(dir, "out");
     const script = `
       import { CheckpointMonitor } from ${JSON.stringify(MOD)};
@@ -1022,7 +1012,7 @@ Deno.test("close removes the signal listeners: a later SIGTERM terminates as usu
 });
 
 Deno.test("signal listeners do not keep a finished process alive", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const out = join(dir, "out");
     const script = `
       import { CheckpointMonitor } from ${JSON.stringify(MOD)};
@@ -1041,7 +1031,7 @@ Deno.test("signal listeners do not keep a finished process alive", async () => {
 });
 
 Deno.test("the first save removes temporary files a crashed run of this prefix left, and no one else's", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const ckptDir = join(dir, "checkpoint/rank_0");
     await Deno.mkdir(ckptDir, { recursive: true });
     const ours = ".CKP_rank_0-1_7.ckpt.0123456789ab.tmp";
@@ -1066,7 +1056,7 @@ Deno.test("the first save removes temporary files a crashed run of this prefix l
 
 for (const asyncSave of [false, true]) {
   Deno.test(`step ends not awaited (asyncSave ${asyncSave}): every 5 of 20 steps saved once, each with its own step's weights`, async () => {
-    await withDir(async (dir) => {
+    await withTempDir(async (dir) => {
       const m = monitor(dir, {
         saveCheckpointSteps: 5,
         keepCheckpointMax: 0,
@@ -1116,7 +1106,7 @@ for (const asyncSave of [false, true]) {
 }
 
 Deno.test("step ends not awaited: a failed save is retried at the next call, in order", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir, {
       saveCheckpointSteps: 2,
       saveNetworkParams: false,
@@ -1144,7 +1134,7 @@ Deno.test("step ends not awaited: a failed save is retried at the next call, in 
 });
 
 Deno.test("the first step end says steps count from 1", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = monitor(dir);
     const { network } = model();
     await rejects(
@@ -1184,7 +1174,7 @@ Deno.test("a near-miss option name gets a did-you-mean, as snake_case names do",
 
 for (const scope of ["run", "prefix"] as const) {
   Deno.test(`retentionScope "${scope}": restarts with keepCheckpointMax 2 ${scope === "run" ? "keep 2 per run (MindFormers)" : "keep 2 in all"}`, async () => {
-    await withDir(async (dir) => {
+    await withTempDir(async (dir) => {
       const ckptDir = join(dir, "checkpoint/rank_0");
       await Deno.mkdir(ckptDir, { recursive: true });
       const foreign = [
@@ -1220,7 +1210,7 @@ for (const scope of ["run", "prefix"] as const) {
 }
 
 Deno.test('retentionScope "prefix" removes earlier runs\' files oldest run first', async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const removed: string[] = [];
     for (let runIndex = 0; runIndex < 2; runIndex++) {
       const m = monitor(dir, {

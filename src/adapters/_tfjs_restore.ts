@@ -6,6 +6,7 @@
 import type { Tensor } from "../tensor/types.ts";
 import { describeValue as describe } from "../core/_describe.ts";
 import { APPEND_INFO_NAMES } from "../tensor/append_info.ts";
+import { formatShape, sameShape } from "../tensor/_shape.ts";
 import {
   _modelWeights,
   _weightName,
@@ -59,10 +60,6 @@ export interface RestoreTfjsResult {
   unexpected: string[];
   /** Number of optimizer entries handed to `optimizer.setWeights`. */
   optimizerWeights: number;
-}
-
-function _sameShape(a: readonly number[], b: readonly (number | null)[]) {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /**
@@ -358,10 +355,10 @@ function _mismatch(
   if (dtype !== undefined && tfjsDtype !== dtype) {
     return `${q} has dtype ${value.dtype} in the checkpoint, the model has ${dtype}`;
   }
-  if (shape !== undefined && !_sameShape(value.shape, shape)) {
-    return `${q} has shape [${
-      value.shape.join(", ")
-    }] in the checkpoint, the model has [${shape.join(", ")}]`;
+  if (shape !== undefined && !sameShape(value.shape, shape)) {
+    return `${q} has shape ${
+      formatShape(value.shape)
+    } in the checkpoint, the model has ${formatShape(shape)}`;
   }
   return null;
 }

@@ -19,6 +19,7 @@ import {
   type Parameter,
   type Tensor,
 } from "../tensor/types.ts";
+import { checkAppendValue } from "../tensor/_append.ts";
 import type { WireAppend, WireFile, WireParam } from "./_save_wire.ts";
 import type { Snapshot, SnapshotArena } from "./snapshot.ts";
 
@@ -92,20 +93,16 @@ function layoutFile(file: SaveQueueFile, i: number, tensors: Tensor[]) {
     ? [...appendInfo]
     : Object.entries(appendInfo);
   for (const [key, value] of pairs) {
-    if (typeof value === "object" && value !== null) {
+    const checked = checkAppendValue(
+      value,
+      `Cannot save "${file.path}" in the background`,
+      `appendInfo "${key}"`,
+    );
+    if (typeof checked === "object") {
       append.push([key, { index: tensors.length }]);
-      tensors.push(value as Tensor);
-    } else if (
-      typeof value === "number" || typeof value === "bigint" ||
-      typeof value === "boolean" || typeof value === "string"
-    ) {
-      append.push([key, { value }]);
+      tensors.push(checked);
     } else {
-      throw new TypeError(
-        `Cannot save "${file.path}" in the background: appendInfo "${key}" must be a number, bigint, boolean, string or Tensor, received ${
-          describe(value)
-        }`,
-      );
+      append.push([key, { value: checked }]);
     }
   }
   return { ...layout, append };

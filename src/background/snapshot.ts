@@ -17,6 +17,7 @@
  */
 
 import { describeValue as describe } from "../core/_describe.ts";
+import { checkInteger } from "../core/_validate.ts";
 import {
   type DType,
   type Tensor,
@@ -156,19 +157,17 @@ export class SnapshotArena {
   /**
    * Makes an empty arena; memory is allocated by the first snapshot.
    *
-   * @param options Options.
+   * @throws {TypeError} When `slabSize` is not a number.
+   * @throws {RangeError} When `slabSize` is not a positive integer.
    * @throws {RangeError} When `slabSize` is not a positive integer.
    */
   constructor(options: SnapshotArenaOptions = {}) {
-    const slabSize = options.slabSize ?? DEFAULT_SLAB_SIZE;
-    if (!Number.isSafeInteger(slabSize) || slabSize < 1) {
-      throw new RangeError(
-        `Cannot make snapshot arena: slabSize must be a positive integer, received ${
-          describe(slabSize)
-        }`,
-      );
-    }
-    this.#slabSize = slabSize;
+    this.#slabSize = checkInteger(
+      options.slabSize ?? DEFAULT_SLAB_SIZE,
+      "slabSize",
+      1,
+      "Cannot make snapshot arena",
+    );
   }
 
   /** Bytes of the arena's slabs, lent or not. */

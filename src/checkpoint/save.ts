@@ -7,15 +7,16 @@ import {
   type Network,
   networkParameters,
   type Tensor,
-  validateTensor,
 } from "../tensor/types.ts";
 import { describeValue as describe } from "../core/_describe.ts";
+import { checkInteger } from "../core/_validate.ts";
 import type { EncodeEntry } from "../format/entry.ts";
 import { DEFAULT_SPLIT_SIZE, encodeCkpt } from "../format/ckpt.ts";
 import {
   encodeSafetensors,
   SAFETENSORS_CHECK_KEY,
 } from "../format/safetensors.ts";
+import { checkAppendValue } from "../tensor/_append.ts";
 import { storeFor } from "../store/resolve.ts";
 import { checkFileMode, checkPath } from "../store/_paths.ts";
 
@@ -62,9 +63,14 @@ function int64Scalar(value: bigint, key: string): Tensor {
 /** Converts one append-info value the way MindSpore does. */
 function appendValue(
   key: string,
-  value: unknown,
+  raw: unknown,
   format: CheckpointFormat,
 ): Tensor | string {
+  const value = checkAppendValue(
+    raw,
+    "Cannot save checkpoint",
+    `appendInfo "${key}"`,
+  );
   switch (typeof value) {
     case "string":
       if (!value.isWellFormed()) {
@@ -100,14 +106,9 @@ function appendValue(
         shape: [],
         data: new Uint8Array([value ? 1 : 0]),
       };
-    case "object":
-      if (value !== null) return validateTensor(value, `appendInfo "${key}"`);
+    default:
+      return value;
   }
-  throw new TypeError(
-    `Cannot save checkpoint: appendInfo "${key}" must be a number, bigint, boolean, string or Tensor, received ${
-      describe(value)
-    }`,
-  );
 }
 
 /**
@@ -233,19 +234,12 @@ export async function saveCheckpoint(
   checkPath(path, "save checkpoint");
   checkOptions(options, "save checkpoint");
   const format = checkFormat(options.format ?? "ckpt", "save checkpoint");
-  const splitSize = options.splitSize ?? DEFAULT_SPLIT_SIZE;
-  if (typeof splitSize !== "number") {
-    throw new TypeError(
-      `Cannot save checkpoint: splitSize must be a number, received ${
-        describe(splitSize)
-      }`,
-    );
-  }
-  if (!Number.isSafeInteger(splitSize) || splitSize < 1) {
-    throw new RangeError(
-      `Cannot save checkpoint: splitSize must be a positive integer, received ${splitSize}`,
-    );
-  }
+  const splitSize = checkInteger(
+    options.splitSize ?? DEFAULT_SPLIT_SIZE,
+    "splitSize",
+    1,
+    "Cannot save checkpoint",
+  );
   const fileMode = checkFileMode(options.fileMode ?? 0o400, "save checkpoint");
   const cipher = checkCipherOptions(
     options.encKey,

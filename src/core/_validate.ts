@@ -37,25 +37,29 @@ export function checkCount(
 }
 
 /**
- * Checks an integer of at least `min`: a non-number is a TypeError; a
- * fraction, an unsafe integer or one below `min` a RangeError. `what`
- * says what could not be done; `name` names the value (`option "x"`).
+ * Checks an integer of at least `min` (and at most `max`, when given): a
+ * non-number is a TypeError; a fraction, an unsafe integer or one out of
+ * range a RangeError. `what` says what could not be done; `name` names the
+ * value (`option "x"`).
  */
 export function checkInteger(
   value: unknown,
   name: string,
   min: number,
   what: string = WHAT,
+  max?: number,
 ): number {
   if (typeof value !== "number") {
     throw new TypeError(
       `${what}: ${name} must be a number, received ${describe(value)}`,
     );
   }
-  if (!Number.isSafeInteger(value) || value < min) {
+  if (!Number.isSafeInteger(value) || value < min || value > (max ?? value)) {
     throw new RangeError(
       `${what}: ${name} must be ${
-        min === 1
+        max !== undefined
+          ? `an integer from ${min} to ${max}`
+          : min === 1
           ? "a positive integer"
           : min === 0
           ? "a non-negative integer"

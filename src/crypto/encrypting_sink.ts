@@ -8,8 +8,8 @@
  */
 
 import type { ByteSink } from "../core/io.ts";
-import { describeValue as describe } from "../core/_describe.ts";
 import { giveBuffer, takeBuffer } from "../core/_buffer_pool.ts";
+import { checkInteger } from "../core/_validate.ts";
 import {
   type EncMode,
   importCipher,
@@ -106,25 +106,6 @@ export interface EncryptingSink extends ByteSink {
   abort(): void;
 }
 
-function _checkInteger(
-  name: string,
-  value: unknown,
-  min: number,
-  max: number,
-): number {
-  if (
-    typeof value !== "number" || !Number.isInteger(value) || value < min ||
-    value > max
-  ) {
-    throw new RangeError(
-      `Cannot encrypt: ${name} must be an integer from ${min} to ${max}, received ${
-        describe(value)
-      }`,
-    );
-  }
-  return value;
-}
-
 interface _Job {
   iv: Uint8Array;
   out: Promise<Uint8Array>;
@@ -151,7 +132,8 @@ interface _Job {
  * @param inner Where the blocks go.
  * @param options The key, the mode and tuning.
  * @returns The encrypting sink; call `finish()` after the last write.
- * @throws {TypeError} When the key is not a `Uint8Array`.
+ * @throws {TypeError} When the key is not a `Uint8Array`, or `pieceSize` or
+ * `concurrency` is not a number.
  * @throws {RangeError} When the mode, the key length, `pieceSize` or
  * `concurrency` is out of range.
  *
@@ -174,16 +156,18 @@ export function createEncryptingSink(
   options: EncryptingSinkOptions,
 ): EncryptingSink {
   const mode = validateCipher(options.key, options.mode);
-  const pieceSize = _checkInteger(
-    "pieceSize",
+  const pieceSize = checkInteger(
     options.pieceSize ?? DEFAULT_PIECE_SIZE[mode],
+    "pieceSize",
     1,
+    "Cannot encrypt",
     MAX_PIECE_SIZE,
   );
-  const concurrency = _checkInteger(
-    "concurrency",
+  const concurrency = checkInteger(
     options.concurrency ?? DEFAULT_CONCURRENCY,
+    "concurrency",
     1,
+    "Cannot encrypt",
     64,
   );
   return new _EncryptingSink(

@@ -33,6 +33,8 @@
  * @module
  */
 
+import { sm4Internals } from "./_sm4_hook.ts";
+
 // ---------------------------------------------------------------------------
 // Constants
 
@@ -819,6 +821,10 @@ class _Sm4 implements Sm4 {
   #destroyed = false;
   #ivA = new Int32Array(4);
   #ivB = new Int32Array(4);
+
+  static {
+    sm4Internals.roundKeysOf = (c) => (c as _Sm4).#rk;
+  }
 
   constructor(key: Uint8Array) {
     const rk = sm4KeySchedule(key);

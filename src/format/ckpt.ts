@@ -38,6 +38,7 @@ import {
   type ParsedFile,
 } from "./entry.ts";
 import { formatShape } from "../tensor/_shape.ts";
+import { checkInteger } from "../core/_validate.ts";
 
 /** MindSpore's split size for large tensors: 512 MiB. */
 export const DEFAULT_SPLIT_SIZE = 536_870_912;
@@ -96,12 +97,12 @@ export async function encodeCkpt(
   entries: Iterable<EncodeEntry>,
   options: EncodeCkptOptions = {},
 ): Promise<void> {
-  const splitSize = options.splitSize ?? DEFAULT_SPLIT_SIZE;
-  if (!Number.isSafeInteger(splitSize) || splitSize < 1) {
-    throw new RangeError(
-      `Cannot write .ckpt: splitSize must be a positive integer, received ${splitSize}`,
-    );
-  }
+  const splitSize = checkInteger(
+    options.splitSize ?? DEFAULT_SPLIT_SIZE,
+    "splitSize",
+    1,
+    "Cannot write .ckpt",
+  );
   const check = options.check ?? false;
   let crc = 0;
   // The CRC is taken over the bytes as they leave the coalescing buffer.

@@ -7,6 +7,7 @@
  */
 
 import type { ByteSource } from "../core/io.ts";
+import { formatShape } from "../tensor/_shape.ts";
 import {
   type DType,
   type Tensor,
@@ -111,9 +112,9 @@ export function checkShapeSize(
   let bytes = elementSize;
   for (const d of shape) bytes *= Math.max(d, 1);
   return bytes > MAX_SHAPE_BYTES
-    ? `has shape [${
-      shape.join(", ")
-    }], whose dims (zeros read as 1) describe over 2^48 bytes`
+    ? `has shape ${
+      formatShape(shape)
+    }, whose dims (zeros read as 1) describe over 2^48 bytes`
     : null;
 }
 

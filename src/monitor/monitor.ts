@@ -7,6 +7,7 @@
  */
 
 import { describeValue as describe } from "../core/_describe.ts";
+import { checkInteger } from "../core/_validate.ts";
 import { resolveAppendInfo } from "../tensor/_append.ts";
 import type { AppendValue } from "../tensor/types.ts";
 import type { CheckpointLayout } from "../checkpoint/layout.ts";
@@ -286,14 +287,7 @@ export class CheckpointMonitor extends EventTarget
    */
   async onTrainBegin(ctx: StepContext): Promise<void> {
     if (this.#closed) throw closedError();
-    const step = ctx.step;
-    if (!Number.isSafeInteger(step) || step < 0) {
-      throw new RangeError(
-        `Cannot start training: step must be a non-negative integer, received ${
-          describe(step)
-        }`,
-      );
-    }
+    const step = checkInteger(ctx.step, "step", 0, "Cannot start training");
     this.#lastStep = step;
     this.#trigger.saved(step);
     this.#signals.install();

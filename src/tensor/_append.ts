@@ -66,35 +66,57 @@ export function resolveAppendInfo(
           }`,
         );
       }
-      out.set(key, checkAppendValue(value, `${option}.${key}`));
+      out.set(key, checkOptionValue(value, `${option}.${key}`));
     }
   }
   return out;
 }
 
-function checkAppendValue(value: unknown, what: string): AppendValue {
+/**
+ * Checks one append-info value, the one check of its kind (the monitor's
+ * option, `saveCheckpoint` and a background save all call it): a string,
+ * boolean, bigint or number is returned as is, an object must be a valid
+ * tensor ({@linkcode validateTensor}); anything else is a TypeError. What a
+ * use adds on top stays with it: the option's finite numbers, a file
+ * format's Int64 range and strings.
+ *
+ * @param action What could not be done (`Cannot save checkpoint`).
+ * @param subject Names the value (`appendInfo "epoch"`).
+ */
+export function checkAppendValue(
+  value: unknown,
+  action: string,
+  subject: string,
+): AppendValue {
   switch (typeof value) {
     case "string":
     case "boolean":
     case "bigint":
-      return value;
     case "number":
-      if (!Number.isFinite(value)) {
-        throw new RangeError(
-          `Cannot use option "${what}": a number must be finite, received ${
-            describe(value)
-          }`,
-        );
-      }
       return value;
     case "object":
-      if (value !== null && "dtype" in value) {
-        return validateTensor(value, `option "${what}"`);
-      }
+      if (value !== null) return validateTensor(value, subject);
   }
   throw new TypeError(
-    `Cannot use option "${what}": a value must be a number, bigint, boolean, string or tensor, received ${
+    `${action}: ${subject} must be a number, bigint, boolean, string or Tensor, received ${
       describe(value)
     }`,
   );
+}
+
+/** An option's record value: as {@linkcode checkAppendValue}, numbers finite. */
+function checkOptionValue(value: unknown, what: string): AppendValue {
+  const checked = checkAppendValue(
+    value,
+    "Cannot configure checkpoints",
+    `option "${what}"`,
+  );
+  if (typeof checked === "number" && !Number.isFinite(checked)) {
+    throw new RangeError(
+      `Cannot use option "${what}": a number must be finite, received ${
+        describe(value)
+      }`,
+    );
+  }
+  return checked;
 }
