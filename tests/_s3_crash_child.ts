@@ -143,6 +143,20 @@ async function main(): Promise<void> {
     }
   }
 
+  // Every rank resumes before any starts its monitor (whose first act
+  // makes its rank folder, which a rank still searching would count).
+  if (ranks > 1 && barrierDir !== undefined) {
+    await Deno.writeTextFile(`${barrierDir}/resumed_${rank}`, "");
+    for (let r = 0; r < ranks; r++) {
+      while (
+        !(await Deno.stat(`${barrierDir}/resumed_${r}`).then(
+          () => true,
+          () => false,
+        ))
+      ) await new Promise((ok) => setTimeout(ok, 5));
+    }
+  }
+
   const monitor = new CheckpointMonitor({
     directory,
     store,

@@ -596,7 +596,17 @@ export async function runS3RankKills(
         // Resume and the integrated merge from the bucket.
         report.resumedStep = step;
         const merged = `${directory}/merged/CKP-${step}.ckpt`;
-        await mergeSlicedCheckpoints(found.files, merged, { store });
+        // The layouts are given: a file of an earlier run is not in the
+        // meta.json the newest run wrote.
+        await mergeSlicedCheckpoints(found.files, merged, {
+          store,
+          slices: found.files.map((_, r) => ({
+            m: {
+              globalShape: [ranks * ROWS_PER_RANK, COLS],
+              offset: [r * ROWS_PER_RANK, 0],
+            },
+          })),
+        });
         const whole = (await loadCheckpoint(merged, { store })).get(
           "m",
         ) as Tensor<"Float32">;

@@ -391,7 +391,11 @@ s3Test(
     equal(await store.remove(`${dir}/a.bin`), true);
     equal(await store.remove(`${dir}/a.bin`), false);
     deepEqual(sorted(await store.list(dir)), ["directory:sub", "file:b.bin"]);
-    await store.ensureDir(`${dir}/made`); // a no-op, and no error
+    // An empty folder shows, as after mkdir (a marker object "made/").
+    await store.ensureDir(`${dir}/made`);
+    equal((await store.stat(`${dir}/made`))?.kind, "directory");
+    deepEqual(await store.list(`${dir}/made`), []);
+    ok(sorted(await store.list(dir))?.includes("directory:made"));
     store.checkAccess(dir, "write");
   },
 );

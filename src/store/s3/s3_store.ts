@@ -84,6 +84,8 @@ export class S3Store implements CheckpointStore {
   readonly #concurrency: number;
   readonly #readAhead: number;
   readonly #lockTiming: ClaimTiming;
+  /** Folders whose marker this store has put. */
+  readonly #folders = new Set<string>();
 
   /**
    * Makes a store; no request is sent until it is used.
@@ -268,11 +270,29 @@ export class S3Store implements CheckpointStore {
   }
 
   /**
-   * Does nothing: object stores have no folders to create.
+   * Makes an empty folder visible, as a local `mkdir` does: puts a
+   * zero-byte marker object `key/` (once per folder and store). Without it
+   * a folder exists only while a key is under it, and a rank killed before
+   * its first save would leave no `rank_R` folder for resume to count.
+   * `list` does not show the marker; `stat` and the parent's `list` see
+   * the folder.
    *
-   * @param _path Ignored.
+   * @param path `s3://bucket/key` of the folder (a bucket: nothing to do).
    */
-  async ensureDir(_path: string): Promise<void> {}
+  async ensureDir(path: string): Promise<void> {
+    const loc = parseS3Path(path);
+    if (loc.key === "" || this.#folders.has(`${loc.bucket}/${loc.key}`)) {
+      return;
+    }
+    await this.#objects.client.send({
+      method: "PUT",
+      bucket: loc.bucket,
+      key: `${loc.key}/`,
+      body: new Uint8Array(0),
+      action: "make the folder marker",
+    });
+    this.#folders.add(`${loc.bucket}/${loc.key}`);
+  }
 
   /**
    * Takes the lock `path` by a conditional create of a claim object there
