@@ -35,9 +35,9 @@ const load = () => Deno.loadavg().map((l) => l.toFixed(2)).join(" ");
 console.log(
   `crash:kill:s3: ${kills} ${
     ranks > 1 ? `rounds of ${ranks} ranks` : "kills"
-  }, seed ${seed}, kill 0-${maxDelayMs} ms after the resume, ${
-    elements * 4
-  }-byte weights, in ${directory}; load average ${load()}`,
+  }, seed ${seed}, kill 0-${maxDelayMs} ms after ${
+    ranks > 1 ? "each rank's first commit" : "the resume"
+  }, ${elements * 4}-byte weights, in ${directory}; load average ${load()}`,
 );
 const start = performance.now();
 try {

@@ -16,7 +16,9 @@
  *    checks the uploads of the last kill).
  *
  * `runS3RankKills` does the same for three rank processes saving slices of
- * one tensor, killed each at its own random moment, and then resumes and
+ * one tensor, killed each at its own random moment after its first commit
+ * of the round (resume refuses rank folders with a gap, so a rank killed
+ * before its monitor made its folder is left out), and then resumes and
  * merges the slices from the bucket.
  */
 
@@ -553,8 +555,13 @@ export async function runS3RankKills(
       // barrier until their own kill); the last round saves once first.
       await Promise.all(children.map(async (c) => {
         if (c.hello === null) return;
-        if (last) await Promise.race([c.firstSave, c.done]);
-        else await new Promise((ok) => setTimeout(ok, random() * maxDelay));
+        // After the rank's first commit: a rank killed before its monitor
+        // made its folder leaves rank_0 and rank_2 without rank_1, which
+        // resume refuses (the same on a local disk; see the report).
+        await Promise.race([c.firstSave, c.done]);
+        if (!last) {
+          await new Promise((ok) => setTimeout(ok, random() * maxDelay));
+        }
         const landed = await kill(c.hello.pid);
         const { code } = await c.done;
         if (!last) report.kills++;
