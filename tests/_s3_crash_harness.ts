@@ -502,7 +502,11 @@ export async function runS3RankKills(
     integratedFiles: 0,
     mergeOk: false,
   };
-  const uploads = new Uploads(objects, [...folders, integratedDir], report);
+  const uploads = new Uploads(objects, folders, report);
+  // A merge killed mid-upload leaves an upload in integrated/, aborted only
+  // by the next merge (under the merge lock), not by a run's start: counted,
+  // not required gone.
+  const merges = new Uploads(objects, [integratedDir], report);
   let durable = 0;
   const scratch = await Deno.makeTempDir({ prefix: "ckpt_s3_ranks_" });
   try {
@@ -568,6 +572,7 @@ export async function runS3RankKills(
         if (!landed || code === 0) fail(`a kill did not land (exit ${code})`);
       }));
       await uploads.afterKill(children.every((c) => c.saves() > 0), fail);
+      await merges.afterKill(false, fail);
       for (const f of [...folders, integratedDir]) {
         report.objectsVerified += await checkFolder(store, f, fail);
       }
