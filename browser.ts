@@ -13,7 +13,7 @@
  *
  * const store = new OpfsStore();
  * registerStore("opfs", () => store);
- * const monitor = new CheckpointMonitor({ directory: "opfs:/run", rank: 0, rankSize: 1 });
+ * const monitor = new CheckpointMonitor({ directory: "opfs:/run" });
  * ```
  *
  * @module

@@ -39,7 +39,8 @@ interface DemoState {
   /** Median gap between frames while training (ms). */
   medianFrameGap: number;
   frames: number;
-  weights: Record<string, number[]> | null;
+  /** The longest gap not during a save: when (ms after training began), and the messages that arrived in it. */
+  longestOutside: { at: number; ms: number; messages: string[] } | null;
   error: string | null;
   done: boolean;
 }
@@ -55,7 +56,7 @@ const state: DemoState = {
   maxFrameGap: 0,
   medianFrameGap: 0,
   frames: 0,
-  weights: null,
+  longestOutside: null,
   error: null,
   done: false,
 };
@@ -70,9 +71,16 @@ async function readBase64(path: string): Promise<string> {
   return btoa(text);
 }
 
+/** The final weights (Float32Arrays from the Worker), once done. */
+let finalWeights: Record<string, Float32Array> | null = null;
+
 (globalThis as { __demo?: unknown }).__demo = {
   state,
   readBase64,
+  weights: () =>
+    finalWeights === null ? null : Object.fromEntries(
+      Object.entries(finalWeights).map(([k, v]) => [k, Array.from(v)]),
+    ),
   checkpointDir,
 };
 
@@ -139,17 +147,24 @@ function draw(): void {
 
 // --- the checkpoints in OPFS -----------------------------------------------
 
-async function listCheckpoints(): Promise<void> {
+let listing: Promise<void> = Promise.resolve();
+
+/** Redraws the table of checkpoints (one listing at a time, newest first). */
+function listCheckpoints(): Promise<void> {
+  listing = listing.then(listOnce, listOnce);
+  return listing;
+}
+
+async function listOnce(): Promise<void> {
   const entries = (await store.list(checkpointDir)) ?? [];
   const names = entries.filter((e) =>
     e.kind === "file" && e.name.endsWith(".ckpt")
-  )
-    .map((e) => e.name).sort((a, b) => stepOf(a) - stepOf(b));
-  const body = $("checkpoints");
-  body.replaceChildren();
+  ).map((e) => e.name).sort((a, b) => stepOf(b) - stepOf(a));
+  const rows: HTMLTableRowElement[] = [];
   for (const name of names) {
     const path = `${checkpointDir}/${name}`;
     const stat = await store.stat(path);
+    if (stat === null) continue; // removed meanwhile
     const row = document.createElement("tr");
     const link = document.createElement("a");
     link.textContent = "download";
@@ -166,10 +181,11 @@ async function listCheckpoints(): Promise<void> {
       setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
     };
     row.innerHTML = `<td>${name}</td><td class="n">${stepOf(name)}</td>` +
-      `<td class="n">${stat?.size ?? "?"}</td><td></td>`;
+      `<td class="n">${stat.size}</td><td></td>`;
     row.lastElementChild!.append(link);
-    body.append(row);
+    rows.push(row);
   }
+  $("checkpoints").replaceChildren(...rows);
 }
 
 /**
@@ -214,8 +230,15 @@ function frameGaps(windows: { start: number; end: number }[]): void {
     gaps.push(b - a);
     if (windows.some((w) => a < w.end && b > w.start)) {
       during = Math.max(during, b - a);
-    } else {
-      outside = Math.max(outside, b - a);
+    } else if (b - a > outside) {
+      outside = b - a;
+      state.longestOutside = {
+        at: a - trainingStart,
+        ms: b - a,
+        messages: arrivals.filter((m) => m.t >= a && m.t <= b).map((m) =>
+          m.type
+        ),
+      };
     }
   }
   gaps.sort((x, y) => x - y);
@@ -238,8 +261,14 @@ let trainingStart = Infinity;
 const worker = new Worker(new URL("./train_worker.js", location.href), {
   type: "module",
 });
+/** When each message arrived (to tell what a long frame gap held). */
+const arrivals: { t: number; type: string }[] = [];
 worker.onmessage = (event: MessageEvent<TrainMessage>) => {
   const m = event.data;
+  arrivals.push({
+    t: performance.timeOrigin + performance.now(),
+    type: m.type,
+  });
   switch (m.type) {
     case "start": {
       trainingStart = performance.timeOrigin + performance.now();
@@ -281,7 +310,7 @@ worker.onmessage = (event: MessageEvent<TrainMessage>) => {
       void listCheckpoints().catch(() => {});
       break;
     case "done":
-      state.weights = m.weights;
+      finalWeights = m.weights;
       state.done = true;
       frameGaps(windows);
       if (state.initialEpoch === null) state.initialEpoch = request.epochs;

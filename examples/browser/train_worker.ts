@@ -53,7 +53,7 @@ export type TrainMessage =
   | {
     type: "done";
     /** The final weights, by checkpoint name. */
-    weights: Record<string, number[]>;
+    weights: Record<string, Float32Array>;
   }
   | { type: "error"; message: string };
 
@@ -122,8 +122,6 @@ async function train(request: TrainRequest): Promise<void> {
     keepCheckpointMax: 5,
     saveNetworkParams: false,
     asyncSave: request.asyncSave,
-    rank: 0,
-    rankSize: 1,
   });
   monitor.addEventListener("saved", (e) => {
     const end = performance.timeOrigin + performance.now();
@@ -178,11 +176,15 @@ async function train(request: TrainRequest): Promise<void> {
     },
   );
   await monitor.flush();
-  const weights: Record<string, number[]> = {};
+  const weights: Record<string, Float32Array> = {};
   for (const p of tfjsNetwork(model)) {
-    weights[p.name] = Array.from(p.data as Float32Array);
+    weights[p.name] = (p.data as Float32Array).slice();
   }
-  post({ type: "done", weights });
+  // Transferred, not copied: the page's thread does not rebuild them.
+  self.postMessage(
+    { type: "done", weights } satisfies TrainMessage,
+    Object.values(weights).map((w) => w.buffer),
+  );
 }
 
 self.onmessage = (event: MessageEvent<TrainRequest>) => {
