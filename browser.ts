@@ -1,11 +1,23 @@
 /**
  * The entry of the browser build (`deno task build:browser` bundles it into
- * `dist/browser/ckpt.js`, one ES module): the OPFS store, the store seam
- * and its byte interfaces. Once the library has no top-level `Deno.*`, this
- * becomes `mod.ts` plus the OPFS store.
+ * `dist/browser/ckpt.js`, one ES module a page or Worker imports): the whole
+ * module (`mod.ts`), the OPFS store and the TensorFlow.js adapter. The build
+ * maps the two `node:` modules that only the local file system store and
+ * the local save Worker use to stand-ins that fail when called
+ * (`tools/browser/`), so use `opfs:` paths: `registerStore("opfs", …)`
+ * makes the monitor, `resume()` and the tfjs adapter find the store.
+ *
+ * @example Checkpoint into OPFS from a dedicated Worker
+ * ```ts ignore
+ * import { CheckpointMonitor, OpfsStore, registerStore } from "./ckpt.js";
+ *
+ * const store = new OpfsStore();
+ * registerStore("opfs", () => store);
+ * const monitor = new CheckpointMonitor({ directory: "opfs:/run" });
+ * ```
  *
  * @module
  */
-export * from "./src/core/io.ts";
-export * from "./src/store/store.ts";
+export * from "./mod.ts";
 export * from "./src/store/opfs/opfs_store.ts";
+export * from "./src/adapters/tfjs.ts";

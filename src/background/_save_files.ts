@@ -133,6 +133,22 @@ export function tensorsOf(files: readonly SaveQueueFile[]): Tensor[] {
 }
 
 /**
+ * Whether any of `files` goes to the local store, which only the save Worker
+ * writes (a queue whose files all go elsewhere, such as a browser's OPFS,
+ * never starts the Worker). A malformed file counts as local: the save then
+ * fails where it always did.
+ */
+export function writesLocally(files: readonly SaveQueueFile[]): boolean {
+  return files.some((file) => {
+    try {
+      return storeFor(file.path, file.options?.store) === localStore;
+    } catch {
+      return true;
+    }
+  });
+}
+
+/**
  * Copies the files' tensors into the arena (which is lent from then on) and
  * describes each file by reference to the copy.
  *

@@ -43,6 +43,13 @@ export interface SaveWorkerOptions {
 
 /** One save Worker, started on demand, one request in flight at a time. */
 export class SaveWorker {
+  /**
+   * Whether a save Worker can start here: `false` in the browser build,
+   * whose `node:worker_threads` is a stand-in (`tools/browser/`).
+   */
+  static readonly available: boolean =
+    (NodeWorker as { browserStandIn?: boolean }).browserStandIn !== true;
+
   #url: URL | undefined;
   #idleMs: number;
   #worker: NodeWorker | null = null;

@@ -32,6 +32,7 @@ import {
   type SaveQueueFile,
   snapshotFiles,
   tensorsOf,
+  writesLocally,
 } from "./_save_files.ts";
 import { SaveWorker } from "./_save_worker_client.ts";
 
@@ -308,8 +309,9 @@ export class SaveQueue implements AsyncDisposable {
     if (this.#closed) throw closedError();
     this.throwIfFailed();
 
-    // The Worker (if it is not running) boots while the tensors are copied.
-    this.#worker.warm();
+    // The Worker (if it is not running) boots while the tensors are copied;
+    // files of other stores are written here, without it.
+    if (writesLocally(files)) this.#worker.warm();
     const copyStart = performance.now();
     const { planned, snapshot } = snapshotFiles(this.#arena, files);
     const snapshotMs = performance.now() - copyStart;
@@ -351,6 +353,9 @@ export class SaveQueue implements AsyncDisposable {
     if (this.#closed) throw closedError();
     const tensors = tensorsOf(files);
     if (this.#inflight !== null || this.#arena.lent) return;
+    // Where no save Worker can start (the browser build), nothing is
+    // allocated ahead: the first snapshot allocates as it copies.
+    if (!SaveWorker.available) return;
     const sizes = this.#arena.reservation(tensors);
     if (sizes.every((n) => n === 0)) return;
     const run: Promise<void> = this.#worker.request({ id: 0, alloc: sizes }, [])

@@ -30,9 +30,12 @@ export function exitForSignal(signal: ProcessSignal): never {
 
 /** Who this process is, for the lock a second writer is refused by. */
 export function processOwner(): string {
-  return `a CheckpointMonitor in process ${Deno.pid}, started ${
-    new Date().toISOString()
-  }`;
+  // A browser has no process (the browser build runs this too).
+  const pid = (globalThis as { Deno?: { pid?: number } }).Deno?.pid;
+  const where = pid === undefined
+    ? "a browser page or Worker"
+    : `process ${pid}`;
+  return `a CheckpointMonitor in ${where}, started ${new Date().toISOString()}`;
 }
 
 /**

@@ -45,6 +45,8 @@ export function countFromEnv(
   variable: string,
   min: number,
 ): number | undefined {
+  // A browser has no environment (the browser build runs this too).
+  if ((globalThis as { Deno?: unknown }).Deno === undefined) return undefined;
   const permission = Deno.permissions.querySync({ name: "env", variable });
   if (permission.state !== "granted") return undefined;
   const text = Deno.env.get(variable);

@@ -39,27 +39,40 @@ import type {
   StoreWriteOptions,
   StoreWriteResult,
 } from "../store.ts";
-import { checkReadRange } from "../_read_range.ts";
-import { ParallelCrc32 } from "./_parallel_crc32.ts";
 import {
   browserNavigator,
   type DirectoryHandle,
   type FileHandle,
   type LockManager,
-  type SyncAccessHandle,
-  type WritableFile,
 } from "./_opfs_types.ts";
+import {
+  codedError,
+  domName,
+  isMissing,
+  LOCK_FILE,
+  LOCK_USER,
+  LOCK_WRITE,
+  type OpfsPath,
+  parsePath,
+  randomHex,
+  removeTemp,
+  SCHEME,
+  TEMP_NAME,
+} from "./_opfs_common.ts";
+import {
+  commitTemp,
+  fillTemp,
+  refuseExisting,
+  type WriteMode,
+} from "./_opfs_write.ts";
+import { OpfsReader, takeWebLock } from "./_opfs_read.ts";
+import { quotaError } from "./storage_report.ts";
 
-/** The scheme of every OPFS path. */
-const SCHEME = "opfs:";
-
-/** Temporary names: `.<final name>.<12 hex digits>.tmp` (as the local store). */
-const TEMP_NAME = /^\..+\.[0-9a-f]{12}\.tmp$/;
-
-/** Web Lock name prefixes (one namespace per purpose). */
-const LOCK_USER = "ckpt-opfs-lock:";
-const LOCK_FILE = "ckpt-opfs-file:";
-const LOCK_WRITE = "ckpt-opfs-write:";
+export {
+  type OpfsStorageReport,
+  opfsStorageReport,
+  type OpfsStorageReportOptions,
+} from "./storage_report.ts";
 
 /** Options of {@linkcode OpfsStore}. */
 export interface OpfsStoreOptions {
@@ -88,277 +101,6 @@ export interface OpfsStoreOptions {
   readonly checksumWorker?: boolean;
 }
 
-/** An error with a Node-style `code` (`ENOENT`, `EEXIST`, `EDQUOT`, …). */
-function codedError(message: string, code: string, cause?: unknown): Error {
-  const error = new Error(message, { cause });
-  (error as Error & { code: string }).code = code;
-  return error;
-}
-
-/** The DOMException name of an error, or `undefined`. */
-function domName(error: unknown): string | undefined {
-  const name = (error as { name?: unknown } | null)?.name;
-  return typeof name === "string" ? name : undefined;
-}
-
-/** `NotFoundError` (missing) or `TypeMismatchError` (a file on the way). */
-function isMissing(error: unknown): boolean {
-  const name = domName(error);
-  return name === "NotFoundError" || name === "TypeMismatchError";
-}
-
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * Removes a failed write's temporary file. Chromium may still hold the file
- * for a moment after an aborted `createWritable()` (the removal then fails
- * with `NoModificationAllowedError`), so that is retried a few times; a
- * file already gone (moved, or never made) is fine. Should it still fail,
- * the file is left for {@linkcode OpfsStore.removeIncomplete}: the caller
- * reports the write's own error, not this one.
- */
-async function removeTemp(dir: DirectoryHandle, name: string): Promise<void> {
-  for (let delay = 5;; delay *= 2) {
-    try {
-      await dir.removeEntry(name);
-      return;
-    } catch (error) {
-      if (domName(error) === "NotFoundError") return;
-      if (
-        delay > 320 || (domName(error) !== "NoModificationAllowedError" &&
-          domName(error) !== "InvalidModificationError")
-      ) return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, delay));
-  }
-}
-
-/** Whether this code runs in a dedicated Worker. */
-function inDedicatedWorker(): boolean {
-  const scope = (globalThis as { DedicatedWorkerGlobalScope?: unknown })
-    .DedicatedWorkerGlobalScope;
-  return typeof scope === "function" && globalThis instanceof scope;
-}
-
-/** A parsed `opfs:` path. */
-interface OpfsPath {
-  /** The canonical form, `opfs:/a/b`. */
-  readonly path: string;
-  /** The segments, root first. */
-  readonly segments: readonly string[];
-}
-
-/**
- * Parses an `opfs:` path (`opfs:/a/b` or `opfs:a/b`, both from the OPFS
- * root); empty and `.` segments are dropped, `..` is refused.
- */
-function parsePath(path: unknown, action: string): OpfsPath {
-  if (typeof path !== "string" || !path.startsWith(SCHEME)) {
-    throw new TypeError(
-      `Cannot ${action}: expected an OPFS path such as "opfs:/run/model.ckpt", received ${
-        JSON.stringify(path) ?? String(path)
-      }`,
-    );
-  }
-  const segments = path.slice(SCHEME.length).split("/").filter((s) =>
-    s !== "" && s !== "."
-  );
-  if (segments.some((s) => s === ".." || s.includes("\0"))) {
-    throw new RangeError(
-      `Cannot ${action}: OPFS path "${path}" has a ".." or NUL segment`,
-    );
-  }
-  return { path: `${SCHEME}/${segments.join("/")}`, segments };
-}
-
-/**
- * What both sinks share: the byte count, the checksum (computed beside the
- * write, see `_parallel_crc32.ts`) and the end of the write.
- */
-abstract class OpfsSink implements ByteSink {
-  protected readonly path: string;
-  protected bytes = 0;
-  #crc: ParallelCrc32;
-  #open = true;
-
-  constructor(path: string, checksumWorker: boolean) {
-    this.path = path;
-    this.#crc = new ParallelCrc32(checksumWorker);
-  }
-
-  async write(chunk: Uint8Array): Promise<void> {
-    checkChunk(this.#open, this.path, chunk);
-    // The checksum is started first so that it runs while the bytes are
-    // written; its promise never rejects.
-    const checksum = this.#crc.update(chunk);
-    try {
-      await this.put(chunk);
-      this.bytes += chunk.byteLength;
-    } finally {
-      await checksum;
-    }
-  }
-
-  /** Writes `chunk` at offset `this.bytes`. */
-  protected abstract put(chunk: Uint8Array): Promise<void> | void;
-
-  /** Ends the write; no more chunks are accepted. */
-  end(): void {
-    this.#open = false;
-  }
-
-  /** The size and checksum of what was written (after {@linkcode end}). */
-  async result(): Promise<StoreWriteResult> {
-    return { bytes: this.bytes, checksum: await this.#crc.digest() };
-  }
-
-  /** Drops the checksum's helper after a failure. */
-  abandon(): void {
-    this.#open = false;
-    this.#crc.close();
-  }
-}
-
-/** The sink of a write in a Worker: synchronous writes at offsets. */
-class SyncSink extends OpfsSink {
-  #handle: SyncAccessHandle;
-
-  constructor(
-    handle: SyncAccessHandle,
-    path: string,
-    checksumWorker: boolean,
-  ) {
-    super(path, checksumWorker);
-    this.#handle = handle;
-  }
-
-  protected put(chunk: Uint8Array): void {
-    const n = this.#handle.write(chunk, { at: this.bytes });
-    if (n !== chunk.byteLength) {
-      throw new Error(
-        `Cannot write "${this.path}": the browser wrote ${n} of ${chunk.byteLength} bytes`,
-      );
-    }
-  }
-}
-
-/** The sink of a write outside Workers: a `FileSystemWritableFileStream`. */
-class WritableSink extends OpfsSink {
-  #writable: WritableFile;
-
-  constructor(
-    writable: WritableFile,
-    path: string,
-    checksumWorker: boolean,
-  ) {
-    super(path, checksumWorker);
-    this.#writable = writable;
-  }
-
-  protected put(chunk: Uint8Array): Promise<void> {
-    return this.#writable.write(chunk);
-  }
-}
-
-function checkChunk(open: boolean, path: string, chunk: unknown): void {
-  if (!open) {
-    throw new TypeError(
-      `Cannot write to "${path}": the write has already ended`,
-    );
-  }
-  if (!(chunk instanceof Uint8Array)) {
-    throw new TypeError(
-      `Cannot write to "${path}": chunk must be a Uint8Array, received ${typeof chunk}`,
-    );
-  }
-}
-
-/** Random-access reads over a `File` snapshot taken by `getFile()`. */
-class OpfsReader implements StoreReader {
-  readonly path: string;
-  readonly size: number;
-  #file: File | null;
-  #inFlight = new Set<Promise<void>>();
-
-  constructor(path: string, file: File) {
-    this.path = path;
-    this.#file = file;
-    this.size = file.size;
-  }
-
-  readAt(position: number, into: Uint8Array): Promise<void> {
-    const run = this.#read(position, into);
-    this.#inFlight.add(run);
-    const forget = (): void => {
-      this.#inFlight.delete(run);
-    };
-    run.then(forget, forget);
-    return run;
-  }
-
-  async #read(position: number, into: Uint8Array): Promise<void> {
-    const file = this.#file;
-    if (file === null) {
-      throw new TypeError(`Cannot read "${this.path}": the file is closed`);
-    }
-    checkReadRange(this.path, position, into.byteLength, this.size);
-    if (into.byteLength === 0) return;
-    let buffer: ArrayBuffer;
-    try {
-      buffer = await file.slice(position, position + into.byteLength)
-        .arrayBuffer();
-    } catch (error) {
-      if (domName(error) !== "NotReadableError") throw error;
-      throw new CorruptCheckpointError(
-        this.path,
-        "the file was replaced or changed after it was opened",
-        { cause: error },
-      );
-    }
-    if (buffer.byteLength !== into.byteLength) {
-      throw new CorruptCheckpointError(
-        this.path,
-        `file ended at byte ${
-          position + buffer.byteLength
-        }, before its recorded size of ${this.size} bytes`,
-      );
-    }
-    into.set(new Uint8Array(buffer));
-  }
-
-  async close(): Promise<void> {
-    this.#file = null;
-    await Promise.allSettled([...this.#inFlight]);
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-}
-
-/** A held Web Lock; released by resolving the promise its callback holds. */
-class WebLock implements StoreLock {
-  #release: () => void;
-  #released: Promise<unknown>;
-
-  constructor(release: () => void, released: Promise<unknown>) {
-    this.#release = release;
-    this.#released = released;
-  }
-
-  async release(): Promise<void> {
-    this.#release();
-    await this.#released;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.release();
-  }
-}
-
 /**
  * Checkpoints in the browser's Origin Private File System. Paths are
  * `opfs:/folder/file`, from the origin's OPFS root.
@@ -379,9 +121,7 @@ class WebLock implements StoreLock {
 export class OpfsStore implements CheckpointStore {
   /** Always `"opfs"`. */
   readonly name = "opfs";
-  #syncAccess: boolean;
-  #move: boolean;
-  #checksumWorker: boolean;
+  #mode: WriteMode;
   #root: Promise<DirectoryHandle> | null = null;
 
   /**
@@ -391,9 +131,11 @@ export class OpfsStore implements CheckpointStore {
    * @param options `syncAccess`, `move`, `checksumWorker`.
    */
   constructor(options: OpfsStoreOptions = {}) {
-    this.#syncAccess = options.syncAccess ?? true;
-    this.#move = options.move ?? true;
-    this.#checksumWorker = options.checksumWorker ?? true;
+    this.#mode = {
+      syncAccess: options.syncAccess ?? true,
+      move: options.move ?? true,
+      checksumWorker: options.checksumWorker ?? true,
+    };
   }
 
   #locks(action: string): LockManager {
@@ -547,7 +289,7 @@ export class OpfsStore implements CheckpointStore {
     }
     const { p, dir, name } = await this.#parent(path, "write");
     const overwrite = options.overwrite ?? true;
-    if (!overwrite) await this.#refuseExisting(dir, name, p.path);
+    if (!overwrite) await refuseExisting(dir, name, p.path);
     const tempName = `.${name}.${randomHex(6)}.tmp`;
     const locks = this.#locks("write");
     // Held for the whole write so removeIncomplete leaves this file alone.
@@ -557,16 +299,15 @@ export class OpfsStore implements CheckpointStore {
       async () => {
         try {
           const temp = await dir.getFileHandle(tempName, { create: true });
-          const result = await this.#fill(temp, p.path, produce);
-          await this.#commit(
-            locks,
+          const result = await fillTemp(temp, p.path, produce, this.#mode);
+          await commitTemp(locks, {
             dir,
             temp,
             tempName,
             name,
-            p.path,
+            path: p.path,
             overwrite,
-          );
+          }, this.#mode);
           return result;
         } catch (error) {
           await removeTemp(dir, tempName);
@@ -574,101 +315,6 @@ export class OpfsStore implements CheckpointStore {
         }
       },
     );
-  }
-
-  async #refuseExisting(
-    dir: DirectoryHandle,
-    name: string,
-    path: string,
-  ): Promise<void> {
-    let exists = true;
-    try {
-      await dir.getFileHandle(name);
-    } catch (error) {
-      if (domName(error) === "NotFoundError") exists = false;
-    }
-    if (exists) {
-      throw codedError(
-        `Cannot write "${path}": it exists and overwrite is false`,
-        "EEXIST",
-      );
-    }
-  }
-
-  /** Writes the temporary file; returns what was written. */
-  async #fill(
-    temp: FileHandle,
-    path: string,
-    produce: (sink: ByteSink) => Promise<void>,
-  ): Promise<StoreWriteResult> {
-    if (
-      this.#syncAccess && typeof temp.createSyncAccessHandle === "function" &&
-      inDedicatedWorker()
-    ) {
-      const handle = await temp.createSyncAccessHandle();
-      const sink = new SyncSink(handle, path, this.#checksumWorker);
-      try {
-        await produce(sink);
-        sink.end();
-        handle.flush(); // while the helper finishes the checksum
-        return await sink.result();
-      } finally {
-        sink.abandon();
-        handle.close();
-      }
-    }
-    const writable = await temp.createWritable({ keepExistingData: false });
-    const sink = new WritableSink(writable, path, this.#checksumWorker);
-    try {
-      await produce(sink);
-      sink.end();
-      const result = await sink.result();
-      await writable.close();
-      return result;
-    } catch (error) {
-      await writable.abort(error).catch(() => {});
-      throw error;
-    } finally {
-      sink.abandon();
-    }
-  }
-
-  /** Puts the complete temporary file at the final name. */
-  async #commit(
-    locks: LockManager,
-    dir: DirectoryHandle,
-    temp: FileHandle,
-    tempName: string,
-    name: string,
-    path: string,
-    overwrite: boolean,
-  ): Promise<void> {
-    await locks.request(LOCK_FILE + path, { mode: "exclusive" }, async () => {
-      if (!overwrite) await this.#refuseExisting(dir, name, path);
-      if (this.#move && typeof temp.move === "function") {
-        await temp.move(dir, name);
-        return;
-      }
-      // No move(): copy under the file's exclusive lock (readers take it
-      // shared), then drop the temporary file.
-      const source = await temp.getFile();
-      const target = await dir.getFileHandle(name, { create: true });
-      const writable = await target.createWritable({ keepExistingData: false });
-      try {
-        const reader = source.stream().getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          await writable.write(value);
-        }
-      } catch (error) {
-        await writable.abort(error).catch(() => {});
-        throw error;
-      }
-      await writable.close();
-      // Committed: a temporary file that will not go is only litter.
-      await removeTemp(dir, tempName);
-    });
   }
 
   /**
@@ -797,26 +443,7 @@ export class OpfsStore implements CheckpointStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    const wait = options.wait ?? true;
-    return new Promise((resolve, reject) => {
-      let release = (): void => {};
-      const held = new Promise<void>((r) => {
-        release = r;
-      });
-      const released = locks.request(
-        name,
-        { mode: "exclusive", ifAvailable: !wait },
-        (lock) => {
-          if (lock === null) {
-            resolve(null);
-            return undefined;
-          }
-          resolve(new WebLock(release, released));
-          return held;
-        },
-      );
-      released.catch(reject);
-    });
+    return takeWebLock(locks, name, options.wait ?? true);
   }
 
   /**
@@ -874,84 +501,4 @@ export class OpfsStore implements CheckpointStore {
    * @param _access Unused.
    */
   checkAccess(_dir: string, _access: "read" | "write"): void {}
-}
-
-/**
- * Turns a `QuotaExceededError` into an error naming the file, with the
- * origin's usage and quota, `code` `"EDQUOT"` and the original as `cause`.
- */
-async function quotaError(path: string, error: unknown): Promise<Error | null> {
-  if (domName(error) !== "QuotaExceededError") return null;
-  let figures = "";
-  try {
-    const e = await browserNavigator().storage?.estimate?.();
-    if (e?.usage !== undefined && e.quota !== undefined) {
-      figures = ` (${e.usage} of ${e.quota} bytes used)`;
-    }
-  } catch { /* the figures are only a help */ }
-  return codedError(
-    `Cannot write "${path}": the origin's storage quota is full${figures}; the previous content of "${path}" is unchanged and the temporary file was removed`,
-    "EDQUOT",
-    error,
-  );
-}
-
-/** What {@linkcode opfsStorageReport} found. */
-export interface OpfsStorageReport {
-  /** Whether the origin's storage is persistent (not evicted under pressure). */
-  readonly persisted: boolean;
-  /** Whether persistence was asked for in this call (windows only). */
-  readonly persistRequested: boolean;
-  /** Bytes the origin uses, when the browser says. */
-  readonly usage: number | null;
-  /** Bytes the origin may use, when the browser says. */
-  readonly quota: number | null;
-}
-
-/** Options of {@linkcode opfsStorageReport}. */
-export interface OpfsStorageReportOptions {
-  /**
-   * Ask for persistent storage with `navigator.storage.persist()` when it
-   * is not persistent yet (possible in windows, not in Workers; a browser
-   * may ask the user or refuse silently).
-   *
-   * @default {true}
-   */
-  readonly requestPersistence?: boolean;
-}
-
-/**
- * Reports whether the origin's storage is persistent, and its usage and
- * quota (`navigator.storage.persisted()`/`persist()` and `estimate()`).
- *
- * @param options `requestPersistence`.
- * @returns The figures; `null` for those the browser does not give.
- *
- * @example
- * ```ts ignore
- * import { opfsStorageReport } from "@ckpt/monitor";
- * const { persisted, usage, quota } = await opfsStorageReport();
- * console.log(persisted ? "persistent" : "may be evicted", usage, quota);
- * ```
- */
-export async function opfsStorageReport(
-  options: OpfsStorageReportOptions = {},
-): Promise<OpfsStorageReport> {
-  const storage = browserNavigator().storage;
-  let persisted = (await storage?.persisted?.()) ?? false;
-  let persistRequested = false;
-  if (
-    !persisted && (options.requestPersistence ?? true) &&
-    typeof storage?.persist === "function"
-  ) {
-    persistRequested = true;
-    persisted = await storage.persist();
-  }
-  const estimate = await storage?.estimate?.();
-  return {
-    persisted,
-    persistRequested,
-    usage: estimate?.usage ?? null,
-    quota: estimate?.quota ?? null,
-  };
 }
