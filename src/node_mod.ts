@@ -1,7 +1,8 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 /**
  * The npm package's entry point (`deno task build:npm`): everything
- * `mod.ts` exports, the same names, plus {@linkcode NodeStore}. Imported
+ * `mod.ts` exports, the same names, plus {@linkcode NodeStore} and the
+ * format layer (`encodeCkpt`, `parseCkpt`, the safetensors codec). Imported
  * under Node.js it makes a `NodeStore` the store of plain file paths, so
  * `CheckpointMonitor`, `resume`, `saveCheckpoint`, `loadCheckpoint` and
  * the background save Worker (a `node:worker_threads` Worker) all write
@@ -56,5 +57,10 @@ export * from "./resume/resume.ts";
 export * from "./resume/merge.ts";
 // Node.js's file store.
 export * from "./store/node/node_store.ts";
+// The format layer, which the package's first entry point exported (it is
+// also reachable from Deno through the same files).
+export * from "./format/entry.ts";
+export * from "./format/ckpt.ts";
+export * from "./format/safetensors.ts";
 
 useNodeStoreOutsideDeno();
