@@ -116,15 +116,16 @@ type RunEvent = Record<string, unknown> & { event: string };
 
 /**
  * Runs tests/npm/monitor_run.mjs under Node.js in `project` on `dir`;
- * with `sigtermAfter`, sends SIGTERM once it printed that step.
+ * with `sigtermAfter`, sends SIGTERM once it printed that step (where it
+ * waits for the signal).
  */
 async function monitorRun(
   project: string,
   dir: string,
   { sigtermAfter, crashAt }: { sigtermAfter?: number; crashAt?: number },
 ): Promise<{ code: number; events: RunEvent[]; text: string }> {
-  const args = ["monitor_run.mjs", dir];
-  if (crashAt !== undefined) args.push(String(crashAt));
+  const args = ["monitor_run.mjs", dir, String(crashAt ?? "-")];
+  if (sigtermAfter !== undefined) args.push(String(sigtermAfter));
   const child = new Deno.Command("node", {
     args,
     cwd: project,

@@ -2,13 +2,14 @@
 // Run by tests/npm_package_test.ts under Node.js: the monitor end to end
 // from the installed package, with its defaults for Node.js (NodeStore for
 // plain paths, the save Worker on node:worker_threads, process signals).
-// Usage: node monitor_run.mjs DIR [crash-at-step]
+// Usage: node monitor_run.mjs DIR [CRASH_AT|-] [SIGTERM_AT]
 //
 // Resumes from DIR when it holds a checkpoint, then trains 3 epochs of 10
 // steps with an async, exception-saving, signal-saving monitor. Prints one
-// JSON line per event ("resumed", "step", "saved", "crashed", "done"); the
-// parent sends SIGTERM after a "step" line and expects a save and exit 143.
-// Each step waits 30 ms, so a signal lands between two steps.
+// JSON line per event ("resumed", "step", "saved", "crashed", "done"). At
+// step CRASH_AT the step throws; at step SIGTERM_AT it waits for the
+// parent's SIGTERM (so the signal lands inside that step, whatever the
+// load), after which the monitor saves at that step's end and exits 143.
 import {
   CheckpointMonitor,
   NodeStore,
@@ -18,8 +19,16 @@ import {
 } from "@ckpt/monitor";
 import process from "node:process";
 
-const [directory, crashArg] = process.argv.slice(2);
-const crashAt = crashArg === undefined ? undefined : Number(crashArg);
+const [directory, crashArg, sigtermArg] = process.argv.slice(2);
+const crashAt = crashArg === undefined || crashArg === "-"
+  ? undefined
+  : Number(crashArg);
+const sigtermAt = sigtermArg === undefined ? undefined : Number(sigtermArg);
+// Listening before training starts: the monitor listens too (it is added
+// after this one), so both see the one signal.
+const sigterm = sigtermAt === undefined
+  ? null
+  : new Promise((resolve) => process.once("SIGTERM", resolve));
 const say = (event) => console.log(JSON.stringify(event));
 
 // 1 MiB of weights: big enough that the background save is real work.
@@ -71,7 +80,13 @@ try {
       weights.data.fill(step);
       bias.data.fill(-step);
       say({ event: "step", step });
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      if (step === sigtermAt) {
+        // A signal listener does not keep Node.js running; a timer does.
+        const alive = setInterval(() => {}, 1000);
+        await sigterm;
+        clearInterval(alive);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
     },
   });
 } catch (error) {
