@@ -22,14 +22,16 @@ const TOOLS = {
 } as const;
 
 /**
- * The package's entry points: export name → source. `.` is an interim
- * entry of the parts that already run under Node.js; it becomes `mod.ts`
- * once the whole library does.
+ * The package's entry points: export name → source. `.` is `mod.ts`'s API
+ * plus `NodeStore` (`src/node_mod.ts`, which makes `NodeStore` the store of
+ * plain paths under Node.js); the others are `deno.json`'s subpaths that
+ * run under Node.js.
  */
 export const ENTRY_POINTS: Readonly<Record<string, string>> = {
   ".": "src/node_mod.ts",
   "./node": "src/store/node/node_store.ts",
   "./sm4": "src/crypto/sm4.ts",
+  "./tfjs": "src/adapters/tfjs.ts",
 };
 
 /** The oldest Node.js the package runs on (`zlib.crc32` came in 20.15). */
@@ -127,8 +129,41 @@ async function installTools(dir: string): Promise<void> {
   await Deno.writeTextFile(stamp, JSON.stringify({ manifest }));
 }
 
+/**
+ * What `tsc` is told of Deno: the Deno-only code the package carries
+ * (`localStore`, the `Deno.*` branches of the runtime seams) compiles, and
+ * runs only where `Deno` exists. Loose on purpose: Deno's own checker
+ * (`deno check`) types that code; a test checks no `.d.ts` names `Deno`.
+ */
+const DENO_SHIM = `declare namespace Deno {
+  type FileInfo = any;
+  type FsFile = any;
+  const errors: any;
+  const SeekMode: any;
+  const permissions: any;
+  const env: any;
+  const build: any;
+  function open(...args: any[]): any;
+  function stat(...args: any[]): any;
+  function lstat(...args: any[]): any;
+  function statSync(...args: any[]): any;
+  function readDir(...args: any[]): any;
+  function readDirSync(...args: any[]): any;
+  function remove(...args: any[]): any;
+  function rename(...args: any[]): any;
+  function link(...args: any[]): any;
+  function chmod(...args: any[]): any;
+  function mkdir(...args: any[]): any;
+  function mkdirSync(...args: any[]): any;
+}
+`;
+
 /** What `tsc` compiles with: the project's strictness, Node's types. */
-function tsconfig(outDir: string, toolsDir: string): unknown {
+function tsconfig(
+  outDir: string,
+  toolsDir: string,
+  shim: string,
+): unknown {
   return {
     compilerOptions: {
       target: "ES2022",
@@ -149,7 +184,7 @@ function tsconfig(outDir: string, toolsDir: string): unknown {
       useUnknownInCatchVariables: true,
       newLine: "lf",
     },
-    files: Object.values(ENTRY_POINTS).map((p) => join(ROOT, p)),
+    files: [shim, ...Object.values(ENTRY_POINTS).map((p) => join(ROOT, p))],
   };
 }
 
@@ -179,8 +214,14 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<string> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   });
   await Deno.mkdir(outDir, { recursive: true });
-  const config = join(outDir, "..", `.tsconfig.${crypto.randomUUID()}.json`);
-  await Deno.writeTextFile(config, JSON.stringify(tsconfig(outDir, toolsDir)));
+  const stem = join(outDir, "..", `.tsconfig.${crypto.randomUUID()}`);
+  const config = `${stem}.json`;
+  const shim = `${stem}.deno.d.ts`;
+  await Deno.writeTextFile(shim, DENO_SHIM);
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify(tsconfig(outDir, toolsDir, shim)),
+  );
   try {
     await run("node", [
       join(toolsDir, "node_modules", "typescript", "bin", "tsc"),
@@ -189,6 +230,7 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<string> {
     ], ROOT);
   } finally {
     await Deno.remove(config);
+    await Deno.remove(shim);
   }
   const deno = await readJson(join(ROOT, "deno.json")) ?? {};
   const exports: Record<string, unknown> = {};

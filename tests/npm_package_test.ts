@@ -39,15 +39,24 @@ const SCRIPTS = fileURLToPath(new URL("./npm/", import.meta.url));
  */
 const CONSUMER = `
 import {
+  CheckpointMonitor,
   CorruptCheckpointError,
   encodeCkpt,
   NodeStore,
   parseCkpt,
+  resume,
+  type ResumeResult,
   type StoreWriteResult,
   type Tensor,
 } from "@ckpt/monitor";
 import { NodeStore as SameStore } from "@ckpt/monitor/node";
 import { sm4 } from "@ckpt/monitor/sm4";
+import { fitWithCheckpoints } from "@ckpt/monitor/tfjs";
+
+const monitor = new CheckpointMonitor({ asyncSave: true, signals: true });
+const resumed: Promise<ResumeResult | null> = resume("/tmp/unused", {
+  network: [],
+});
 
 const w: Tensor = { dtype: "Float32", shape: [1], data: new Float32Array(1) };
 const store: SameStore = new NodeStore();
@@ -55,7 +64,15 @@ const saved: Promise<StoreWriteResult> = store.write(
   "/tmp/unused.ckpt",
   (sink) => encodeCkpt(sink, [{ name: "w", value: w }]),
 );
-export { CorruptCheckpointError, parseCkpt, saved, sm4 };
+export {
+  CorruptCheckpointError,
+  fitWithCheckpoints,
+  monitor,
+  parseCkpt,
+  resumed,
+  saved,
+  sm4,
+};
 `;
 
 /**
@@ -92,6 +109,49 @@ async function timed<T>(
   } finally {
     times[name] = `${((performance.now() - start) / 1000).toFixed(1)} s`;
   }
+}
+
+/** One line of tests/npm/monitor_run.mjs. */
+type RunEvent = Record<string, unknown> & { event: string };
+
+/**
+ * Runs tests/npm/monitor_run.mjs under Node.js in `project` on `dir`;
+ * with `sigtermAfter`, sends SIGTERM once it printed that step (where it
+ * waits for the signal).
+ */
+async function monitorRun(
+  project: string,
+  dir: string,
+  { sigtermAfter, crashAt }: { sigtermAfter?: number; crashAt?: number },
+): Promise<{ code: number; events: RunEvent[]; text: string }> {
+  const args = ["monitor_run.mjs", dir, String(crashAt ?? "-")];
+  if (sigtermAfter !== undefined) args.push(String(sigtermAfter));
+  const child = new Deno.Command("node", {
+    args,
+    cwd: project,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let text = "";
+  let signalled = false;
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    text += decoder.decode(chunk, { stream: true });
+    if (
+      !signalled && sigtermAfter !== undefined &&
+      text.includes(`{"event":"step","step":${sigtermAfter}}`)
+    ) {
+      signalled = true;
+      child.kill("SIGTERM");
+    }
+  }
+  const { code } = await child.status;
+  text += await stderr;
+  const events = text.split("\n").filter((l) => l.startsWith("{")).map((l) =>
+    JSON.parse(l) as RunEvent
+  );
+  return { code, events, text };
 }
 
 Deno.test("npm package: installed by npm, used by Node.js, its files load in Deno and Deno's in it", async (t) => {
@@ -231,6 +291,55 @@ Deno.test("npm package: installed by npm, used by Node.js, its files load in Den
         note: "from deno",
       });
     });
+    await t.step(
+      "the monitor under Node.js: async save in a Worker, SIGTERM saves and exits 143, an exception saves a breakpoint, resume",
+      async () => {
+        const dir = join(tmp, "monitor");
+        await Deno.mkdir(dir);
+        // Run 1: SIGTERM during step 12 → the save at that step's end, then
+        // exit 128 + 15.
+        const first = await timed(
+          times,
+          "node monitor_run.mjs (SIGTERM)",
+          () => monitorRun(project, dir, { sigtermAfter: 12 }),
+        );
+        equal(first.code, 143, first.text);
+        const saved = first.events.filter((e) => e.event === "saved");
+        deepEqual(saved.map((e) => [e.kind, e.step]), [
+          ["main", 5],
+          ["main", 10],
+          ["main", 12],
+        ]);
+        ok(!first.events.some((e) => e.event === "done"), first.text);
+        // Deno reads what the Node.js Worker wrote.
+        const last = await loadCheckpoint(String(saved[2]!.file));
+        equal((last.get("dense.weight") as Tensor).data[0], 12);
+        // Run 2 resumes from step 12, then throws at step 20: a breakpoint.
+        const second = await monitorRun(project, dir, { crashAt: 20 });
+        equal(second.code, 1, second.text);
+        const resumed = second.events[0]!;
+        deepEqual(
+          [resumed.event, resumed.store, resumed.step, resumed.w, resumed.b],
+          ["resumed", "NodeStore", 12, 12, -12],
+        );
+        const breakpoint = second.events.filter((e) => e.event === "saved")
+          .at(-1)!;
+        deepEqual([breakpoint.kind, breakpoint.step], ["breakpoint", 20]);
+        const broke = await loadCheckpoint(String(breakpoint.file));
+        equal((broke.get("dense.weight") as Tensor).data[0], 19);
+        // Run 3 resumes from the breakpoint (step 20 threw before it
+        // trained: the weights are step 19's) and finishes.
+        const third = await monitorRun(project, dir, {});
+        equal(third.code, 0, third.text);
+        deepEqual(
+          [third.events[0]!.step, third.events[0]!.w],
+          [20, 19],
+        );
+        deepEqual(third.events.at(-1), { event: "done", w: 30, b: -30 });
+        ok(!third.text.includes('"error"'), third.text);
+      },
+    );
+
     console.log(`npm package test wall times: ${JSON.stringify(times)}`);
   });
 });

@@ -10,7 +10,7 @@
 
 import type { SaveCheckpointOptions } from "../checkpoint/checkpoint.ts";
 import { describeValue as describe } from "../core/_describe.ts";
-import { localStore } from "../store/local_store.ts";
+import { fileStore } from "../store/_file_store.ts";
 import { storeFor } from "../store/resolve.ts";
 import type { CheckpointStore } from "../store/store.ts";
 import {
@@ -177,7 +177,7 @@ export function snapshotFiles(
       ...(appendInfo && { appendInfo }),
       options: l.options,
     };
-    return { wire, store: l.store, local: l.store === localStore };
+    return { wire, store: l.store, local: l.store === fileStore() };
   });
   return { planned, snapshot };
 }

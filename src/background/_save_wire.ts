@@ -56,6 +56,8 @@ export interface WireError {
   readonly name: string;
   readonly message: string;
   readonly stack?: string;
+  /** Node.js's error code (`"ENOENT"`, `"ENOSPC"`), when it has one. */
+  readonly code?: string;
 }
 
 /** Worker → queue. */
@@ -70,10 +72,12 @@ export type WireReply =
 /** Turns an error into something structured clone keeps. */
 export function toWire(error: unknown): WireError {
   if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
     return {
       name: error.name,
       message: error.message,
       ...(error.stack !== undefined && { stack: error.stack }),
+      ...(typeof code === "string" && { code }),
     };
   }
   return { name: "Error", message: String(error) };
@@ -89,12 +93,14 @@ const BUILTIN: Record<string, ErrorConstructor> = {
 };
 
 /**
- * Rebuilds an error of the same class where it can: `Deno.errors.*` (so
- * `instanceof Deno.errors.NotFound` holds) and the built-in ones; others
- * become an `Error` with the same `name`.
+ * Rebuilds an error of the same class where it can: `Deno.errors.*` under
+ * Deno (so `instanceof Deno.errors.NotFound` holds) and the built-in ones;
+ * others become an `Error` with the same `name`. Node.js's `code` is kept.
  */
 export function fromWire(wire: WireError): Error {
-  const DenoError = (Deno.errors as Record<string, unknown>)[wire.name];
+  const denoErrors = (globalThis as { Deno?: { errors?: unknown } }).Deno
+    ?.errors as Record<string, unknown> | undefined;
+  const DenoError = denoErrors?.[wire.name];
   let error: Error;
   if (typeof DenoError === "function") {
     error = new (DenoError as ErrorConstructor)(wire.message);
@@ -105,6 +111,9 @@ export function fromWire(wire: WireError): Error {
     error.name = wire.name;
   }
   if (wire.stack !== undefined) error.stack = wire.stack;
+  if (wire.code !== undefined) {
+    (error as Error & { code?: string }).code = wire.code;
+  }
   return error;
 }
 

@@ -9,6 +9,7 @@
  */
 
 import { parentPort } from "node:worker_threads";
+import { useNodeStoreOutsideDeno } from "../store/node/_outside_deno.ts";
 import { serveSaves } from "./_save_wire.ts";
 
 if (parentPort === null) {
@@ -16,4 +17,7 @@ if (parentPort === null) {
     "Cannot serve saves: this module runs only as a node:worker_threads Worker",
   );
 }
+// Under Node.js the files are written through NodeStore, as on the
+// training thread (the Node.js entry point does the same there).
+useNodeStoreOutsideDeno();
 serveSaves(parentPort);

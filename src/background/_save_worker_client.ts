@@ -25,6 +25,21 @@ function bundledUrl(): URL {
   );
 }
 
+/**
+ * Lets a timer not hold the process open: Node.js's timers are objects with
+ * `unref()`, Deno's are numbers given to `Deno.unrefTimer`.
+ */
+function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+  const t = timer as unknown as { unref?: () => void };
+  if (typeof t === "object" && t !== null && typeof t.unref === "function") {
+    t.unref();
+    return;
+  }
+  (globalThis as unknown as { Deno?: { unrefTimer(id: unknown): void } })
+    .Deno
+    ?.unrefTimer(timer);
+}
+
 interface Pending {
   resolve(reply: WireReply): void;
   reject(error: Error): void;
@@ -142,7 +157,7 @@ export class SaveWorker {
       this.#idleTimer = undefined;
       if (this.#pending === null) this.terminate();
     }, this.#idleMs);
-    Deno.unrefTimer(timer);
+    unrefTimer(timer);
     this.#idleTimer = timer;
   }
 

@@ -1,7 +1,9 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 // Internal: the monitor's only contact with the process (signals, exit, its
-// id). Everything else of src/monitor/ is runtime neutral; a port to another
-// runtime replaces this file.
+// id). Everything else of src/monitor/ is runtime neutral. Deno's calls
+// (`Deno.addSignalListener`, `Deno.exit`, `Deno.pid`) under Deno, Node.js's
+// `process` elsewhere; both are looked up on `globalThis`, so this file
+// imports nothing a browser bundle could not load.
 
 /** The signals a monitor can save on, with their numbers (exit 128 + n). */
 export const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
@@ -9,32 +11,78 @@ export const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
 /** A signal a monitor can save on. */
 export type ProcessSignal = keyof typeof SIGNAL_NUMBERS;
 
+/** What this file uses of Deno. */
+interface DenoProcess {
+  build: { os: string };
+  pid: number;
+  addSignalListener(signal: ProcessSignal, listener: () => void): void;
+  removeSignalListener(signal: ProcessSignal, listener: () => void): void;
+  exit(code: number): never;
+}
+
+/** What this file uses of Node.js's `process`. */
+interface NodeProcess {
+  platform: string;
+  pid: number;
+  on(signal: ProcessSignal, listener: () => void): unknown;
+  off(signal: ProcessSignal, listener: () => void): unknown;
+  exit(code: number): never;
+}
+
+/** The runtime's process calls: Deno's, else Node.js's, else none. */
+function runtime():
+  | { deno: DenoProcess }
+  | { node: NodeProcess }
+  | null {
+  const g = globalThis as unknown as {
+    Deno?: DenoProcess;
+    process?: NodeProcess;
+  };
+  if (g.Deno !== undefined) return { deno: g.Deno };
+  if (typeof g.process?.on === "function") return { node: g.process };
+  return null;
+}
+
 /**
  * Listens for `signal`; returns the function that stops listening, or
- * `null` where the runtime cannot deliver it (SIGTERM on Windows).
+ * `null` where the runtime cannot deliver it (SIGTERM on Windows, or a
+ * runtime without signals).
  */
 export function listenForSignal(
   signal: ProcessSignal,
   listener: () => void,
 ): (() => void) | null {
-  // Windows delivers SIGINT (Ctrl-C) only.
-  if (signal === "SIGTERM" && Deno.build.os === "windows") return null;
-  Deno.addSignalListener(signal, listener);
-  return () => Deno.removeSignalListener(signal, listener);
+  const rt = runtime();
+  if (rt === null) return null;
+  if ("deno" in rt) {
+    // Windows delivers SIGINT (Ctrl-C) only.
+    if (signal === "SIGTERM" && rt.deno.build.os === "windows") return null;
+    rt.deno.addSignalListener(signal, listener);
+    return () => rt.deno.removeSignalListener(signal, listener);
+  }
+  if (signal === "SIGTERM" && rt.node.platform === "win32") return null;
+  // A listener replaces Node.js's default (exit at once) for this signal.
+  rt.node.on(signal, listener);
+  return () => void rt.node.off(signal, listener);
 }
 
 /** Ends the process as `signal` would have: exit code 128 + its number. */
 export function exitForSignal(signal: ProcessSignal): never {
-  Deno.exit(128 + SIGNAL_NUMBERS[signal]);
+  const rt = runtime();
+  const code = 128 + SIGNAL_NUMBERS[signal];
+  if (rt === null) {
+    throw new Error(`Cannot exit on ${signal}: this runtime has no process`);
+  }
+  return "deno" in rt ? rt.deno.exit(code) : rt.node.exit(code);
 }
 
 /** Who this process is, for the lock a second writer is refused by. */
 export function processOwner(): string {
   // A browser has no process (the browser build runs this too).
-  const pid = (globalThis as { Deno?: { pid?: number } }).Deno?.pid;
-  const where = pid === undefined
+  const rt = runtime();
+  const where = rt === null
     ? "a browser page or Worker"
-    : `process ${pid}`;
+    : `process ${"deno" in rt ? rt.deno.pid : rt.node.pid}`;
   return `a CheckpointMonitor in ${where}, started ${new Date().toISOString()}`;
 }
 

@@ -219,7 +219,7 @@ export class CheckpointMonitor extends EventTarget
   override addEventListener<K extends keyof CheckpointMonitorEventMap>(
     type: K,
     listener: (event: CheckpointMonitorEventMap[K]) => void,
-    options?: boolean | AddEventListenerOptions,
+    options?: Parameters<EventTarget["addEventListener"]>[2],
   ): void;
   /**
    * Registers an event listener for any event type.
@@ -230,13 +230,13 @@ export class CheckpointMonitor extends EventTarget
    */
   override addEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
+    listener: Parameters<EventTarget["addEventListener"]>[1],
+    options?: Parameters<EventTarget["addEventListener"]>[2],
   ): void;
   override addEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
+    listener: Parameters<EventTarget["addEventListener"]>[1],
+    options?: Parameters<EventTarget["addEventListener"]>[2],
   ): void {
     super.addEventListener(type, listener, options);
   }

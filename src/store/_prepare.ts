@@ -37,6 +37,21 @@ export function rankFromEnv(): number {
 }
 
 /**
+ * An environment variable: under Deno only when the process may read it
+ * without a prompt; elsewhere (Node.js) from `process.env`.
+ */
+function readEnv(variable: string): string | undefined {
+  const g = globalThis as {
+    Deno?: unknown;
+    process?: { env?: Record<string, string | undefined> };
+  };
+  if (g.Deno === undefined) return g.process?.env?.[variable];
+  const permission = Deno.permissions.querySync({ name: "env", variable });
+  if (permission.state !== "granted") return undefined;
+  return Deno.env.get(variable);
+}
+
+/**
  * Reads an integer of at least `min` from an environment variable when the
  * process may read it without a prompt; `undefined` when it may not or the
  * variable is unset or empty.
@@ -45,11 +60,7 @@ export function countFromEnv(
   variable: string,
   min: number,
 ): number | undefined {
-  // A browser has no environment (the browser build runs this too).
-  if ((globalThis as { Deno?: unknown }).Deno === undefined) return undefined;
-  const permission = Deno.permissions.querySync({ name: "env", variable });
-  if (permission.state !== "granted") return undefined;
-  const text = Deno.env.get(variable);
+  const text = readEnv(variable);
   if (text === undefined || text === "") return undefined;
   const n = Number(text);
   if (!/^[0-9]+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {

@@ -63,17 +63,23 @@ class LocalStore implements CheckpointStore {
         `Cannot read "${path}": it holds ${size} bytes, more than the limit of ${maxBytes}`,
       );
     }
-    await using source = await openFileSource(path);
-    // The size is the one the open handle reports (a file replaced since the
-    // stat above is read as it is now), still within the limit.
-    if (source.size > maxBytes) {
-      throw new RangeError(
-        `Cannot read "${path}": it holds ${source.size} bytes, more than the limit of ${maxBytes}`,
-      );
+    // No `await using`: this code is in the save Worker's bundle, which
+    // runs unchanged under Node.js 20, whose parser does not know it.
+    const source = await openFileSource(path);
+    try {
+      // The size is the one the open handle reports (a file replaced since
+      // the stat above is read as it is now), still within the limit.
+      if (source.size > maxBytes) {
+        throw new RangeError(
+          `Cannot read "${path}": it holds ${source.size} bytes, more than the limit of ${maxBytes}`,
+        );
+      }
+      const bytes = new Uint8Array(source.size);
+      await source.readAt(0, bytes);
+      return bytes;
+    } finally {
+      await source.close();
     }
-    const bytes = new Uint8Array(source.size);
-    await source.readAt(0, bytes);
-    return bytes;
   }
 
   write(

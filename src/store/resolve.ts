@@ -7,7 +7,7 @@
  * @module
  */
 
-import { localStore } from "./local_store.ts";
+import { fileStore } from "./_file_store.ts";
 import { S3Store } from "./s3/s3_store.ts";
 import { S3_ENV_VARIABLES, s3OptionsFromEnv } from "./s3/env.ts";
 import type { CheckpointStore } from "./store.ts";
@@ -63,7 +63,9 @@ export function registerStore(scheme: string, factory: StoreFactory): void {
 /**
  * The store that serves `path`: `store` when given, else the factory
  * registered for the path's scheme (`s3://` paths: an S3 store made from the
- * `AWS_*` environment variables), else the local file system.
+ * `AWS_*` environment variables), else the local file system
+ * ({@linkcode localStore} under Deno; a `NodeStore` when the npm package
+ * runs under Node.js).
  *
  * @param path A file or folder path.
  * @param store An explicit store, which wins.
@@ -82,7 +84,7 @@ export function storeFor(
 ): CheckpointStore {
   if (store !== undefined) return store;
   const scheme = schemeOf(path);
-  if (scheme === "" || scheme === "file") return localStore;
+  if (scheme === "" || scheme === "file") return fileStore();
   const factory = factories.get(scheme);
   if (factory === undefined) {
     throw new TypeError(
