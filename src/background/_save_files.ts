@@ -48,7 +48,8 @@ interface FileLayout {
   first: number;
   append?: [string, { index: number } | WireAppend][];
   options: Omit<SaveCheckpointOptions, "appendInfo" | "store">;
-  store: CheckpointStore;
+  /** The store option as given (resolved against the path when described). */
+  store: CheckpointStore | undefined;
 }
 
 /** A file ready to write: its wire form and where it goes. */
@@ -84,7 +85,7 @@ function layoutFile(file: SaveQueueFile, i: number, tensors: Tensor[]) {
     params,
     first,
     options,
-    store: storeFor(file.path, store),
+    store,
   };
   if (appendInfo === undefined) return layout;
   const append: [string, { index: number } | WireAppend][] = [];
@@ -146,9 +147,29 @@ export function snapshotFiles(
   arena: SnapshotArena,
   files: readonly SaveQueueFile[],
 ): { planned: PlannedFile[]; snapshot: Snapshot } {
+  const snapshot = arena.snapshot(tensorsOf(files));
+  return { planned: describeFiles(files, snapshot), snapshot };
+}
+
+/**
+ * Describes each file by reference to a snapshot of its tensors taken
+ * earlier (by {@linkcode tensorsOf}'s order, possibly of the same files at
+ * other paths), with the store that writes it.
+ *
+ * @throws {TypeError} When a file or option is malformed, or the files
+ * have another number of tensors than the snapshot.
+ */
+export function describeFiles(
+  files: readonly SaveQueueFile[],
+  snapshot: Snapshot,
+): PlannedFile[] {
   const { layouts, tensors } = collect(files);
-  const snapshot = arena.snapshot(tensors);
-  const planned = layouts.map((l): PlannedFile => {
+  if (tensors.length !== snapshot.refs.length) {
+    throw new TypeError(
+      `Cannot save in the background: the files have ${tensors.length} tensors, the snapshot taken for them ${snapshot.refs.length}`,
+    );
+  }
+  return layouts.map((l): PlannedFile => {
     const params = l.params.map((p, j): WireParam => {
       const ref = snapshot.refs[l.first + j]!;
       return p.requiresGrad === undefined
@@ -164,7 +185,7 @@ export function snapshotFiles(
       ...(appendInfo && { appendInfo }),
       options: l.options,
     };
-    return { wire, store: l.store, local: l.store === localStore };
+    const store = storeFor(l.path, l.store);
+    return { wire, store, local: store === localStore };
   });
-  return { planned, snapshot };
 }
