@@ -380,6 +380,86 @@ Deno.test("a process that trains with asyncSave exits by itself after training",
   });
 });
 
+// After the script's last line, a timer that does not itself keep the
+// process alive prints "held" if anything else (the idle Worker, its idle
+// timer) still does 3 s later; nothing is in flight by then (flushed). The
+// parent gives up only after 120 s, so a child kept alive for good fails
+// the test instead of hanging it.
+const HELD_PROBE = `
+await monitor.flush();
+Deno.unrefTimer(setTimeout(() => console.log("held"), 3000));
+console.log("end");`;
+
+for (
+  const [what, body] of [
+    [
+      "a failed train()",
+      `try {
+        await train({
+          epochs: 2, stepsPerEpoch: 5, network: { w }, callbacks: [monitor],
+          step: ({ step }) => {
+            if (step === 7) throw new Error("the data loader died");
+            w.data.fill(step);
+          },
+        });
+      } catch (e) { console.log((e as Error).message); }`,
+    ],
+    [
+      "a loop that never calls onTrainEnd() or close()",
+      `const network = { w };
+      await monitor.onTrainBegin({ step: 0, epoch: 1, stepsPerEpoch: 10, network });
+      for (let step = 1; step <= 5; step++) {
+        await monitor.onStepEnd({ step, epoch: 1, stepsPerEpoch: 10, network });
+      }
+      console.log("the data loader died");`,
+    ],
+  ] as const
+) {
+  Deno.test(`asyncSave: after ${what}, the idle Worker does not keep the process alive`, async () => {
+    await withTempDir(async (dir) => {
+      const script = join(dir, "script.ts");
+      await Deno.writeTextFile(
+        script,
+        `import { CheckpointMonitor, train } from ${JSON.stringify(MOD)};
+        const w = { dtype: "Float32" as const, shape: [1000], data: new Float32Array(1000) };
+        const monitor = new CheckpointMonitor({
+          directory: ${JSON.stringify(dir)}, rank: 0, asyncSave: true,
+          saveCheckpointSteps: 2,
+        });
+        ${body}
+        ${HELD_PROBE}`,
+      );
+      const child = new Deno.Command("deno", {
+        args: [
+          "run",
+          "--no-prompt",
+          `--allow-read=${REPO},${dir}`,
+          `--allow-write=${dir}`,
+          script,
+        ],
+        cwd: REPO,
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+      try {
+        const out = await child.output();
+        const text = (b: Uint8Array) => new TextDecoder().decode(b);
+        equal(out.code, 0, text(out.stderr));
+        equal(text(out.stdout), "the data loader died\nend\n");
+      } finally {
+        clearTimeout(timer);
+      }
+      deepEqual(await listDir(join(dir, CKPT)), [
+        "CKP_rank_0-1_2.ckpt",
+        "CKP_rank_0-1_4.ckpt",
+        ...(what === "a failed train()" ? ["CKP_rank_0-2_1.ckpt"] : []),
+        "meta.json",
+      ]);
+    });
+  });
+}
+
 Deno.test("a process that forgets close() still exits once the idle Worker is ended", async () => {
   await withTempDir(async (dir) => {
     const result = await runScript(

@@ -1,5 +1,12 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
-import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
+import {
+  deepEqual,
+  equal,
+  match,
+  ok,
+  rejects,
+  throws,
+} from "node:assert/strict";
 import {
   type CheckpointStore,
   loadCheckpoint,
@@ -8,6 +15,7 @@ import {
   type Tensor,
 } from "../mod.ts";
 import { SaveQueue } from "../src/background/save_queue.ts";
+import { SnapshotArena } from "../src/background/snapshot.ts";
 import { listDir, withTempDir } from "./_helpers.ts";
 
 const FAULTY = new URL("./_fault_save_worker.ts", import.meta.url);
@@ -251,23 +259,102 @@ Deno.test("bad input is rejected when the save is queued, not later", async () =
   equal(queue.pending, false);
 });
 
-Deno.test("reserve prepares the arena in the Worker; the first save then allocates nothing", async () => {
+Deno.test("reserve prepares the arena in the Worker, slab by slab; the first save then allocates nothing", async () => {
   await withTempDir(async (dir) => {
     await using queue = new SaveQueue({ slabSize: 1 << 20 });
     const files = [{ path: `${dir}/a.ckpt`, network: model(500_000, 1) }];
     queue.reserve(files);
-    ok(queue.pending, "the allocation runs like a save");
-    const ticket = await queue.enqueue(files);
-    equal(queue.stats.waits, 1, "the save waited for the reservation");
-    ok(ticket.waitedMs > 0, "the Worker had to start and allocate first");
-    equal(queue.stats.waitedMs, ticket.waitedMs, "that was the only wait");
+    ok(queue.reserving, "the allocation runs in the background");
+    equal(queue.pending, false, "it is no save: a save need not wait for it");
+    await queue.flush();
     const capacity = queue.stats.arenaBytes;
-    ok(capacity >= 2_000_008);
+    ok(capacity >= 2_000_008, `${capacity}`);
+    const ticket = await queue.enqueue(files);
+    equal(ticket.waitedMs, 0);
+    equal(queue.stats.waits, 0);
+    equal(queue.stats.arenaBytes, capacity, "the save allocated nothing");
     await queue.flush();
     equal(queue.stats.arenaBytes, capacity);
     queue.reserve(files);
-    equal(queue.pending, false, "nothing to do when the arena fits");
+    equal(queue.reserving, false, "nothing to do when the arena fits");
     ok((await values(`${dir}/a.ckpt`, "w")).every((x) => x === 1));
+  });
+});
+
+/** `count` tensors of `n` Float32 each, filled with `fill`. */
+function layers(count: number, n: number, fill: number): Tensor<"Float32">[] {
+  return Array.from({ length: count }, () => ({
+    dtype: "Float32" as const,
+    shape: [n],
+    data: new Float32Array(n).fill(fill),
+  }));
+}
+
+for (const when of ["before any slab arrived", "halfway"] as const) {
+  Deno.test(`a save during a reservation (${when}) does not wait for it: it copies into the slabs reserved so far and allocates the rest`, async () => {
+    await withTempDir(async (dir) => {
+      const slabSize = 256 * 1024;
+      await using queue = new SaveQueue({ slabSize });
+      const tensors = layers(128, 64 * 1024, 3); // 128 slabs of 256 KiB
+      const network = Object.fromEntries(tensors.map((t, i) => [`l${i}`, t]));
+      const files = [{ path: `${dir}/a.ckpt`, network }];
+      const needed = new SnapshotArena({ slabSize }).reservation(tensors)
+        .reduce((a, b) => a + b, 0);
+      queue.reserve(files);
+      if (when === "halfway") {
+        while (queue.stats.arenaBytes < needed / 4) {
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        ok(queue.reserving, "the reservation was still running");
+      }
+      const ticket = await queue.enqueue(files);
+      equal(ticket.waitedMs, 0, "no wait for the reservation");
+      for (const t of tensors) t.data.fill(0);
+      await queue.flush();
+      equal(queue.reserving, false, "the reservation ended");
+      equal(queue.stats.arenaBytes, needed, "no slab adopted twice or late");
+      ok((await values(`${dir}/a.ckpt`, "l127")).every((x) => x === 3));
+      const again = await queue.enqueue([{ path: `${dir}/b.ckpt`, network }]);
+      equal(again.waitedMs, 0);
+      await queue.flush();
+      equal(queue.stats.arenaBytes, needed, "the next save reuses the arena");
+      ok((await values(`${dir}/b.ckpt`, "l0")).every((x) => x === 0));
+    });
+  });
+}
+
+Deno.test("hold copies now; enqueue writes that copy later, under the path it is given then", async () => {
+  await withTempDir(async (dir) => {
+    await using queue = new SaveQueue();
+    const network = model(1000, 5);
+    ok(queue.free);
+    const held = queue.hold([{ path: "", network }]);
+    equal(held.bytes, 4008);
+    equal(queue.free, false, "the copy holds the arena");
+    network.w.data.fill(6); // the loop goes on before the path is known
+    await queue.enqueue([{ path: `${dir}/a.ckpt`, network }], {}, held);
+    await queue.flush();
+    ok(queue.free);
+    ok((await values(`${dir}/a.ckpt`, "w")).every((x) => x === 5));
+    // Released without a save, the arena is free again; release is once.
+    const other = queue.hold([{ path: "", network }]);
+    queue.release(other);
+    queue.release(other);
+    ok(queue.free);
+    // Files with another number of tensors than the copy are refused, and
+    // the copy is given back.
+    const third = queue.hold([{ path: "", network }]);
+    await rejects(
+      queue.enqueue(
+        [{ path: `${dir}/c.ckpt`, network: { w: network.w } }],
+        {},
+        third,
+      ),
+      /the files have 1 tensors, the snapshot taken for them 2/,
+    );
+    ok(queue.free);
+    await queue.close();
+    throws(() => queue.hold([{ path: "", network }]), /queue is closed/);
   });
 });
 

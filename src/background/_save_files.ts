@@ -21,7 +21,7 @@ import {
 } from "../tensor/types.ts";
 import { checkAppendValue } from "../tensor/_append.ts";
 import type { WireAppend, WireFile, WireParam } from "./_save_wire.ts";
-import type { Snapshot, SnapshotArena } from "./snapshot.ts";
+import type { Snapshot } from "./snapshot.ts";
 
 /** One file of a background save. */
 export interface SaveQueueFile {
@@ -49,7 +49,8 @@ interface FileLayout {
   first: number;
   append?: [string, { index: number } | WireAppend][];
   options: Omit<SaveCheckpointOptions, "appendInfo" | "store">;
-  store: CheckpointStore;
+  /** The store option as given (resolved against the path when described). */
+  store: CheckpointStore | undefined;
 }
 
 /** A file ready to write: its wire form and where it goes. */
@@ -85,7 +86,7 @@ function layoutFile(file: SaveQueueFile, i: number, tensors: Tensor[]) {
     params,
     first,
     options,
-    store: storeFor(file.path, store),
+    store,
   };
   if (appendInfo === undefined) return layout;
   const append: [string, { index: number } | WireAppend][] = [];
@@ -141,7 +142,7 @@ export function tensorsOf(files: readonly SaveQueueFile[]): Tensor[] {
 export function writesLocally(files: readonly SaveQueueFile[]): boolean {
   return files.some((file) => {
     try {
-      return storeFor(file.path, file.options?.store) === localStore;
+      return storeFor(file.path, file.options?.store) === fileStore();
     } catch {
       return true;
     }
@@ -149,19 +150,24 @@ export function writesLocally(files: readonly SaveQueueFile[]): boolean {
 }
 
 /**
- * Copies the files' tensors into the arena (which is lent from then on) and
- * describes each file by reference to the copy.
+ * Describes each file by reference to a snapshot of its tensors taken
+ * earlier (by {@linkcode tensorsOf}'s order, possibly of the same files at
+ * other paths), with the store that writes it.
  *
- * @throws {TypeError} When a file, tensor or option is malformed, or the
- * arena is lent.
+ * @throws {TypeError} When a file or option is malformed, or the files
+ * have another number of tensors than the snapshot.
  */
-export function snapshotFiles(
-  arena: SnapshotArena,
+export function describeFiles(
   files: readonly SaveQueueFile[],
-): { planned: PlannedFile[]; snapshot: Snapshot } {
+  snapshot: Snapshot,
+): PlannedFile[] {
   const { layouts, tensors } = collect(files);
-  const snapshot = arena.snapshot(tensors);
-  const planned = layouts.map((l): PlannedFile => {
+  if (tensors.length !== snapshot.refs.length) {
+    throw new TypeError(
+      `Cannot save in the background: the files have ${tensors.length} tensors, the snapshot taken for them ${snapshot.refs.length}`,
+    );
+  }
+  return layouts.map((l): PlannedFile => {
     const params = l.params.map((p, j): WireParam => {
       const ref = snapshot.refs[l.first + j]!;
       return p.requiresGrad === undefined
@@ -177,7 +183,7 @@ export function snapshotFiles(
       ...(appendInfo && { appendInfo }),
       options: l.options,
     };
-    return { wire, store: l.store, local: l.store === fileStore() };
+    const store = storeFor(l.path, l.store);
+    return { wire, store, local: store === fileStore() };
   });
-  return { planned, snapshot };
 }

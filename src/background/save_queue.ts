@@ -13,7 +13,7 @@
  * @module
  */
 
-import { saveCheckpoint, type SaveResult } from "../checkpoint/checkpoint.ts";
+import { saveCheckpoint } from "../checkpoint/checkpoint.ts";
 import { describeValue as describe } from "../core/_describe.ts";
 import {
   basenamePath,
@@ -21,6 +21,7 @@ import {
   dirnamePath,
 } from "../store/store.ts";
 import { type Snapshot, SnapshotArena } from "./snapshot.ts";
+import type { Tensor } from "../tensor/types.ts";
 import {
   answer,
   fromWire,
@@ -28,95 +29,30 @@ import {
   type WireReply,
 } from "./_save_wire.ts";
 import {
+  describeFiles,
   type PlannedFile,
   type SaveQueueFile,
-  snapshotFiles,
   tensorsOf,
   writesLocally,
 } from "./_save_files.ts";
 import { SaveWorker } from "./_save_worker_client.ts";
+import type {
+  Held,
+  HeldSnapshot,
+  SaveQueueHooks,
+  SaveQueueOptions,
+  SaveQueueStats,
+  SaveTicket,
+} from "./_save_types.ts";
 
 export type { SaveQueueFile } from "./_save_files.ts";
-
-/**
- * What the caller does as a background save progresses. Both run on the
- * caller's thread, in order; the next file is written only after
- * `onFile` of the previous one has resolved.
- */
-export interface SaveQueueHooks {
-  /**
-   * A file was committed: the caller's commit step (e.g. `meta.json`,
-   * retention). If it throws, the rest of the save is skipped and the error
-   * is kept like a failed write. `ticket` is the one
-   * {@linkcode SaveQueue.enqueue} returns for this save (complete before
-   * any hook runs, however soon the file is written).
-   */
-  onFile?: (
-    index: number,
-    result: SaveResult,
-    ms: number,
-    ticket: SaveTicket,
-  ) => unknown;
-  /**
-   * Writing file `index` failed in the background (not called for errors
-   * thrown by `onFile`). The error is also kept and rethrown.
-   */
-  onError?: (index: number, error: Error, ticket: SaveTicket) => unknown;
-}
-
-/** What {@linkcode SaveQueue.enqueue} did before returning. */
-export interface SaveTicket {
-  /** Milliseconds spent waiting for the save in flight (back-pressure). */
-  readonly waitedMs: number;
-  /** Milliseconds spent copying the tensors. */
-  readonly snapshotMs: number;
-  /** Bytes copied. */
-  readonly bytes: number;
-}
-
-/** Counters of a {@linkcode SaveQueue}. */
-export interface SaveQueueStats {
-  /** Saves queued so far. */
-  readonly saves: number;
-  /** Saves that had to wait for the previous one. */
-  readonly waits: number;
-  /** Total milliseconds waited for previous saves. */
-  readonly waitedMs: number;
-  /** Longest single wait, in milliseconds. */
-  readonly maxWaitMs: number;
-  /** Milliseconds of the last snapshot copy. */
-  readonly lastSnapshotMs: number;
-  /** Bytes the snapshot arena holds (its slabs, lent or not). */
-  readonly arenaBytes: number;
-}
-
-/** Options of {@linkcode SaveQueue}. */
-export interface SaveQueueOptions {
-  /**
-   * Largest new slab of the snapshot arena, in bytes.
-   *
-   * @default {67108864}
-   */
-  slabSize?: number;
-  /**
-   * The Worker module that writes files. Only for tests that inject faults:
-   * a `node:worker_threads` module that answers as
-   * `src/background/_save_worker.ts` does. By default the Worker runs that
-   * module's bundled code, which reads no file to start.
-   *
-   * @default {undefined}
-   */
-  workerUrl?: URL;
-  /**
-   * Milliseconds without a save after which the Worker is ended (a later
-   * save starts a new one), to give its memory back. An idle Worker never
-   * keeps the process alive, whatever this is. `Infinity` keeps the Worker
-   * until {@linkcode SaveQueue.stop} or {@linkcode SaveQueue.close}.
-   *
-   * @default {5000}
-   */
-  idleMs?: number;
-}
+export type {
+  HeldSnapshot,
+  SaveQueueHooks,
+  SaveQueueOptions,
+  SaveQueueStats,
+  SaveTicket,
+} from "./_save_types.ts";
 
 function closedError(): TypeError {
   return new TypeError("Cannot save in the background: the queue is closed");
@@ -208,6 +144,8 @@ export class SaveQueue implements AsyncDisposable {
   #arena: SnapshotArena;
   #worker: SaveWorker;
   #inflight: Promise<void> | null = null;
+  /** The arena's reservation, slab after slab, while it runs. */
+  #reserving: Promise<void> | null = null;
   #error: Error | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -245,6 +183,19 @@ export class SaveQueue implements AsyncDisposable {
   /** Whether a save is in flight. */
   get pending(): boolean {
     return this.#inflight !== null;
+  }
+
+  /** Whether a reservation of the arena is running. */
+  get reserving(): boolean {
+    return this.#reserving !== null;
+  }
+
+  /**
+   * Whether {@linkcode SaveQueue.hold} can copy now: the queue is open and
+   * no save holds the arena (the save before has given it back).
+   */
+  get free(): boolean {
+    return !this.#closed && !this.#arena.lent;
   }
 
   /** Whether {@linkcode SaveQueue.close} was called. */
@@ -291,34 +242,45 @@ export class SaveQueue implements AsyncDisposable {
   async enqueue(
     files: readonly SaveQueueFile[],
     hooks: SaveQueueHooks = {},
+    held?: HeldSnapshot,
   ): Promise<SaveTicket> {
-    if (this.#closed) throw closedError();
-    this.throwIfFailed();
-    const start = performance.now();
-    let waited = false;
-    while (this.#inflight !== null) {
-      waited = true;
-      await this.#inflight;
+    const own = held === undefined ? undefined : this.#own(held);
+    let waitedMs = 0;
+    let copy: Held;
+    let planned: PlannedFile[];
+    try {
+      if (this.#closed) throw closedError();
+      this.throwIfFailed();
+      const start = performance.now();
+      let waited = false;
+      while (this.#inflight !== null) {
+        waited = true;
+        await this.#inflight;
+      }
+      if (waited) {
+        waitedMs = performance.now() - start;
+        this.#waits++;
+        this.#waitedMs += waitedMs;
+        this.#maxWaitMs = Math.max(this.#maxWaitMs, waitedMs);
+      }
+      if (this.#closed) throw closedError();
+      this.throwIfFailed();
+      copy = own ?? this.#hold(files);
+      planned = describeFiles(files, copy.snapshot);
+    } catch (error) {
+      if (own !== undefined) this.release(own);
+      throw error;
     }
-    const waitedMs = performance.now() - start;
-    if (waited) {
-      this.#waits++;
-      this.#waitedMs += waitedMs;
-      this.#maxWaitMs = Math.max(this.#maxWaitMs, waitedMs);
-    }
-    if (this.#closed) throw closedError();
-    this.throwIfFailed();
-
-    // The Worker (if it is not running) boots while the tensors are copied;
-    // files of other stores are written here, without it.
-    if (writesLocally(files)) this.#worker.warm();
-    const copyStart = performance.now();
-    const { planned, snapshot } = snapshotFiles(this.#arena, files);
-    const snapshotMs = performance.now() - copyStart;
-    this.#lastSnapshotMs = snapshotMs;
+    // From here the save owns the arena until its run gives it back.
+    copy.done = true;
+    const snapshot = copy.snapshot;
     this.#saves++;
     // The ticket is complete before the save starts, and the hooks get it.
-    const ticket: SaveTicket = { waitedMs, snapshotMs, bytes: snapshot.bytes };
+    const ticket: SaveTicket = {
+      waitedMs,
+      snapshotMs: copy.snapshotMs,
+      bytes: snapshot.bytes,
+    };
     const run: Promise<void> = this.#run(planned, snapshot, hooks, ticket)
       .catch((error) => this.#keep(error))
       .finally(() => this.#settled(run));
@@ -327,12 +289,74 @@ export class SaveQueue implements AsyncDisposable {
   }
 
   /**
+   * Copies the tensors of `files` into the arena now, synchronously, and
+   * keeps the copy for a later {@linkcode SaveQueue.enqueue} of the same
+   * files (their paths and options may be settled by then). The caller may
+   * change its tensors as soon as this returns. Until the copy is enqueued
+   * or {@linkcode SaveQueue.release}d the arena is taken: check
+   * {@linkcode SaveQueue.free} first. A reservation still running is cut
+   * short: the copy uses the slabs reserved so far and allocates the rest.
+   *
+   * @param files The files of the save to come (only their tensors count).
+   * @returns The copy, to pass to `enqueue`.
+   * @throws {TypeError} When the queue is closed, the arena is taken, or a
+   * tensor is malformed.
+   *
+   * @example
+   * ```ts
+   * import { SaveQueue } from "./save_queue.ts";
+   * import { equal as assertEquals } from "node:assert/strict";
+   * const dir = await Deno.makeTempDir();
+   * const queue = new SaveQueue();
+   * const w = { dtype: "Int8" as const, shape: [1], data: Int8Array.of(1) };
+   * const held = queue.hold([{ path: "", network: { w } }]);
+   * w.data[0] = 2; // the copy is taken
+   * await queue.enqueue([{ path: `${dir}/w.ckpt`, network: { w } }], {}, held);
+   * await queue.close();
+   * assertEquals(held.bytes, 1);
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   */
+  hold(files: readonly SaveQueueFile[]): HeldSnapshot {
+    if (this.#closed) throw closedError();
+    return this.#hold(files);
+  }
+
+  /**
+   * Gives back the arena a {@linkcode SaveQueue.hold} took, when its save
+   * will not be enqueued. Does nothing once it was enqueued or released.
+   *
+   * @param held What `hold` returned.
+   *
+   * @example
+   * ```ts
+   * import { SaveQueue } from "./save_queue.ts";
+   * import { ok as assert } from "node:assert/strict";
+   * const queue = new SaveQueue();
+   * const w = { dtype: "Int8" as const, shape: [1], data: Int8Array.of(1) };
+   * queue.release(queue.hold([{ path: "", network: { w } }]));
+   * assert(queue.free);
+   * await queue.close();
+   * ```
+   */
+  release(held: HeldSnapshot): void {
+    const own = this.#own(held);
+    if (own.done) return;
+    own.done = true;
+    this.#arena.restore(own.snapshot.buffers);
+  }
+
+  /**
    * Prepares the arena for saves of `files` (the same files a later
    * {@linkcode SaveQueue.enqueue} gets) without copying anything: slabs it
-   * lacks are allocated and touched page by page in the Worker, so the
-   * first snapshot copies at memory speed instead of paying ~15 µs per
-   * fresh 4 KiB page on the caller's thread. Returns at once; a save queued
-   * meanwhile waits for it. Does nothing when the arena already fits.
+   * lacks are allocated and touched page by page in the Worker, one slab
+   * (at most `slabSize`) at a time, and adopted as each arrives, so the
+   * first snapshot copies at memory speed instead of paying for fresh pages
+   * on the caller's thread. Returns at once. A save that comes before the
+   * reservation is complete does not wait for it: it copies into the slabs
+   * reserved so far, allocates the rest itself and ends the reservation
+   * (the slab being touched then is dropped). Does nothing when the arena
+   * already fits, is taken, or a reservation is running.
    *
    * @param files The files of the saves to come.
    * @throws {TypeError} When the queue is closed, or a tensor is malformed.
@@ -352,18 +376,12 @@ export class SaveQueue implements AsyncDisposable {
   reserve(files: readonly SaveQueueFile[]): void {
     if (this.#closed) throw closedError();
     const tensors = tensorsOf(files);
-    if (this.#inflight !== null || this.#arena.lent) return;
+    if (this.#reserving !== null || this.#arena.lent) return;
     // Where no save Worker can start (the browser build), nothing is
     // allocated ahead: the first snapshot allocates as it copies.
     if (!SaveWorker.available) return;
-    const sizes = this.#arena.reservation(tensors);
-    if (sizes.every((n) => n === 0)) return;
-    const run: Promise<void> = this.#worker.request({ id: 0, alloc: sizes }, [])
-      .then((reply) => {
-        this.#arena.adopt(
-          sizes.map((n, i) => n === 0 ? null : reply.buffers[i]!),
-        );
-      })
+    if (this.#arena.reservation(tensors).every((n) => n === 0)) return;
+    const run: Promise<void> = this.#reserveSlabs(tensors)
       .catch((error) =>
         this.#keep(
           new Error(
@@ -374,8 +392,10 @@ export class SaveQueue implements AsyncDisposable {
           ),
         )
       )
-      .finally(() => this.#settled(run));
-    this.#inflight = run;
+      .finally(() => {
+        if (this.#reserving === run) this.#reserving = null;
+      });
+    this.#reserving = run;
   }
 
   /**
@@ -432,13 +452,14 @@ export class SaveQueue implements AsyncDisposable {
    * ```
    */
   async flush(): Promise<void> {
-    while (this.#inflight !== null) await this.#inflight;
+    await this.#quiet();
     this.throwIfFailed();
   }
 
   /**
-   * Waits until no save is in flight, without throwing: a failure stays
-   * kept for the next call that reports it.
+   * Waits until no save is in flight (a reservation may still run),
+   * without throwing: a failure stays kept for the next call that reports
+   * it.
    *
    * @returns When nothing is in flight.
    *
@@ -469,7 +490,7 @@ export class SaveQueue implements AsyncDisposable {
    */
   async stop(): Promise<void> {
     try {
-      while (this.#inflight !== null) await this.#inflight;
+      await this.#quiet();
     } finally {
       this.#worker.terminate();
     }
@@ -585,14 +606,77 @@ export class SaveQueue implements AsyncDisposable {
   /** Writes one file: in the Worker, or here for a store it cannot reach. */
   async #write(file: PlannedFile, buffers: ArrayBuffer[]): Promise<WireReply> {
     const request = { id: 0, file: file.wire, buffers };
-    if (file.local) return await this.#worker.request(request, buffers);
+    if (file.local) {
+      // The slab the reservation is touching comes first (one request at a
+      // time); the reservation stops there, the arena being taken.
+      await this.#reserving;
+      return await this.#worker.request(request, buffers);
+    }
     await afterStep();
     return await answer(request, saveInto(file.store));
   }
 
-  /** A save (or reservation) ended: nothing is in flight. */
+  /** A save ended: nothing is in flight. */
   #settled(run: Promise<void>): void {
     if (this.#inflight === run) this.#inflight = null;
+  }
+
+  /** Until neither a save nor a reservation runs. */
+  async #quiet(): Promise<void> {
+    while (this.#inflight !== null || this.#reserving !== null) {
+      await this.#inflight;
+      await this.#reserving;
+    }
+  }
+
+  /** Copies the files' tensors into the arena (lent from then on). */
+  #hold(files: readonly SaveQueueFile[]): Held {
+    const tensors = tensorsOf(files);
+    // The Worker (if it is not running) boots while the tensors are copied;
+    // files of other stores are written here, without it.
+    if (writesLocally(files)) this.#worker.warm();
+    const start = performance.now();
+    const snapshot = this.#arena.snapshot(tensors);
+    const snapshotMs = performance.now() - start;
+    this.#lastSnapshotMs = snapshotMs;
+    return { bytes: snapshot.bytes, snapshotMs, snapshot, done: false };
+  }
+
+  #own(held: HeldSnapshot): Held {
+    const own = held as Held;
+    if (typeof own.done !== "boolean" || own.snapshot === undefined) {
+      throw new TypeError(
+        `Cannot save in the background: expected a snapshot from hold(), received ${
+          describe(held)
+        }`,
+      );
+    }
+    return own;
+  }
+
+  /**
+   * Allocates and touches, in the Worker, the slabs a snapshot of `tensors`
+   * lacks, one at a time, adopting each as it arrives; stops as soon as a
+   * snapshot has taken the arena (it allocated what was still missing).
+   */
+  async #reserveSlabs(tensors: readonly Tensor[]): Promise<void> {
+    for (;;) {
+      if (this.#closed || this.#arena.lent) return;
+      const sizes = this.#arena.reservation(tensors);
+      const index = sizes.findIndex((n) => n > 0);
+      if (index < 0) return;
+      const size = sizes[index]!;
+      const reply = await this.#worker.request(
+        { id: 0, alloc: [size] },
+        [],
+      );
+      // A snapshot taken meanwhile allocated this slab itself: drop it.
+      if (this.#arena.lent) return;
+      if (this.#arena.reservation(tensors)[index] !== size) continue;
+      const slabs: (ArrayBuffer | null)[] = new Array(index).fill(null);
+      slabs.push(reply.buffers[0]!);
+      this.#arena.adopt(slabs);
+    }
   }
 
   async #failed(error: Error, report: () => unknown): Promise<void> {

@@ -12,7 +12,11 @@ import {
   type SaveResult,
 } from "../checkpoint/checkpoint.ts";
 import type { CheckpointLayout } from "../checkpoint/layout.ts";
-import { SaveQueue, type SaveQueueFile } from "../background/save_queue.ts";
+import {
+  type HeldSnapshot,
+  SaveQueue,
+  type SaveQueueFile,
+} from "../background/save_queue.ts";
 import { SnapshotArena } from "../background/snapshot.ts";
 import {
   type CheckpointStore,
@@ -80,6 +84,25 @@ interface Later {
   readonly after: Promise<void>;
 }
 
+/**
+ * A plan's files as the background queue takes them; the tensors (network,
+ * then those of `appendInfo`) are listed in the same order whatever the
+ * options, so a copy taken before the paths are known fits the files.
+ */
+function queueFiles(
+  plan: SavePlan,
+  options: (file: FilePlan) => SaveCheckpointOptions,
+): SaveQueueFile[] {
+  return plan.files.map((file) => ({
+    path: file.path,
+    network: file.network,
+    options: {
+      ...options(file),
+      ...(file.appendInfo && { appendInfo: file.appendInfo }),
+    },
+  }));
+}
+
 /** Runs save plans one at a time; see the module comment. */
 export class SaveExecutor {
   #settings: ExecutorSettings;
@@ -90,6 +113,12 @@ export class SaveExecutor {
   /** Copies of a save waiting for the one in flight (and sync saves). */
   #arena = new SnapshotArena();
   #queue: SaveQueue | null;
+  /**
+   * Saves copied into this executor's arena (or fresh memory) whose turn
+   * to be handed to the queue has not come: while there is one, a later
+   * save may not take the queue's arena before it.
+   */
+  #waitingCopies = 0;
   /** Network and trainable files this monitor wrote (it may replace them). */
   #created = new Set<string>();
   /** Not prepared yet, or a save failed: check the folders before the next. */
@@ -125,10 +154,11 @@ export class SaveExecutor {
   }
 
   /**
-   * Queues a plan: its tensors are copied now (into the background queue's
-   * arena when it is free, else into this executor's), then it runs after
-   * the saves before it. `ready` is awaited first (the run's preparation).
-   * `onFailed` is called when the save fails, before `finished` settles.
+   * Queues a plan: its tensors are copied now (with `asyncSave`, straight
+   * into the background queue's arena when no save holds it; else into
+   * this executor's arena), then it runs after the saves before it. `ready`
+   * is awaited first (the run's preparation). `onFailed` is called when
+   * the save fails, before `finished` settles.
    */
   submit(
     plan: SavePlan,
@@ -136,37 +166,40 @@ export class SaveExecutor {
     onFailed: () => void,
   ): Submitted {
     const queue = this.#queue;
-    const kind = plan.files[0]!.kind;
-    const direct = queue !== null && ready === null && this.#busy === 0 &&
-      !queue.pending && !this.#checkFolders && kind === "main";
-    const submittedAt = this.#settings.clock();
+    let held: HeldSnapshot | null = null;
     let snapshot: PlanSnapshot | null = null;
-    let accepted: Promise<void>;
-    let written: Promise<Later>;
-    if (direct) {
-      // The queue copies synchronously when nothing is in flight.
-      written = this.#enqueue(this.#place(plan), queue, 0);
-      accepted = written.then(() => {});
+    if (queue !== null && queue.free && this.#waitingCopies === 0) {
+      // One copy, into the memory the Worker writes from: the first save
+      // of a run that is not prepared yet included.
+      held = queue.hold(queueFiles(plan, () => ({})));
     } else {
       snapshot = snapshotPlan(plan, this.#arena);
-      const copy = snapshot.plan;
-      const previous = this.#tail;
-      const start = previous.then(() => ready).then(async () => {
-        const placed = this.#place(copy);
-        await this.#prepareFolders(placed);
-        return placed;
-      });
-      if (queue === null) {
-        written = start.then((placed) => this.#write(placed));
-        accepted = written.then(() => {});
-      } else {
-        written = start.then((placed) =>
-          this.#enqueue(placed, queue, this.#settings.clock() - submittedAt)
-        );
-        accepted = written.then(() => {});
-      }
+      if (queue !== null) this.#waitingCopies++;
     }
-    const release = () => snapshot?.release();
+    const copied = this.#settings.clock();
+    const copy = snapshot?.plan ?? plan;
+    const previous = this.#tail;
+    const start = previous.then(() => ready).then(async () => {
+      const placed = this.#place(copy);
+      await this.#prepareFolders(placed);
+      return placed;
+    });
+    let written: Promise<Later>;
+    if (queue === null) {
+      written = start.then((placed) => this.#write(placed));
+    } else {
+      const enqueued = start.then((placed) =>
+        this.#enqueue(placed, queue, this.#settings.clock() - copied, held)
+      );
+      written = held !== null ? enqueued : enqueued.finally(() => {
+        this.#waitingCopies--;
+      });
+    }
+    const accepted = written.then(() => {});
+    const release = () => {
+      snapshot?.release();
+      if (held !== null) queue?.release(held);
+    };
     // `written` resolves to the bookkeeping still running; its failures and
     // the save's own end in `finished`, which never rejects.
     const finished = written.then(
@@ -273,13 +306,10 @@ export class SaveExecutor {
     plan: SavePlan,
     queue: SaveQueue,
     waitedMs: number,
+    held: HeldSnapshot | null,
   ): Promise<Later> {
-    const files: SaveQueueFile[] = plan.files.map((file) => ({
-      path: file.path,
-      network: file.network,
-      // A store the Worker cannot be sent is written by the queue itself.
-      options: this.#saveOptions(file, true),
-    }));
+    // A store the Worker cannot be sent is written by the queue itself.
+    const files = queueFiles(plan, (file) => this.#saveOptions(file, true));
     const start = this.#settings.clock();
     await queue.enqueue(files, {
       // The queue hands each hook the ticket of this save: its own wait for
@@ -300,7 +330,7 @@ export class SaveExecutor {
       },
       onError: (i, error) =>
         this.#settings.emit("error", { error, file: plan.files[i]!.path }),
-    });
+    }, held ?? undefined);
     return { after: queue.idle() };
   }
 
