@@ -15,6 +15,12 @@
  * one: the network's arrays exist too); a 4 MiB-chunk loop into one reused
  * buffer; Deno.readFile (a fresh buffer).
  *
+ * Then the peak memory of the documented resume: a child process
+ * (`_resume_rss_child.ts`) builds the same network, runs `resume()` once and
+ * reports its peak RSS (sampled every millisecond) above its RSS before the
+ * network existed, minus the network's bytes (the goal: at most
+ * 64 MiB above the network). Two children, after the timed rounds.
+ *
  * @module
  */
 
@@ -192,6 +198,31 @@ try {
       ms(median(findFull))
     } = ${(median(findFull) / base).toFixed(2)}x Deno.readFile`,
   );
+  // Peak RSS of resume() alone, in a fresh process (see the module doc).
+  const child = new URL("./_resume_rss_child.ts", import.meta.url).pathname;
+  for (let r = 0; r < 2; r++) {
+    const out = await new Deno.Command("deno", {
+      args: [
+        "run",
+        "--quiet",
+        `--allow-read=${directory}`,
+        child,
+        directory,
+        String(MIB),
+        String(TENSORS),
+        ...(GCM ? ["gcm"] : []),
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) throw new Error(`the RSS child failed (${out.code})`);
+    const m = JSON.parse(new TextDecoder().decode(out.stdout));
+    console.log(
+      `resume() peak RSS, child ${
+        r + 1
+      }: ${m.peakMiB} MiB = start ${m.startMiB} MiB + network ${m.networkMiB} MiB + ${m.overMiB} MiB (goal: <= 64 MiB above the network); getrusage peak ${m.maxRssMiB} MiB (${m.maxRssBeforeMiB} MiB before resume: inherited from this process)`,
+    );
+  }
 } finally {
   await Deno.remove(directory, { recursive: true });
 }

@@ -9,6 +9,15 @@
  *   vs the same without it (`check: false`);
  * - load (`loadCheckpoint`) vs a raw read of the same file (one buffer of
  *   the file's size filled by a read loop);
+ * - load + first use: the load, then one read of a byte in every 4 KiB page
+ *   of every loaded tensor (what a caller's first use of the values costs
+ *   at least). On VMs whose hypervisor maps a page into the process only
+ *   when the process itself first touches it (shadow paging: a kernel
+ *   `read()` into fresh memory does not map it for the process), the
+ *   first touch of freshly read memory costs ~15 µs per page; a load that
+ *   checks its file's CRC pays it inside the load, one that does not
+ *   leaves it to the caller. Compare the checked and unchecked loads on
+ *   this line;
  * - peak RSS while saving, above the RSS just before the save
  *   (`Deno.memoryUsage().rss` sampled every millisecond during two extra,
  *   untimed saves per format).
@@ -22,7 +31,7 @@
  * @module
  */
 import { cpuUsage } from "node:process";
-import { loadCheckpoint, saveCheckpoint } from "../mod.ts";
+import { loadCheckpoint, saveCheckpoint, type Tensor } from "../mod.ts";
 import { benchNetwork, rawRead, rawWrite } from "./_network.ts";
 import { _positional } from "../src/core/_positional.ts";
 
@@ -45,6 +54,21 @@ function watchRss(): { stop(): number } {
       return Math.max(peak, Deno.memoryUsage().rss);
     },
   };
+}
+
+/** Reads one byte of every 4 KiB page of every loaded tensor. */
+function firstUse(loaded: Map<string, Tensor | string>): number {
+  let sum = 0;
+  for (const v of loaded.values()) {
+    if (typeof v === "string") continue;
+    const b = new Uint8Array(
+      v.data.buffer,
+      v.data.byteOffset,
+      v.data.byteLength,
+    );
+    for (let i = 0; i < b.length; i += 4096) sum += b[i]!;
+  }
+  return sum;
 }
 
 function median(xs: number[]): number {
@@ -128,6 +152,15 @@ try {
           const loaded = await loadCheckpoint(path);
           done(`load ${format}`);
           if (loaded.size !== network.size) throw new Error("count mismatch");
+          const used = timer();
+          firstUse(loaded);
+          used(`use ${format}`);
+          (times[`load+use ${format}`] ??= []).push(
+            times[`load ${format}`]!.at(-1)! + times[`use ${format}`]!.at(-1)!,
+          );
+          (cpu[`load+use ${format}`] ??= []).push(
+            cpu[`load ${format}`]!.at(-1)! + cpu[`use ${format}`]!.at(-1)!,
+          );
         }
       }
     }
@@ -196,6 +229,9 @@ for (const f of KINDS) {
 }
 for (const f of FORMATS) {
   console.log(line(`load ${f} (check)`, `load ${f}`, `load ${f} nocheck`));
+  console.log(
+    line(`load+use ${f} (check)`, `load+use ${f}`, `load+use ${f} nocheck`),
+  );
 }
 console.log(
   `  file sizes: ckpt ${fileBytes.ckpt} B, safetensors ${fileBytes.safetensors} B` +

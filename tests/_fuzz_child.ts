@@ -5,29 +5,43 @@
  * formats, plain and encrypted in all three modes with small pieces (many
  * blocks), mutates them with a seeded generator and reads every mutant
  * through `loadCheckpoint`, `openCheckpoint` + every `read`, and
- * `verifyCheckpoint`. Prints one JSON summary line:
+ * `verifyCheckpoint`; and, every `resumeEvery`-th mutant, as the newest
+ * checkpoint of a monitor's folder (an intact older one beside it; every
+ * other time a `meta.json` recording both as the library wrote them)
+ * through `findResumeCheckpoint`, `resume` and the command line's
+ * `inspect`, `verify` and `latest` (its `main`, as `cli.ts` runs it).
+ * Prints one JSON summary line:
  * `{ cases, outcomes, failures, maxMs, maxRssMiB }`; a failure is an error
- * that is not one of the library's typed errors, or a file the library
- * wrote that loaded with values other than those saved.
+ * that is not one of the library's typed errors (for the command line: an
+ * error thrown out of `main`, an exit status other than 0, 1, 2, or a
+ * failure without a one-line `error:` message), a file the library wrote
+ * that loaded or resumed with values other than those saved, or `null`
+ * from a resume while checkpoints exist.
  *
- * Usage: deno run _fuzz_child.ts <folder> <seed> <mutants>
+ * Usage: deno run _fuzz_child.ts <folder> <seed> <mutants> [resumeEvery]
  */
-import { encryptBytes } from "./_crypto_helpers.ts";
+import { encryptBytes, toHex } from "./_crypto_helpers.ts";
+import { main as cli } from "../cli.ts";
 import {
+  checksumFile,
   CorruptCheckpointError,
   DecryptionError,
   type EncMode,
   EncryptionMismatchError,
+  findResumeCheckpoint,
   loadCheckpoint,
   openCheckpoint,
+  type Parameter,
+  resume,
   saveCheckpoint,
   type Tensor,
   verifyCheckpoint,
 } from "../mod.ts";
 
-const [dir, seedArg, countArg] = Deno.args;
+const [dir, seedArg, countArg, everyArg] = Deno.args;
 const seed = Number(seedArg);
 const count = Number(countArg);
+const resumeEvery = Number(everyArg ?? 1);
 
 /** mulberry32: a small seeded generator of uint32s. */
 function generator(s: number): () => number {
@@ -60,11 +74,21 @@ const appendInfo = new Map<string, string | bigint>([
   ["note", "päivä 日本 ✓ ".repeat(40)],
 ]);
 
+/** The older checkpoint beside each mutant: other values, step 5. */
+const olderNetwork = new Map<string, Tensor>(
+  [...network].map(([k, t]) => [k, {
+    ...t,
+    data: (t.data as Float32Array).map((x) => (t.dtype === "Bool" ? 0 : x + 1)),
+  } as Tensor]),
+);
+
 /** One base file: its bytes, how to read it, and whether we wrote its check. */
 interface Base {
   name: string;
   ext: "ckpt" | "safetensors";
   bytes: Uint8Array;
+  /** The older checkpoint of the same kind (step 5, `olderNetwork`). */
+  older: Uint8Array;
   mode: EncMode | null;
   key: Uint8Array | null;
   checked: boolean;
@@ -97,10 +121,19 @@ for (const ext of ["ckpt", "safetensors"] as const) {
     });
     const plain = await Deno.readFile(path);
     await Deno.remove(path);
+    await saveCheckpoint(path, olderNetwork, {
+      format: ext,
+      appendInfo: new Map([...appendInfo, ["step_num", 5n]]),
+      fileMode: 0o600,
+      check: checked,
+    });
+    const olderPlain = await Deno.readFile(path);
+    await Deno.remove(path);
     bases.push({
       name: `${ext}${checked ? "" : " nocheck"}`,
       ext,
       bytes: plain,
+      older: olderPlain,
       mode: null,
       key: null,
       checked,
@@ -115,6 +148,7 @@ for (const ext of ["ckpt", "safetensors"] as const) {
         name: `${ext} ${mode}`,
         ext,
         bytes,
+        older: await encryptBytes(olderPlain, key, mode, 4096),
         mode,
         key,
         checked,
@@ -312,9 +346,169 @@ for (let c = 0; c < count; c++) {
   } catch (error) {
     failures.push(`${label} verify: threw ${String(error)}`);
   }
+  if (c % resumeEvery === 0) {
+    await resumeCase(base, bytes, key, unchanged, label, record, typed);
+  }
   maxMs = Math.max(maxMs, performance.now() - started);
   if (c % 64 === 0) maxRss = Math.max(maxRss, Deno.memoryUsage().rss);
 }
+/** The values of `want` held by `params` (fresh arrays restored by resume). */
+function holds(params: Parameter[], want: Map<string, Tensor>): boolean {
+  return params.every((p) => sameValue(p, want.get(p.name)!));
+}
+
+/**
+ * The mutant as the newest checkpoint (step 7) of a monitor's folder, the
+ * intact older one (step 5) beside it, through findResumeCheckpoint, resume
+ * and the command line.
+ */
+async function resumeCase(
+  base: Base,
+  bytes: Uint8Array,
+  key: Uint8Array | null,
+  unchanged: boolean,
+  label: string,
+  record: (op: string, result: string) => void,
+  typed: (op: string, error: unknown) => void,
+): Promise<void> {
+  const run = `${dir}/run`;
+  const rank = `${run}/checkpoint/rank_0`;
+  await Deno.remove(run, { recursive: true }).catch(() => {});
+  await Deno.mkdir(rank, { recursive: true });
+  const older = `${rank}/CKP_rank_0-1_5.${base.ext}`;
+  const newer = `${rank}/CKP_rank_0-1_7.${base.ext}`;
+  await Deno.writeFile(older, base.older);
+  await Deno.writeFile(newer, bytes);
+  // Every other case, a meta.json recording both files as the library
+  // wrote them (the mutant's size and checksum are those of its base).
+  const withMeta = below(2) === 0;
+  if (withMeta) {
+    const entry = (name: string, step: number, b: Uint8Array, sum: string) => ({
+      name,
+      bytes: b.length,
+      checksum: sum,
+      epoch: 1,
+      step,
+      global_step: step,
+    });
+    const baseSum = await checksumOf(base.bytes);
+    await Deno.writeTextFile(
+      `${rank}/meta.json`,
+      JSON.stringify({
+        last_epoch: 1,
+        last_step: 7,
+        last_ckpt_file: newer.split("/").pop(),
+        global_step: 7,
+        step_num: 7,
+        format: base.ext,
+        enc_mode: base.mode,
+        prefix: "CKP_rank_0",
+        rank: 0,
+        files: [
+          entry(
+            older.split("/").pop()!,
+            5,
+            base.older,
+            await checksumFile(older),
+          ),
+          entry(newer.split("/").pop()!, 7, base.bytes, baseSum),
+        ],
+      }),
+    );
+  }
+  // A mutant the library wrote must not resume with other values; a
+  // check:false mutant may, where no meta.json records its checksum.
+  const guarded = base.checked || withMeta || unchanged;
+  const opts = key === null ? {} : { decKey: key };
+  const tag = withMeta ? " (meta.json)" : "";
+  try {
+    const found = await findResumeCheckpoint(run, opts);
+    if (found === null) {
+      failures.push(`${label} find${tag}: null while checkpoints exist`);
+    } else {
+      record("find", found.files[0] === newer ? "newest" : "older");
+    }
+  } catch (error) {
+    typed("find", error);
+  }
+  const params: Parameter[] = [...network].map(([name, t]) => ({
+    name,
+    dtype: t.dtype,
+    shape: t.shape,
+    data: new (t.data.constructor as Uint8ArrayConstructor)(t.data.length),
+  } as Parameter));
+  try {
+    const resumed = await resume(run, { network: params, ...opts });
+    if (resumed === null) {
+      failures.push(`${label} resume${tag}: null while checkpoints exist`);
+    } else if (resumed.files[0] === older) {
+      record("resume", "older");
+      if (!holds(params, olderNetwork)) {
+        failures.push(`${label} resume${tag}: the older file, other values`);
+      }
+    } else {
+      record("resume", "newest");
+      if (guarded && !holds(params, network)) {
+        failures.push(`${label} resume${tag}: restored other values`);
+      }
+    }
+  } catch (error) {
+    typed("resume", error);
+  }
+  const keyArgs = key === null ? [] : ["--dec-key-hex", toHex(key)];
+  for (
+    const args of [
+      ["inspect", newer, ...keyArgs],
+      ["verify", newer, ...keyArgs],
+      ["latest", run, ...keyArgs],
+    ]
+  ) {
+    let err = "";
+    let out = "";
+    const op = `cli ${args[0]}`;
+    try {
+      const code = await cli(args, {
+        stdout: (t) => void (out += t),
+        stderr: (t) => void (err += t),
+        isTerminal: false,
+      });
+      record(op, `exit ${code}`);
+      // A failure says why in one line: `error: …` on stderr, or, for a
+      // file verify checked and failed, its report on stdout.
+      const said = /^error: [^\n]+\n$/.test(err) ||
+        (op === "cli verify" && err === "" && /FAILED|fail/i.test(out));
+      if (code !== 0 && (code > 2 || !said || /\n\s+at /.test(err + out))) {
+        failures.push(`${label} ${op}${tag}: exit ${code}, said ${err}${out}`);
+      }
+      if (op === "cli verify" && code === 0 && guarded && !unchanged) {
+        // verify read every entry; a changed file it passes must hold the
+        // saved values: load it to see.
+        try {
+          const values = await loadCheckpoint(newer, opts);
+          if ([...saved].some(([k, v]) => !sameValue(values.get(k), v))) {
+            failures.push(`${label} ${op}${tag}: passed other values`);
+          }
+        } catch (error) {
+          failures.push(`${label} ${op}${tag}: passed, load ${error}`);
+        }
+      }
+    } catch (error) {
+      failures.push(`${label} ${op}${tag}: threw ${String(error)}`);
+    }
+  }
+}
+
+/** The checksum `meta.json` records for `bytes`. */
+async function checksumOf(bytes: Uint8Array): Promise<string> {
+  const path = `${dir}/sum.bin`;
+  await Deno.writeFile(path, bytes);
+  try {
+    return await checksumFile(path);
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
 console.log(JSON.stringify({
   cases: count,
   bases: bases.map((b) =>

@@ -123,3 +123,31 @@ Deno.test("resume skips a checkpoint of another model", async () => {
     String(error),
   );
 });
+
+Deno.test("resume restores a checkpoint whose append info holds a string (a note is not a stray parameter; a stray tensor still is)", async () => {
+  const mem = new MemoryStore();
+  const net = network(1000);
+  (net[0]!.data as Float32Array).fill(7);
+  const monitor = new CheckpointMonitor({
+    directory: "mem://note",
+    store: mem,
+    saveNetworkParams: false,
+    appendInfo: ["epoch_num", "step_num", { note: "warm-up done" }],
+  });
+  await monitor.onStepEnd({
+    step: 1,
+    epoch: 1,
+    stepsPerEpoch: 10,
+    network: net,
+  });
+  await monitor.close();
+  const back = network(1000);
+  const r = await resume("mem://note", { network: back, store: mem });
+  ok(r !== null);
+  equal((back[0]!.data as Float32Array)[999], 7);
+  // One parameter fewer: the checkpoint's "b" is a stray tensor, refused.
+  await resume("mem://note", { network: back.slice(0, 1), store: mem }).then(
+    () => ok(false, "resumed with a stray tensor"),
+    (e: Error) => ok(/the network lacks "b"/.test(e.message), e.message),
+  );
+});

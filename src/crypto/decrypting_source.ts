@@ -128,8 +128,13 @@ const _GROUP_BYTES = 1024 * 1024;
  */
 const _GROUP_BLOCKS = 64;
 
-/** Runs of blocks decrypted ahead of a sequential reader. */
-const _READ_AHEAD = 6;
+/**
+ * Runs of blocks decrypted ahead of a sequential reader. With the 2 MiB
+ * pieces of an AES save, 6 held a resume's peak RSS at +65-70 MiB above the
+ * network (bench:resume, over its 64 MiB goal), 3 at +47 MiB; in a run at
+ * load ~13 the resume times of 6 and 3 overlapped within their noise.
+ */
+const _READ_AHEAD = 3;
 
 /** Consecutive blocks read from the file at once. */
 interface _Group {

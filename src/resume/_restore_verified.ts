@@ -5,7 +5,11 @@
 import type { LoadCheckpointOptions } from "../checkpoint/checkpoint.ts";
 import { openVerifying } from "../checkpoint/_verified_open.ts";
 import type { Network } from "../tensor/types.ts";
-import { loadParamsInto, type LoadParamsResult } from "./restore.ts";
+import {
+  APPEND_INFO_NAMES,
+  loadParamsInto,
+  type LoadParamsResult,
+} from "./restore.ts";
 
 /** Why a restored candidate does not count, or what it restored. */
 export type Restored =
@@ -18,7 +22,7 @@ export type Restored =
 
 /**
  * Restores `file` into `network` (strict: every parameter, no stray
- * tensor) reading each entry straight into the network's own arrays, in
+ * tensor; string entries are append info) reading each entry straight into the network's own arrays, in
  * file order; the file's own check (when it carries one) or else the CRC-32
  * of the bytes on disk, computed from those very reads and compared with
  * the one recorded, verifies it in the same pass. When it differs, the network
@@ -34,7 +38,16 @@ export async function restoreVerified(
 ): Promise<Restored> {
   const v = await openVerifying(file, load);
   try {
-    const result = await loadParamsInto(network, v.reader, { strict: true });
+    // A string entry (append info the user recorded, such as a note) is
+    // never a parameter: strict refuses stray tensors only.
+    const ignore = [
+      ...APPEND_INFO_NAMES,
+      ...v.reader.entries.filter((e) => e.dtype === "str").map((e) => e.name),
+    ];
+    const result = await loadParamsInto(network, v.reader, {
+      strict: true,
+      ignore,
+    });
     if (v.reader.check !== null) {
       // The file's own check completes (or throws) once every entry is read.
       const loaded = new Set(result.loaded);
