@@ -79,7 +79,7 @@ async function names(folder: string): Promise<string[]> {
 
 /** Reads the child's first stdout line (its JSON hello). */
 async function firstLine(
-  stream: ReadableStream<Uint8Array>,
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
 ): Promise<{ line: string; rest: Promise<void> }> {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";

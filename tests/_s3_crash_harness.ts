@@ -124,7 +124,7 @@ function rng(seed: number): () => number {
 }
 
 /** A child's stdout, line by line. */
-function lines(stream: ReadableStream<Uint8Array>): {
+function lines(stream: ReadableStream<Uint8Array<ArrayBuffer>>): {
   next: () => Promise<string | null>;
 } {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
