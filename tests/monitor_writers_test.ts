@@ -45,7 +45,9 @@ async function symlink(target: string, path: string): Promise<void> {
   equal(out.code, 0, new TextDecoder().decode(out.stderr));
 }
 
-async function firstLine(stream: ReadableStream<Uint8Array<ArrayBuffer>>): Promise<string> {
+async function firstLine(
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
+): Promise<string> {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   while (!text.includes("\n")) {

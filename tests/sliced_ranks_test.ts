@@ -47,7 +47,9 @@ interface RankOutcome {
 }
 
 /** Reads a child's stdout line by line. */
-function lines(stream: ReadableStream<Uint8Array<ArrayBuffer>>): () => Promise<string> {
+function lines(
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
+): () => Promise<string> {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";
   return async () => {
