@@ -60,3 +60,28 @@ export function spawnChild(
     stderr: "piped",
   }).spawn();
 }
+
+/**
+ * Mounts a small tmpfs on a fresh folder, so a save meets a really full
+ * file system. Needs root and `mount`; returns null (the test is then
+ * skipped, saying so) when either is missing.
+ */
+export async function smallFileSystem(size: string): Promise<string | null> {
+  const dir = await Deno.makeTempDir({ prefix: "ckpt_full_" });
+  try {
+    const out = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (out.success) return dir;
+  } catch { /* no mount command, or not allowed */ }
+  await Deno.remove(dir);
+  return null;
+}
+
+/** Unmounts what {@linkcode smallFileSystem} mounted and removes the folder. */
+export async function unmount(dir: string): Promise<void> {
+  await new Deno.Command("umount", { args: [dir] }).output();
+  await Deno.remove(dir, { recursive: true });
+}

@@ -8,31 +8,7 @@ import {
   type StepContext,
   type Tensor,
 } from "../mod.ts";
-import { listDir } from "./_helpers.ts";
-
-/**
- * Mounts a small tmpfs on a fresh folder, so a save meets a really full
- * file system. Needs root and `mount`; returns null (the test is then
- * skipped, saying so) when either is missing.
- */
-async function smallFileSystem(size: string): Promise<string | null> {
-  const dir = await Deno.makeTempDir({ prefix: "ckpt_full_" });
-  try {
-    const out = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    if (out.success) return dir;
-  } catch { /* no mount command, or not allowed */ }
-  await Deno.remove(dir);
-  return null;
-}
-
-async function unmount(dir: string): Promise<void> {
-  await new Deno.Command("umount", { args: [dir] }).output();
-  await Deno.remove(dir, { recursive: true });
-}
+import { listDir, smallFileSystem, unmount } from "./_helpers.ts";
 
 /** Fills the file system with `filler`, then frees `free` bytes. */
 async function fill(filler: string, free: number): Promise<void> {

@@ -20,7 +20,13 @@ import {
 } from "../mod.ts";
 import { MemorySink, pattern } from "./_crypto_helpers.ts";
 import { _positional } from "../src/core/_positional.ts";
-import { listDir, spawnChild, withTempDir } from "./_helpers.ts";
+import {
+  listDir,
+  smallFileSystem,
+  spawnChild,
+  unmount,
+  withTempDir,
+} from "./_helpers.ts";
 
 const MODES: [EncMode, number][] = [
   ["AES-GCM", 32],
@@ -271,21 +277,6 @@ const CHILD = fileURLToPath(
 );
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
-/** A small tmpfs on a fresh folder (needs root and `mount`), else null. */
-async function smallFileSystem(size: string): Promise<string | null> {
-  const dir = await Deno.makeTempDir({ prefix: "ckpt_posfull_" });
-  try {
-    const out = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    if (out.success) return dir;
-  } catch { /* no mount command, or not allowed */ }
-  await Deno.remove(dir);
-  return null;
-}
-
 Deno.test({
   name:
     "a disk that fills up midway through a positional encrypted save: a typed error, no unhandled rejection, no temporary file, the earlier checkpoint intact (child process)",
@@ -313,8 +304,7 @@ Deno.test({
         equal(o.earlierLoads, true);
       }
     } finally {
-      await new Deno.Command("umount", { args: [dir] }).output();
-      await Deno.remove(dir, { recursive: true });
+      await unmount(dir);
     }
   },
 });
