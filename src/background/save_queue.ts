@@ -633,8 +633,10 @@ export class SaveQueue implements AsyncDisposable {
   #hold(files: readonly SaveQueueFile[]): Held {
     const tensors = tensorsOf(files);
     // The Worker (if it is not running) boots while the tensors are copied;
-    // files of other stores are written here, without it.
-    if (writesLocally(files)) this.#worker.warm();
+    // files of other stores are written here, without it. (A hold may not
+    // name the files' store yet, so where no save Worker can start, as in
+    // the browser build, the path alone must not start one.)
+    if (SaveWorker.available && writesLocally(files)) this.#worker.warm();
     const start = performance.now();
     const snapshot = this.#arena.snapshot(tensors);
     const snapshotMs = performance.now() - start;
