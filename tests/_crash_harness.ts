@@ -23,6 +23,7 @@ import {
   type Tensor,
   verifyCheckpoint,
 } from "../mod.ts";
+import type { CheckpointStore } from "../src/store/store.ts";
 
 /** Options of {@linkcode runKills}. */
 export interface KillOptions {
@@ -197,37 +198,14 @@ export async function runKills(options: KillOptions): Promise<KillReport> {
     if (leftovers.length > 0) report.killsDuringWrite++;
 
     // 1, 2, 4. Resume finds a checkpoint that verifies and holds its step.
-    let found;
-    try {
-      found = await findResumeCheckpoint(directory, { verify: "full" });
-    } catch (e) {
-      fail(`findResumeCheckpoint threw: ${(e as Error).message}`);
-      continue;
-    }
-    if (found === null) {
+    const step = await checkResume(directory, durable, fail, {
+      allValues: false,
+    });
+    if (step === "threw") continue;
+    if (step === "none") {
       if (durable > 0) fail(`no checkpoint found after step ${durable}`);
       else report.killsBeforeFirstSave++;
       continue;
-    }
-    if (found.skipped.length > 0 || found.warnings.length > 0) {
-      fail(
-        `resume skipped ${
-          JSON.stringify(found.skipped.map((s) => `${s.file}: ${s.reason}`))
-        } warnings ${JSON.stringify(found.warnings)}`,
-      );
-    }
-    const step = found.context.stepNum;
-    if (step < durable) {
-      fail(`resume went back to step ${step} from durable step ${durable}`);
-    }
-    const loaded = await loadCheckpoint(found.files[0]!);
-    const w = loaded.get("w") as Tensor<"Float32"> | undefined;
-    const gs = loaded.get("global_step") as Tensor<"Int32"> | undefined;
-    if (
-      w === undefined || gs === undefined || w.data[0] !== step ||
-      w.data[w.data.length - 1] !== step || gs.data[0] !== step
-    ) {
-      fail(`${found.files[0]} does not hold step ${step}`);
     }
     durable = step;
     report.lastStep = step;
@@ -262,4 +240,55 @@ export async function runKills(options: KillOptions): Promise<KillReport> {
   ];
   report.tempFilesCleaned += cleaned.length;
   return report;
+}
+
+/**
+ * Resume after a kill, checked: `findResumeCheckpoint` with full
+ * verification must not throw, skip or warn, must not go back before
+ * `durable`, and its file must hold its step in `w` (every value, or the
+ * first and last) and `global_step`. Each breach goes to `fail`.
+ *
+ * @returns The step resumed from; `"none"` when nothing was found;
+ * `"threw"` when the search threw.
+ */
+export async function checkResume(
+  directory: string,
+  durable: number,
+  fail: (why: string) => void,
+  options: { store?: CheckpointStore; allValues: boolean },
+): Promise<number | "none" | "threw"> {
+  const store = options.store;
+  let found;
+  try {
+    found = await findResumeCheckpoint(directory, {
+      verify: "full",
+      ...(store && { store }),
+    });
+  } catch (e) {
+    fail(`findResumeCheckpoint threw: ${(e as Error).message}`);
+    return "threw";
+  }
+  if (found === null) return "none";
+  if (found.skipped.length > 0 || found.warnings.length > 0) {
+    fail(
+      `resume skipped ${
+        JSON.stringify(found.skipped.map((s) => `${s.file}: ${s.reason}`))
+      } warnings ${JSON.stringify(found.warnings)}`,
+    );
+  }
+  const step = found.context.stepNum;
+  if (step < durable) {
+    fail(`resume went back to step ${step} from durable step ${durable}`);
+  }
+  const loaded = await loadCheckpoint(found.files[0]!, store && { store });
+  const w = loaded.get("w") as Tensor<"Float32"> | undefined;
+  const gs = loaded.get("global_step") as Tensor<"Int32"> | undefined;
+  const holds = w !== undefined &&
+    (options.allValues
+      ? w.data.every((v) => v === step)
+      : w.data[0] === step && w.data[w.data.length - 1] === step);
+  if (!holds || gs === undefined || gs.data[0] !== step) {
+    fail(`${found.files[0]} does not hold step ${step}`);
+  }
+  return step;
 }

@@ -39,6 +39,7 @@ import { S3Client } from "../src/store/s3/_client.ts";
 import { S3Objects } from "../src/store/s3/_head.ts";
 import { listIncompleteUploads } from "../src/store/s3/_listing.ts";
 import { resolveS3Options } from "../src/store/s3/_options.ts";
+import { checkResume } from "./_crash_harness.ts";
 import { COLS, ROWS_PER_RANK } from "./_s3_crash_child.ts";
 
 const CHILD = fileURLToPath(new URL("./_s3_crash_child.ts", import.meta.url));
@@ -369,37 +370,15 @@ export async function runS3Kills(
     report.objectsVerified += await checkFolder(store, net, fail);
 
     // 3. Resume from the bucket finds a checkpoint that holds its step.
-    let found;
-    try {
-      found = await findResumeCheckpoint(directory, { verify: "full", store });
-    } catch (e) {
-      fail(`findResumeCheckpoint threw: ${(e as Error).message}`);
-      continue;
-    }
-    if (found === null) {
+    const step = await checkResume(directory, durable, fail, {
+      store,
+      allValues: true,
+    });
+    if (step === "threw") continue;
+    if (step === "none") {
       if (durable > 0) fail(`no checkpoint found after step ${durable}`);
       else if (!last) report.killsBeforeFirstSave++;
       continue;
-    }
-    if (found.skipped.length > 0 || found.warnings.length > 0) {
-      fail(
-        `resume skipped ${
-          JSON.stringify(found.skipped.map((s) => `${s.file}: ${s.reason}`))
-        } warnings ${JSON.stringify(found.warnings)}`,
-      );
-    }
-    const step = found.context.stepNum;
-    if (step < durable) {
-      fail(`resume went back to step ${step} from durable step ${durable}`);
-    }
-    const loaded = await loadCheckpoint(found.files[0]!, { store });
-    const w = loaded.get("w") as Tensor<"Float32"> | undefined;
-    const gs = loaded.get("global_step") as Tensor<"Int32"> | undefined;
-    if (
-      w === undefined || gs === undefined || !w.data.every((v) => v === step) ||
-      gs.data[0] !== step
-    ) {
-      fail(`${found.files[0]} does not hold step ${step}`);
     }
     durable = step;
     report.lastStep = step;
