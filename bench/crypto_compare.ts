@@ -27,16 +27,9 @@
  * noise from other work on the machine hits every candidate alike; figures
  * are medians of the rounds, ratios are taken within each round.
  */
-import {
-  type ByteSink,
-  type CheckpointStore,
-  createEncryptingSink,
-  localStore,
-  saveCheckpoint,
-  type StoreWriteOptions,
-  type Tensor,
-} from "../mod.ts";
+import { createEncryptingSink, saveCheckpoint, type Tensor } from "../mod.ts";
 import { encodeCkpt } from "../src/format/ckpt.ts";
+import { orderedStore } from "../tests/_crypto_helpers.ts";
 import { _positional } from "../src/core/_positional.ts";
 import { cpuUsage } from "node:process";
 
@@ -119,26 +112,6 @@ function gapMeter(): { stop(): number } {
     },
   };
 }
-
-/**
- * The local store with its sink's positional writes hidden: an encrypting
- * sink then writes its blocks in order, one write after another.
- */
-const orderedStore: CheckpointStore = Object.assign(
-  Object.create(localStore) as CheckpointStore,
-  {
-    write: (
-      path: string,
-      produce: (sink: ByteSink) => Promise<void>,
-      options?: StoreWriteOptions,
-    ) =>
-      localStore.write(
-        path,
-        (sink) => produce({ write: (chunk) => sink.write(chunk) }),
-        options,
-      ),
-  },
-);
 
 /** How a save is run: plain, encrypted in order, or positional with a tuning. */
 type SaveKind =

@@ -3,8 +3,11 @@
 import {
   type ByteSink,
   type ByteSource,
+  type CheckpointStore,
   createEncryptingSink,
   type EncMode,
+  localStore,
+  type StoreWriteOptions,
 } from "../mod.ts";
 
 export function fromHex(hex: string): Uint8Array<ArrayBuffer> {
@@ -82,3 +85,20 @@ export async function encryptBytes(
   await sink.finish();
   return out.bytes();
 }
+
+/** The local store with its sink's `writeAt` hidden: the ordered writer. */
+export const orderedStore: CheckpointStore = Object.assign(
+  Object.create(localStore) as CheckpointStore,
+  {
+    write: (
+      path: string,
+      produce: (sink: ByteSink) => Promise<void>,
+      options?: StoreWriteOptions,
+    ) =>
+      localStore.write(
+        path,
+        (sink) => produce({ write: (chunk) => sink.write(chunk) }),
+        options,
+      ),
+  },
+);

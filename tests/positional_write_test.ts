@@ -8,17 +8,14 @@ import { fileURLToPath } from "node:url";
 import {
   atomicWrite,
   type ByteSink,
-  type CheckpointStore,
   checksumFile,
   createEncryptingSink,
   type EncMode,
   loadCheckpoint,
-  localStore,
   saveCheckpoint,
-  type StoreWriteOptions,
   type Tensor,
 } from "../mod.ts";
-import { MemorySink, pattern } from "./_crypto_helpers.ts";
+import { MemorySink, orderedStore, pattern } from "./_crypto_helpers.ts";
 import { _positional } from "../src/core/_positional.ts";
 import {
   listDir,
@@ -110,23 +107,6 @@ async function encryptInto(
   }
   await sink.finish();
 }
-
-/** The local store with its sink's `writeAt` hidden: the ordered writer. */
-const orderedStore: CheckpointStore = Object.assign(
-  Object.create(localStore) as CheckpointStore,
-  {
-    write: (
-      path: string,
-      produce: (sink: ByteSink) => Promise<void>,
-      options?: StoreWriteOptions,
-    ) =>
-      localStore.write(
-        path,
-        (sink) => produce({ write: (chunk) => sink.write(chunk) }),
-        options,
-      ),
-  },
-);
 
 Deno.test("the positional writer's files equal the ordered writer's for GCM, CBC and SM4, multi-block and odd sizes, small and large pieces", async () => {
   await withTempDir(async (dir) => {
