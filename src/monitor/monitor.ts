@@ -355,7 +355,9 @@ export class CheckpointMonitor extends EventTarget
    * removes the signal listeners and releases the rank folder's lock (a
    * later save takes it again).
    *
-   * @param ctx The last step.
+   * @param ctx The last step. Without it nothing more is saved: the call
+   * only waits for the saves already started and releases what the monitor
+   * holds (for a loop that has no context left at its end).
    * @returns When the last save is committed.
    *
    * @example
@@ -363,12 +365,17 @@ export class CheckpointMonitor extends EventTarget
    * await monitor.onTrainEnd(ctx);
    * ```
    */
-  async onTrainEnd(ctx: StepContext): Promise<void> {
+  async onTrainEnd(ctx?: StepContext): Promise<void> {
     if (this.#closed) throw closedError();
-    if (ctx.step < this.#lastStep) throw this.#stepError(ctx.step);
-    this.#lastStep = ctx.step;
+    if (ctx !== undefined && ctx.step < this.#lastStep) {
+      throw this.#stepError(ctx.step);
+    }
+    if (ctx !== undefined) this.#lastStep = ctx.step;
     try {
-      if (this.#trigger.isDue(ctx.step, this.#o.clock(), true)) {
+      if (
+        ctx !== undefined &&
+        this.#trigger.isDue(ctx.step, this.#o.clock(), true)
+      ) {
         await this.#save(ctx);
       }
       await this.flush();
