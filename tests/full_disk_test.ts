@@ -160,3 +160,77 @@ Deno.test({
     }
   },
 });
+
+/**
+ * Puts a read-only bind mount of `folder` over itself (a file system gone
+ * read-only under a running monitor, whose lock file stays open), or takes
+ * it away.
+ */
+async function readOnly(folder: string, on: boolean): Promise<void> {
+  const steps = on
+    ? [["--bind", folder, folder], ["-o", "remount,ro,bind", folder]]
+    : [[folder]];
+  for (const args of steps) {
+    const r = await new Deno.Command(on ? "mount" : "umount", { args })
+      .output();
+    equal(r.code, 0, new TextDecoder().decode(r.stderr));
+  }
+}
+
+Deno.test({
+  name:
+    "a save into a file system gone read-only fails naming the checkpoint (not only its temporary file), with the OS error's class and code kept; the next save after it is writable again works",
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await smallFileSystem("1m");
+    if (dir === null) {
+      console.log("    skipped: cannot mount a tmpfs here (needs root)");
+      return;
+    }
+    try {
+      const w: Parameter<"Float32"> = {
+        name: "w",
+        dtype: "Float32",
+        shape: [64],
+        data: new Float32Array(64),
+      };
+      const monitor = new CheckpointMonitor({
+        directory: dir,
+        saveCheckpointSteps: 1,
+        saveNetworkParams: false,
+      });
+      await monitor.onTrainBegin(ctx(0, [w]));
+      await monitor.onStepEnd(ctx(1, [w]));
+      await monitor.flush();
+      const folder = `${dir}/checkpoint/rank_0`;
+      const before = await listDir(folder);
+      await readOnly(folder, true);
+      try {
+        await rejects(monitor.onStepEnd(ctx(2, [w])), (e: unknown) => {
+          ok(e instanceof Error);
+          ok(
+            /^Cannot write ".*\/CKP_rank_0-1_2\.ckpt": .*[Rr]ead-only file system.*; the previous content of ".*CKP_rank_0-1_2\.ckpt" is unchanged and no temporary file is left$/
+              .test(e.message),
+            e.message,
+          );
+          equal((e as { code?: string }).code, "EROFS");
+          ok(e.cause instanceof Error);
+          equal(e.name, e.cause.name, "the OS error's class is kept");
+          ok(/\.CKP_rank_0-1_2\.ckpt\.[0-9a-f]+\.tmp/.test(e.cause.message));
+          return true;
+        });
+        await monitor.flush().catch(() => {});
+      } finally {
+        await readOnly(folder, false);
+      }
+      deepEqual(await listDir(folder), before);
+      w.data.fill(3);
+      equal(await monitor.onStepEnd(ctx(3, [w])), true);
+      await monitor.flush();
+      equal((await findResumeCheckpoint(dir))?.context.stepNum, 3);
+      await monitor.close();
+    } finally {
+      await unmount(dir);
+    }
+  },
+});

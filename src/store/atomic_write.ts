@@ -415,12 +415,14 @@ export async function atomicWrite(
   );
   const folder = dirname(path);
   const temp = join(folder, `.${basename(path)}.${randomHex(6)}.tmp`);
-  const file = await Deno.open(temp, {
-    write: true,
-    createNew: true,
-    mode: 0o600,
-  });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
+  } catch (error) {
+    throw osError(path, error, false);
+  }
   let closed = false;
+  let renamed = false;
   try {
     const sink = new FileSink(file, path, temp);
     try {
@@ -444,6 +446,7 @@ export async function atomicWrite(
     } else {
       await Deno.rename(temp, path);
     }
+    renamed = true;
     await syncFolder(folder);
     return result;
   } catch (error) {
@@ -455,8 +458,36 @@ export async function atomicWrite(
     try {
       await Deno.remove(temp);
     } catch { /* gone already, or renamed */ }
-    throw noSpace(path, error) ?? error;
+    throw noSpace(path, error) ?? osError(path, error, renamed);
   }
+}
+
+/**
+ * An error of the operating system (one with a `code`, such as `EROFS`,
+ * `EACCES`, `EIO`) names only the temporary file; this names the file being
+ * written and says what became of it, keeping the class, the `code` and the
+ * original error (`cause`). Other errors (the writer's own) pass unchanged.
+ */
+function osError(path: string, error: unknown, renamed: boolean): unknown {
+  if (!(error instanceof Error)) return error;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string") return error;
+  const message = `Cannot write "${path}": ${error.message}; ${
+    renamed
+      ? `the new file is in place but its folder could not be synced, so it may not survive a power loss`
+      : `the previous content of "${path}" is unchanged and no temporary file is left`
+  }`;
+  let named: Error;
+  try {
+    const Class = error.constructor as new (message: string) => Error;
+    named = new Class(message);
+    if (named.name !== error.name) named.name = error.name;
+  } catch {
+    named = new Error(message);
+  }
+  Object.defineProperty(named, "cause", { value: error, configurable: true });
+  (named as Error & { code: string }).code = code;
+  return named;
 }
 
 /**
