@@ -16,7 +16,7 @@
  * @module
  */
 
-import { crc32, crc32Slice8, crc32Tables } from "../../core/_crc32.ts";
+import { crc32, crc32Slice16, crc32Tables } from "../../core/_crc32.ts";
 import { CHECKSUM_ALGORITHM } from "../_checksum.ts";
 import { crc32Combine } from "../../core/_crc32.ts";
 
@@ -38,7 +38,7 @@ const IDLE_MS = 30_000;
  * back with its CRC.
  */
 const HELPER_SOURCE = `"use strict";
-const update = (${crc32Slice8.toString()});
+const update = (${crc32Slice16.toString()});
 let table = null;
 onmessage = (event) => {
   if (table === null) {
