@@ -482,3 +482,37 @@ Deno.test("a process that forgets close() still exits once the idle Worker is en
     ]);
   });
 });
+
+Deno.test("a `saved` event comes after meta.json names the file, with and without asyncSave", async () => {
+  for (const asyncSave of [false, true]) {
+    await withTempDir(async (dir) => {
+      const m = monitor(dir, {
+        asyncSave,
+        saveCheckpointSteps: 1,
+        keepCheckpointMax: 2,
+      });
+      const seen: string[] = [];
+      m.addEventListener("saved", (e) => {
+        if (e.detail.kind !== "main") return;
+        // Read at once, as a listener that resumes from it would.
+        let named = "(no meta.json)";
+        try {
+          const path = join(dir, "checkpoint/rank_0/meta.json");
+          named = (JSON.parse(Deno.readTextFileSync(path)) as CheckpointMeta)
+            .last_ckpt_file;
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        }
+        seen.push(`${e.detail.file.split("/").pop()} ${named}`);
+      });
+      const net = model();
+      for (let step = 1; step <= 3; step++) await m.onStepEnd(ctx(step, net));
+      await m.close();
+      deepEqual(
+        seen,
+        [1, 2, 3].map((s) => `CKP_rank_0-1_${s}.ckpt CKP_rank_0-1_${s}.ckpt`),
+        `asyncSave ${asyncSave}`,
+      );
+    });
+  }
+});

@@ -23,7 +23,10 @@ import {
   dirnamePath,
   type StoreLock,
 } from "../store/store.ts";
-import type { CheckpointMonitorEventMap } from "./events.ts";
+import type {
+  CheckpointMonitorEventMap,
+  CheckpointSavedDetail as SavedDetail,
+} from "./events.ts";
 import type { CheckpointConfig, Clock } from "./options.ts";
 import type { RetentionRemoval } from "./retention.ts";
 import { type Ledger, writeMeta } from "./_commit.ts";
@@ -286,13 +289,17 @@ export class SaveExecutor {
         throw error;
       }
       this.#created.add(file.path);
-      await this.#emitSaved(plan, file, result, start);
+      const saved = this.#savedDetail(plan, file, result, start);
       if (file.kind === "main") {
         // Retention and the merge overlap the other files and the next
         // steps; the next save waits for them (they are on the chain).
-        after = (await this.#commit(plan, result)).after.catch((error) =>
-          this.keep(error)
-        );
+        // `saved` comes once `meta.json` names the file, so that a listener
+        // that resumes from it finds it.
+        const later = await this.#commit(plan, result);
+        after = later.after.catch((error) => this.keep(error));
+        await this.#settings.emit("saved", saved);
+      } else {
+        await this.#settings.emit("saved", saved);
       }
     }
     return { after };
@@ -317,16 +324,21 @@ export class SaveExecutor {
       onFile: async (i, result, _ms, ticket) => {
         const file = plan.files[i]!;
         this.#created.add(file.path);
-        await this.#emitSaved(
+        const saved = this.#savedDetail(
           plan,
           file,
           result,
           start,
           waitedMs + ticket.waitedMs,
         );
-        if (file.kind === "main") {
-          await (await this.#commit(plan, result)).after;
+        if (file.kind !== "main") {
+          await this.#settings.emit("saved", saved);
+          return;
         }
+        // `saved` once `meta.json` names the file (see #write).
+        const later = await this.#commit(plan, result);
+        await this.#settings.emit("saved", saved);
+        await later.after;
       },
       onError: (i, error) =>
         this.#settings.emit("error", { error, file: plan.files[i]!.path }),
@@ -347,14 +359,15 @@ export class SaveExecutor {
     };
   }
 
-  #emitSaved(
+  /** The `saved` event's detail of one file (its time ends now). */
+  #savedDetail(
     plan: SavePlan,
     file: FilePlan,
     result: SaveResult,
     start: number,
     waitedMs?: number,
-  ): Promise<void> {
-    return this.#settings.emit("saved", {
+  ): SavedDetail {
+    return {
       file: result.path,
       kind: file.kind,
       bytes: result.bytes,
@@ -363,7 +376,7 @@ export class SaveExecutor {
       step: plan.step,
       epoch: plan.epoch,
       ...(waitedMs !== undefined && { waitedMs }),
-    });
+    };
   }
 
   /**
