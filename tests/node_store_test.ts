@@ -133,3 +133,49 @@ Deno.test("NodeStore: lock turns within a process, a gone holder taken over, oth
     await rejects(store.lock(path, { wait: false }), /no lock record/);
   });
 });
+
+Deno.test("NodeStore: removeIncomplete keeps a temporary file a Worker of the same process is writing", async () => {
+  await withTempDir(async (dir) => {
+    // The Worker has its own copy of the store's module, so its temporary
+    // names are not this thread's, though they carry the same pid.
+    const storeUrl = new URL(
+      "../src/store/node/node_store.ts",
+      import.meta.url,
+    );
+    const source = `
+      import { NodeStore } from ${JSON.stringify(storeUrl.href)};
+      let resume;
+      self.onmessage = (e) => {
+        if (e.data === "finish") { resume(); return; }
+        const paused = new Promise((r) => resume = r);
+        new NodeStore().write(e.data, async (sink) => {
+          await sink.write(new TextEncoder().encode("from the Worker"));
+          self.postMessage("writing");
+          await paused;
+        }).then(() => self.postMessage("done"), (e) => self.postMessage(String(e)));
+      };`;
+    const url = URL.createObjectURL(
+      new Blob([source], { type: "text/javascript" }),
+    );
+    const worker = new Worker(url, { type: "module" });
+    try {
+      const next = () =>
+        new Promise<string>((resolve) =>
+          worker.onmessage = (e) => resolve(e.data)
+        );
+      let answer = next();
+      worker.postMessage(join(dir, "w.ckpt"));
+      equal(await answer, "writing");
+      const [temp] = await listDir(dir);
+      ok(temp?.startsWith(".w.ckpt."), temp);
+      deepEqual(await store.removeIncomplete(dir), []);
+      answer = next();
+      worker.postMessage("finish");
+      equal(await answer, "done");
+      deepEqual(await listDir(dir), ["w.ckpt"]);
+    } finally {
+      worker.terminate();
+      URL.revokeObjectURL(url);
+    }
+  });
+});

@@ -2,7 +2,8 @@
 // Internal: which process wrote a file, and whether it is still running.
 // Runtime neutral: `node:` built-ins only (Node.js 20 and Deno).
 
-import { readFile } from "node:fs/promises";
+import { readdir, readFile, readlink, realpath } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { hostname } from "node:os";
 import process from "node:process";
 import { TEMP_NAME } from "../_temp_name.ts";
@@ -28,24 +29,57 @@ export function tempNameFor(name: string): string {
   return temp;
 }
 
-/** Drops a temporary name from this process's own (renamed or removed). */
+/** Drops a temporary name (or path) from this process's own (renamed or removed). */
 export function forgetTemp(temp: string): void {
-  ownTemps.delete(temp);
+  ownTemps.delete(basename(temp));
 }
 
 /**
- * Whether `name` is a temporary name of this library whose writer is gone:
- * `null` when it is no temporary name at all. A name written by this
- * process is gone only when this process no longer writes it (its pid
- * reused by a new process after a restart); another pid is gone when no
- * process has it.
+ * Whether `name` in `dir` is a temporary file of this library whose writer
+ * is gone: `null` when it is no temporary name at all. Another pid is gone
+ * when no process has it. A name with this process's pid is live when this
+ * thread writes it; otherwise another thread of this process (a Worker has
+ * its own copy of this module) may be writing it, so it is gone only when
+ * the kernel says no descriptor of this process has it open
+ * (`/proc/self/fd`; writers keep the file open until it has its final name);
+ * where that cannot be read it counts as live.
  */
-export function tempWriterGone(name: string): boolean | null {
+export async function tempWriterGone(
+  dir: string,
+  name: string,
+): Promise<boolean | null> {
   const m = TEMP_NAME.exec(name);
   if (m === null) return null;
   const pid = parseInt(m[1]!.slice(0, 6), 16);
-  if (pid === process.pid % 0x1000000) return !ownTemps.has(name);
-  return !processRunning(pid);
+  if (pid !== process.pid % 0x1000000) return !processRunning(pid);
+  if (ownTemps.has(name)) return false;
+  const open = await openHere(join(dir, name));
+  return open === false;
+}
+
+/**
+ * Whether a descriptor of this process has the file at `path` open;
+ * `null` where `/proc/self/fd` cannot be read (no Linux, or no permission).
+ */
+export async function openHere(path: string): Promise<boolean | null> {
+  let fds: string[];
+  try {
+    fds = await readdir("/proc/self/fd");
+  } catch {
+    return null;
+  }
+  let target: string;
+  try {
+    target = await realpath(path);
+  } catch {
+    return false; // gone already
+  }
+  for (const fd of fds) {
+    try {
+      if (await readlink(`/proc/self/fd/${fd}`) === target) return true;
+    } catch { /* closed meanwhile */ }
+  }
+  return false;
 }
 
 /**

@@ -66,10 +66,12 @@ async function create(path: string, holder: Holder): Promise<boolean> {
     try {
       await file.writeFile(JSON.stringify(holder));
       await file.sync();
+      // Linked while open: another thread's removeIncomplete leaves a
+      // temporary file this process has open (see _liveness.ts).
+      await link(temp, path);
     } finally {
       await file.close();
     }
-    await link(temp, path);
     return true;
   } catch (error) {
     if (code(error) === "EEXIST") return false;

@@ -410,8 +410,13 @@ export class NodeStore implements CheckpointStore {
       await sink.settle();
       if (!IS_WINDOWS) await file.chmod(fileMode);
       await file.sync();
-      await file.close();
-      file = null;
+      // Elsewhere the file stays open until it has its final name: an open
+      // descriptor is how another thread's removeIncomplete tells it is
+      // being written (see _liveness.ts).
+      if (IS_WINDOWS) {
+        await file.close();
+        file = null;
+      }
       if (options.overwrite === false) {
         try {
           await link(temp, path);
@@ -427,6 +432,8 @@ export class NodeStore implements CheckpointStore {
         await rename(temp, path);
       }
       forgetTemp(temp);
+      await file?.close();
+      file = null;
       await syncFolder(folder);
       return result;
     } catch (error) {
@@ -546,7 +553,7 @@ export class NodeStore implements CheckpointStore {
     const entries = await this.list(dir);
     const removed: string[] = [];
     for (const entry of entries ?? []) {
-      if (entry.kind !== "file" || tempWriterGone(entry.name) !== true) {
+      if (entry.kind !== "file" || await tempWriterGone(dir, entry.name) !== true) {
         continue;
       }
       if (!tempNameHasPrefix(entry.name, options.prefixes)) continue;
