@@ -140,10 +140,10 @@ Deno.test("meta.json always names the newest committed checkpoint: never ahead, 
     const onSaved = async (d: CheckpointSavedDetail) => {
       const meta = await readMeta(dir);
       if (d.kind === "main") {
-        // Committed, and meta.json not moved on to it yet.
+        // Committed, and meta.json already names it (and not a later one).
         await Deno.stat(d.file);
-        equal(meta?.last_ckpt_file ?? null, lastMain);
         lastMain = d.file.split("/").pop()!;
+        equal(meta?.last_ckpt_file ?? null, lastMain);
       } else {
         // The network file is written after the main file's commit.
         equal(meta?.last_ckpt_file, lastMain);

@@ -95,7 +95,9 @@ export interface CheckpointErrorDetail {
 
 /** The events of a {@linkcode CheckpointMonitor}, by type. */
 export interface CheckpointMonitorEventMap {
-  /** A file was committed. */
+  /**
+   * A file was committed; for a main file, after `meta.json` names it.
+   */
   saved: CustomEvent<CheckpointSavedDetail>;
   /** Retention removed a file. */
   removed: CustomEvent<CheckpointRemovedDetail>;
