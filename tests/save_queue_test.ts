@@ -199,8 +199,72 @@ Deno.test("a Worker that cannot start fails the save clearly", async () => {
       workerUrl: new URL("./_no_such_worker.ts", import.meta.url),
     });
     await queue.enqueue([{ path: `${dir}/a.ckpt`, network: model(4) }]);
-    await rejects(queue.close(), /a\.ckpt.*save worker crashed/);
+    await rejects(queue.close(), /a\.ckpt.*save Worker could not start/);
     deepEqual(await listDir(dir), []);
+  });
+});
+
+Deno.test("a Worker that dies while starting is one clear error, also where ArrayBuffer has no `detached` (Node.js 20), in a subprocess", async () => {
+  await withTempDir(async (dir) => {
+    const script = `${dir}/child.ts`;
+    const queueUrl = new URL(
+      "../src/background/save_queue.ts",
+      import.meta.url,
+    );
+    const workerUrl = new URL(
+      "./_startup_crash_save_worker.ts",
+      import.meta.url,
+    );
+    await Deno.writeTextFile(
+      script,
+      `import { SaveQueue } from ${JSON.stringify(queueUrl.href)};
+      // As in Node.js 20, whose ArrayBuffer has no \`detached\`.
+      Object.defineProperty(ArrayBuffer.prototype, "detached", {
+        get: () => undefined,
+        configurable: true,
+      });
+      const queue = new SaveQueue({ workerUrl: new URL(${
+        JSON.stringify(workerUrl.href)
+      }) });
+      const w = { dtype: "Float32", shape: [65536], data: new Float32Array(65536) };
+      for (const name of ["a", "b"]) {
+        await queue.enqueue([{ path: ${
+        JSON.stringify(dir)
+      } + "/" + name + ".ckpt", network: { w } }]);
+        await queue.flush().then(
+          () => console.log("saved"),
+          (e) => console.log("error: " + e.message),
+        );
+      }
+      await queue.close();
+      console.log("closed");`,
+    );
+    const out = await new Deno.Command("deno", {
+      args: [
+        "run",
+        "--no-prompt",
+        `--allow-read=.,${dir}`,
+        `--allow-write=${dir}`,
+        script,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout).trim().split("\n");
+    const stderr = new TextDecoder().decode(out.stderr);
+    equal(out.code, 0, stderr);
+    deepEqual(stdout.length, 3, stdout.join("\n"));
+    for (const [i, name] of ["a", "b"].entries()) {
+      match(
+        stdout[i]!,
+        new RegExp(
+          `^error: Cannot save checkpoint ".*/${name}\\.ckpt" in the background: the save Worker could not start: injected start-up failure$`,
+        ),
+      );
+    }
+    equal(stdout[2], "closed");
+    ok(!stderr.includes("restore the arena"), stderr);
+    deepEqual((await listDir(dir)).filter((n) => n !== "child.ts"), []);
   });
 });
 

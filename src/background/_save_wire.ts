@@ -161,8 +161,16 @@ export type SaveFunction = typeof saveCheckpoint;
 export interface SavePort {
   /** Listens for the queue's requests. */
   on(event: "message", listener: (request: WireRequest) => void): unknown;
-  /** Answers, transferring the slabs back. */
-  postMessage(message: WireReply, transfer: ArrayBuffer[]): void;
+  /** Answers, transferring the slabs back (or says it is ready). */
+  postMessage(message: WireReply | WireReady, transfer: ArrayBuffer[]): void;
+}
+
+/**
+ * The Worker's first message: it has started and listens. A Worker that
+ * dies before it is reported as one that could not start.
+ */
+export interface WireReady {
+  readonly ready: true;
 }
 
 /**
@@ -215,4 +223,5 @@ export function serveSaves(
         })
       );
   });
+  port.postMessage({ ready: true }, []);
 }

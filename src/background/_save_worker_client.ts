@@ -14,7 +14,7 @@
 
 import { Worker as NodeWorker } from "node:worker_threads";
 import { SAVE_WORKER_CODE } from "./_save_worker_code.ts";
-import type { WireReply, WireRequest } from "./_save_wire.ts";
+import type { WireReady, WireReply, WireRequest } from "./_save_wire.ts";
 
 let bundled: URL | null = null;
 
@@ -128,21 +128,33 @@ export class SaveWorker {
     const worker = new NodeWorker(this.#url ?? bundledUrl(), {
       name: "ckpt-save",
     });
-    worker.on("message", (reply: WireReply) => {
+    // Until its first message (`WireReady`) a failure is one of start-up.
+    let started = false;
+    const failed = () =>
+      started ? "the save worker crashed" : "the save Worker could not start";
+    worker.on("message", (reply: WireReply | WireReady) => {
+      if ("ready" in reply) {
+        started = true;
+        return;
+      }
       const pending = this.#pending;
       this.#pending = null;
       this.#idle(worker);
       pending?.resolve(reply);
     });
     worker.on("error", (error: Error) => {
-      this.#crash(`the save worker crashed: ${error.message}`);
+      this.#crash(`${failed()}: ${error.message}`, error);
     });
     worker.on("messageerror", () => {
       this.#crash("the save worker sent a message that could not be read");
     });
     worker.on("exit", (code: number) => {
       if (this.#worker === worker) {
-        this.#crash(`the save worker exited with code ${code}`);
+        this.#crash(
+          started
+            ? `the save worker exited with code ${code}`
+            : `${failed()}: it exited with code ${code}`,
+        );
       }
     });
     this.#worker = worker;
@@ -162,7 +174,7 @@ export class SaveWorker {
   }
 
   /** Ends the Worker; rejects the request in flight with `message`. */
-  #crash(message: string | null): void {
+  #crash(message: string | null, cause?: Error): void {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     const worker = this.#worker;
@@ -175,6 +187,11 @@ export class SaveWorker {
     }
     const pending = this.#pending;
     this.#pending = null;
-    pending?.reject(new Error(message ?? "the save worker was ended"));
+    pending?.reject(
+      new Error(
+        message ?? "the save worker was ended",
+        cause === undefined ? undefined : { cause },
+      ),
+    );
   }
 }

@@ -36,6 +36,7 @@ import {
   writesLocally,
 } from "./_save_files.ts";
 import { SaveWorker } from "./_save_worker_client.ts";
+import { isDetached } from "./_detached.ts";
 import type {
   Held,
   HeldSnapshot,
@@ -563,7 +564,7 @@ export class SaveQueue implements AsyncDisposable {
           reply = await this.#write(file, buffers);
         } catch (crash) {
           // The slabs went down with the Worker (or never left).
-          if (buffers.every((b) => !b.detached)) {
+          if (buffers.every((b) => !isDetached(b))) {
             this.#arena.restore(buffers);
           } else {
             this.#arena.discard();

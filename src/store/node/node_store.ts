@@ -553,7 +553,9 @@ export class NodeStore implements CheckpointStore {
     const entries = await this.list(dir);
     const removed: string[] = [];
     for (const entry of entries ?? []) {
-      if (entry.kind !== "file" || await tempWriterGone(dir, entry.name) !== true) {
+      if (
+        entry.kind !== "file" || await tempWriterGone(dir, entry.name) !== true
+      ) {
         continue;
       }
       if (!tempNameHasPrefix(entry.name, options.prefixes)) continue;
