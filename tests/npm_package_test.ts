@@ -229,7 +229,7 @@ Deno.test("npm package: installed by npm, used by Node.js, its files load in Den
         const dir = join(tmp, "store");
         await Deno.mkdir(dir);
         const out = await node("store_check.mjs", dir);
-        equal(out.split("\n").filter((l) => l.startsWith("ok ")).length, 6);
+        equal(out.split("\n").filter((l) => l.startsWith("ok ")).length, 7);
       },
     );
 

@@ -7,6 +7,7 @@ import { NodeStore } from "@ckpt/monitor/node";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
+import { Worker } from "node:worker_threads";
 import { readdir, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -200,4 +201,30 @@ assert.deepEqual(await temps(wdir), [".x.tmp"]);
 assert.equal(await store.stat(join(wdir, "one.bin")), null);
 console.log(
   "ok removeIncomplete: a killed writer's file removed, a live one's kept",
+);
+
+// --- a Worker thread's temporary file (the same pid) ----------------------
+const tdir = join(dir, "t");
+await store.ensureDir(tdir);
+const thread = new Worker(join(here, "_thread_writer.mjs"), {
+  workerData: join(tdir, "thread.bin"),
+});
+const [first] = await once(thread, "message");
+assert.equal(first, "writing");
+// A temporary file with this pid that no descriptor has open: a crash of
+// an earlier process that had this pid.
+const pid = (process.pid % 0x1000000).toString(16).padStart(6, "0");
+const stale = join(tdir, `.stale.bin.${pid}abcdef.tmp`);
+await writeFile(stale, "left by an earlier process with this pid");
+assert.deepEqual(await store.removeIncomplete(tdir), [stale]);
+const kept = await temps(tdir);
+assert.equal(kept.length, 1);
+assert(kept[0].startsWith(".thread.bin."), "the Worker's file kept");
+thread.postMessage("finish");
+const [second] = await once(thread, "message");
+assert.equal(second, "done");
+await thread.terminate();
+assert.deepEqual(await readdir(tdir), ["thread.bin"]);
+console.log(
+  "ok removeIncomplete: a Worker thread's file kept, a stale one of this pid removed",
 );
