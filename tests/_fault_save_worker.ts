@@ -4,7 +4,11 @@
  * - `gate` in the name: wait until `<folder>/go` exists before writing;
  * - a file `FULL` in the folder: every file write fails as on a full disk;
  * - a file `CRASH` in the folder: the first write lands, then the Worker
- *   dies of an uncaught error (the temporary file stays behind).
+ *   dies of an uncaught error (the temporary file stays behind);
+ * - `commitwait` in the name: every byte is written and fsynced, then the
+ *   rename (the commit) waits until `<folder>/go` exists;
+ * - `commitfail` in the name: every byte is written, then the rename fails
+ *   with an I/O error.
  */
 
 import { parentPort } from "node:worker_threads";
@@ -12,6 +16,7 @@ import { serveSaves } from "../src/background/_save_wire.ts";
 import { saveCheckpoint } from "../src/checkpoint/checkpoint.ts";
 
 const realWrite = Deno.FsFile.prototype.write;
+const realRename = Deno.rename;
 
 serveSaves(
   parentPort!,
@@ -45,10 +50,27 @@ serveSaves(
         return new Promise<number>(() => {});
       };
     }
+    if (name.includes("commitwait")) {
+      Deno.rename = async (from, to) => {
+        for (;;) {
+          try {
+            await Deno.stat(`${folder}/go`);
+            break;
+          } catch {
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        }
+        return await realRename(from, to);
+      };
+    } else if (name.includes("commitfail")) {
+      Deno.rename = () =>
+        Promise.reject(new Error("Input/output error (os error 5)"));
+    }
     try {
       return await saveCheckpoint(path, network, options);
     } finally {
       Deno.FsFile.prototype.write = realWrite;
+      Deno.rename = realRename;
     }
   },
 );

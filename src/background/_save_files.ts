@@ -48,7 +48,7 @@ interface FileLayout {
   /** Index of the first parameter in the tensor list. */
   first: number;
   append?: [string, { index: number } | WireAppend][];
-  options: Omit<SaveCheckpointOptions, "appendInfo" | "store">;
+  options: Omit<SaveCheckpointOptions, "appendInfo" | "store" | "onWritten">;
   /** The store option as given (resolved against the path when described). */
   store: CheckpointStore | undefined;
 }
@@ -80,7 +80,9 @@ function layoutFile(file: SaveQueueFile, i: number, tensors: Tensor[]) {
   const params = networkParameters(file.network);
   const first = tensors.length;
   tensors.push(...params);
-  const { appendInfo, store, ...options } = file.options ?? {};
+  // A caller's onWritten cannot cross to the Worker (the queue sets its own).
+  const { appendInfo, store, onWritten: _onWritten, ...options } =
+    file.options ?? {};
   const layout: FileLayout = {
     path: file.path,
     params,

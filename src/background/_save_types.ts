@@ -78,6 +78,15 @@ export interface SaveQueueStats {
   readonly lastSnapshotMs: number;
   /** Bytes the snapshot arena holds (its slabs, lent or not). */
   readonly arenaBytes: number;
+  /** Saves whose arena came back before their commit (bytes written). */
+  readonly early: number;
+  /**
+   * Snapshots that waited, blocking, for the save in flight to give the
+   * arena back (its bytes written) instead of copying into a second one.
+   */
+  readonly reclaims: number;
+  /** Milliseconds those waits took, in total. */
+  readonly reclaimedMs: number;
 }
 
 /** Options of `SaveQueue`. */

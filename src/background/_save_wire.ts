@@ -36,7 +36,34 @@ export interface WireFile {
    * The save options other than `appendInfo` and `store`, passed through as
    * they are (the Worker writes to the local store only).
    */
-  readonly options: Omit<SaveCheckpointOptions, "appendInfo" | "store">;
+  readonly options: Omit<
+    SaveCheckpointOptions,
+    "appendInfo" | "store" | "onWritten"
+  >;
+  /**
+   * Give the slabs back as soon as every byte is written, before the
+   * commit: on the early port, with `flag[slot]` set to 1 (or to 2 when the
+   * save ended without getting there), so the queue can wait for them
+   * synchronously. The final reply then carries no slabs.
+   */
+  readonly early?: boolean;
+}
+
+/** Worker → queue, on the early port: the slabs, before the commit. */
+export interface WireWritten {
+  readonly id: number;
+  readonly written: true;
+  readonly buffers: ArrayBuffer[];
+}
+
+/** Where early give-backs go: set up once per Worker. */
+export interface WireEarly {
+  /** A `node:worker_threads` MessagePort the queue reads synchronously. */
+  readonly port: {
+    postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+  };
+  /** Shared: 0 while writing, 1 once the slabs were posted, 2 if not. */
+  readonly flag: Int32Array;
 }
 
 /**
@@ -49,7 +76,8 @@ export type WireRequest =
     readonly file: WireFile;
     readonly buffers: ArrayBuffer[];
   }
-  | { readonly id: number; readonly alloc: readonly number[] };
+  | { readonly id: number; readonly alloc: readonly number[] }
+  | { readonly id: number; readonly early: WireEarly };
 
 /** An error as sent: enough to rebuild its class and message. */
 export interface WireError {
@@ -180,8 +208,12 @@ export interface WireReady {
 export async function answer(
   request: WireRequest,
   save: SaveFunction = saveCheckpoint,
+  early: WireEarly | null = null,
 ): Promise<WireReply> {
   const start = performance.now();
+  if ("early" in request) {
+    return { id: request.id, buffers: [], ok: true, result: null, ms: 0 };
+  }
   if ("alloc" in request) {
     const buffers = request.alloc.map((n) => touched(n));
     return {
@@ -193,12 +225,40 @@ export async function answer(
     };
   }
   const { id, file, buffers } = request;
+  const giveBack = file.early === true ? early : null;
+  let given = false;
+  const rest = (): ArrayBuffer[] => given ? [] : buffers;
   try {
     const { network, options } = unwire(file, buffers);
-    const result = await save(file.path, network, options);
-    return { id, buffers, ok: true, result, ms: performance.now() - start };
+    const result = await save(
+      file.path,
+      network,
+      giveBack === null ? options : {
+        ...options,
+        onWritten: () => {
+          if (given) return;
+          given = true;
+          const written: WireWritten = { id, written: true, buffers };
+          giveBack.port.postMessage(written, buffers);
+          Atomics.store(giveBack.flag, 0, 1);
+          Atomics.notify(giveBack.flag, 0);
+        },
+      },
+    );
+    return {
+      id,
+      buffers: rest(),
+      ok: true,
+      result,
+      ms: performance.now() - start,
+    };
   } catch (error) {
-    return { id, buffers, ok: false, error: toWire(error) };
+    return { id, buffers: rest(), ok: false, error: toWire(error) };
+  } finally {
+    if (giveBack !== null && !given) {
+      Atomics.store(giveBack.flag, 0, 2);
+      Atomics.notify(giveBack.flag, 0);
+    }
   }
 }
 
@@ -211,11 +271,16 @@ export function serveSaves(
   port: SavePort,
   save: SaveFunction = saveCheckpoint,
 ): void {
+  let early: WireEarly | null = null;
   port.on("message", (request) => {
+    if ("early" in request) {
+      early = request.early;
+      return;
+    }
     // A failure to answer (an allocation or the reply itself) must not be
     // an unhandled rejection: it is thrown from a task, which the parent
     // sees as the Worker's error event and reports as a crash.
-    answer(request, save)
+    answer(request, save, early)
       .then((reply) => port.postMessage(reply, reply.buffers))
       .catch((error: unknown) =>
         setTimeout(() => {

@@ -12,9 +12,19 @@
  * @module
  */
 
-import { Worker as NodeWorker } from "node:worker_threads";
+import {
+  MessageChannel,
+  receiveMessageOnPort,
+  Worker as NodeWorker,
+} from "node:worker_threads";
 import { SAVE_WORKER_CODE } from "./_save_worker_code.ts";
-import type { WireReady, WireReply, WireRequest } from "./_save_wire.ts";
+import type {
+  WireEarly,
+  WireReady,
+  WireReply,
+  WireRequest,
+  WireWritten,
+} from "./_save_wire.ts";
 
 let bundled: URL | null = null;
 
@@ -40,9 +50,13 @@ function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
     ?.unrefTimer(timer);
 }
 
+type EarlyPort = InstanceType<typeof MessageChannel>["port1"];
+
 interface Pending {
   resolve(reply: WireReply): void;
   reject(error: Error): void;
+  /** Takes the slabs given back before the commit (once). */
+  written?: (buffers: ArrayBuffer[]) => void;
 }
 
 /** Options of {@linkcode SaveWorker}. */
@@ -68,6 +82,8 @@ export class SaveWorker {
   #url: URL | undefined;
   #idleMs: number;
   #worker: NodeWorker | null = null;
+  /** Where this Worker gives slabs back early, read synchronously too. */
+  #early: { port: EarlyPort; flag: Int32Array } | null = null;
   #pending: Pending | null = null;
   #nextId = 1;
   #idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -87,7 +103,11 @@ export class SaveWorker {
    * `transfer`, and resolves with the answer; rejects when the Worker
    * cannot start, crashes or exits before answering.
    */
-  request(request: WireRequest, transfer: ArrayBuffer[]): Promise<WireReply> {
+  request(
+    request: WireRequest,
+    transfer: ArrayBuffer[],
+    written?: (buffers: ArrayBuffer[]) => void,
+  ): Promise<WireReply> {
     return new Promise((resolve, reject) => {
       if (this.#pending !== null) {
         reject(new TypeError("the save worker is already busy"));
@@ -96,6 +116,10 @@ export class SaveWorker {
       try {
         const worker = this.#start();
         this.#pending = { resolve, reject };
+        if (written !== undefined) {
+          this.#pending.written = written;
+          Atomics.store(this.#early!.flag, 0, 0);
+        }
         // A request in flight keeps the process alive until it is answered.
         worker.ref();
         worker.postMessage({ ...request, id: this.#nextId++ }, transfer);
@@ -116,6 +140,44 @@ export class SaveWorker {
     this.#idle(this.#start());
   }
 
+  /**
+   * Whether the request in flight will give its slabs back before its
+   * commit and has not yet done so.
+   */
+  get writing(): boolean {
+    return this.#pending?.written !== undefined;
+  }
+
+  /**
+   * Blocks this thread until the request in flight has given its slabs
+   * back (every byte written), at most `timeoutMs`; hands them to its
+   * `written` callback. Returns whether they came: not when the save ended
+   * without writing them all (its final answer brings them), the Worker
+   * died, or the time ran out.
+   */
+  waitWritten(timeoutMs: number): boolean {
+    const early = this.#early;
+    if (!this.writing || early === null) return false;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (Atomics.load(early.flag, 0) === 0) {
+        if (left <= 0) return false;
+        Atomics.wait(early.flag, 0, 0, left);
+        continue;
+      }
+      if (Atomics.load(early.flag, 0) !== 1) return false;
+      // Posted before the flag was set; delivery may trail by a moment.
+      const got = receiveMessageOnPort(early.port);
+      if (got !== undefined) {
+        this.#written(got.message as WireWritten);
+        return !this.writing;
+      }
+      if (left <= 0) return false;
+      Atomics.wait(early.flag, 0, 1, Math.min(left, 1));
+    }
+  }
+
   /** Ends the Worker now; a request in flight is rejected. */
   terminate(): void {
     this.#crash(null);
@@ -132,11 +194,28 @@ export class SaveWorker {
     let started = false;
     const failed = () =>
       started ? "the save worker crashed" : "the save Worker could not start";
+    const channel = new MessageChannel();
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    channel.port1.on("message", (m: WireWritten) => this.#written(m));
+    // Only a request in flight keeps the process alive.
+    channel.port1.unref();
+    this.#early = { port: channel.port1, flag };
+    const setup: WireEarly = {
+      port: channel.port2 as unknown as WireEarly["port"],
+      flag,
+    };
+    worker.postMessage(
+      { id: 0, early: setup },
+      [channel.port2 as unknown as ArrayBuffer],
+    );
     worker.on("message", (reply: WireReply | WireReady) => {
       if ("ready" in reply) {
         started = true;
         return;
       }
+      // The early slabs were posted first, on the other port: take them
+      // before the answer that no longer carries them.
+      if (this.#pending?.written !== undefined) this.#drainEarly();
       const pending = this.#pending;
       this.#pending = null;
       this.#idle(worker);
@@ -161,6 +240,25 @@ export class SaveWorker {
     return worker;
   }
 
+  /** Takes early slabs posted but not delivered yet, if any were posted. */
+  #drainEarly(): void {
+    const early = this.#early;
+    if (early === null || Atomics.load(early.flag, 0) !== 1) return;
+    for (let tries = 0; tries < 5000 && this.writing; tries++) {
+      const got = receiveMessageOnPort(early.port);
+      if (got !== undefined) this.#written(got.message as WireWritten);
+      else Atomics.wait(early.flag, 0, 1, 1);
+    }
+  }
+
+  /** The slabs of the request in flight came back before its commit. */
+  #written(message: WireWritten): void {
+    const written = this.#pending?.written;
+    if (written === undefined) return;
+    delete this.#pending!.written;
+    written(message.buffers);
+  }
+
   /** Nothing in flight: the Worker no longer holds the process open. */
   #idle(worker: NodeWorker): void {
     worker.unref();
@@ -179,6 +277,8 @@ export class SaveWorker {
     this.#idleTimer = undefined;
     const worker = this.#worker;
     this.#worker = null;
+    this.#early?.port.close();
+    this.#early = null;
     if (worker !== null) {
       worker.removeAllListeners();
       // Errors of a Worker being ended are of no interest.

@@ -155,6 +155,9 @@ export class SaveQueue implements AsyncDisposable {
   #waitedMs = 0;
   #maxWaitMs = 0;
   #lastSnapshotMs = 0;
+  #early = 0;
+  #reclaims = 0;
+  #reclaimedMs = 0;
 
   /**
    * Makes a queue; the Worker starts with the first save.
@@ -213,7 +216,41 @@ export class SaveQueue implements AsyncDisposable {
       maxWaitMs: this.#maxWaitMs,
       lastSnapshotMs: this.#lastSnapshotMs,
       arenaBytes: this.#arena.capacity,
+      early: this.#early,
+      reclaims: this.#reclaims,
+      reclaimedMs: this.#reclaimedMs,
     };
+  }
+
+  /**
+   * When the save in flight holds the arena only until its last bytes are
+   * written (a one-file save, or the last file of a save, in the Worker),
+   * blocks this thread until they are, at most `timeoutMs`, and takes the
+   * arena back, so that the next {@linkcode SaveQueue.hold} copies into it
+   * instead of into a second arena. The file's commit (fsync, rename) goes
+   * on in the Worker; its failure is kept as any other. Returns whether
+   * the arena is {@linkcode SaveQueue.free} now.
+   *
+   * @param timeoutMs The longest wait, in milliseconds.
+   * @returns Whether the arena is free.
+   *
+   * @example
+   * ```ts
+   * import { SaveQueue } from "./save_queue.ts";
+   * import { ok as assert } from "node:assert/strict";
+   * const queue = new SaveQueue();
+   * assert(queue.reclaim());
+   * await queue.close();
+   * ```
+   */
+  reclaim(timeoutMs = 10_000): boolean {
+    if (this.free || this.#closed || !this.#worker.writing) return this.free;
+    const start = performance.now();
+    this.#worker.waitWritten(timeoutMs);
+    if (!this.free) return false;
+    this.#reclaims++;
+    this.#reclaimedMs += performance.now() - start;
+    return true;
   }
 
   /**
@@ -560,11 +597,22 @@ export class SaveQueue implements AsyncDisposable {
     try {
       for (const [index, file] of files.entries()) {
         let reply: WireReply;
+        // The last file gives the arena back once its bytes are written,
+        // before its commit: the next snapshot need not wait for the fsync.
+        const last = index === files.length - 1;
+        const written = (back: ArrayBuffer[]) => {
+          buffers = null;
+          this.#arena.restore(back);
+          this.#early++;
+        };
         try {
-          reply = await this.#write(file, buffers);
+          reply = await this.#write(file, buffers!, last ? written : undefined);
         } catch (crash) {
-          // The slabs went down with the Worker (or never left).
-          if (buffers.every((b) => !isDetached(b))) {
+          // The slabs went down with the Worker (or never left), unless
+          // they came back before the commit.
+          if (buffers === null) {
+            // Given back already.
+          } else if (buffers.every((b) => !isDetached(b))) {
             this.#arena.restore(buffers);
           } else {
             this.#arena.discard();
@@ -578,7 +626,7 @@ export class SaveQueue implements AsyncDisposable {
           );
           return;
         }
-        buffers = reply.buffers;
+        if (buffers !== null) buffers = reply.buffers;
         if (!reply.ok) {
           const error = backgroundError(file.wire.path, fromWire(reply.error));
           await this.#failed(
@@ -605,14 +653,20 @@ export class SaveQueue implements AsyncDisposable {
   }
 
   /** Writes one file: in the Worker, or here for a store it cannot reach. */
-  async #write(file: PlannedFile, buffers: ArrayBuffer[]): Promise<WireReply> {
-    const request = { id: 0, file: file.wire, buffers };
+  async #write(
+    file: PlannedFile,
+    buffers: ArrayBuffer[],
+    written?: (buffers: ArrayBuffer[]) => void,
+  ): Promise<WireReply> {
     if (file.local) {
       // The slab the reservation is touching comes first (one request at a
       // time); the reservation stops there, the arena being taken.
       await this.#reserving;
-      return await this.#worker.request(request, buffers);
+      const early = written !== undefined;
+      const request = { id: 0, file: { ...file.wire, early }, buffers };
+      return await this.#worker.request(request, buffers, written);
     }
+    const request = { id: 0, file: file.wire, buffers };
     await afterStep();
     return await answer(request, saveInto(file.store));
   }

@@ -102,6 +102,14 @@ export interface SaveCheckpointOptions {
    * @default {true}
    */
   check?: boolean;
+  /**
+   * Called once every byte of the file has been handed to the operating
+   * system, before the fsync and rename that make it durable and visible:
+   * from then on the tensors' memory is no longer read (a background save
+   * gives its snapshot back there). Called by the local store only; a
+   * failure of the commit still rejects the save.
+   */
+  onWritten?: () => void;
 }
 
 /** What {@linkcode saveCheckpoint} wrote. */

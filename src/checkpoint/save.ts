@@ -281,6 +281,9 @@ export async function saveCheckpoint(
     ...(options.overwrite === undefined
       ? {}
       : { overwrite: options.overwrite }),
+    ...(options.onWritten === undefined
+      ? {}
+      : { onWritten: options.onWritten }),
   });
   return { path, bytes: written.bytes, checksum: written.checksum };
 }

@@ -171,6 +171,10 @@ export class SaveExecutor {
     const queue = this.#queue;
     let held: HeldSnapshot | null = null;
     let snapshot: PlanSnapshot | null = null;
+    // A save still writing gives the arena back once its bytes are out
+    // (before its commit): wait for that rather than copy into a second
+    // arena. A save of two files holds it until the second is written.
+    if (queue !== null && this.#waitingCopies === 0) queue.reclaim();
     if (queue !== null && queue.free && this.#waitingCopies === 0) {
       // One copy, into the memory the Worker writes from: the first save
       // of a run that is not prepared yet included.

@@ -33,6 +33,14 @@ export interface AtomicWriteOptions {
    * @default {true}
    */
   overwrite?: boolean;
+  /**
+   * Called once every byte of the file has been handed to the operating
+   * system, before the commit (fsync, rename) that makes it durable and
+   * visible; the memory the bytes came from is no longer read after it.
+   * A store that cannot tell when that is does not call it. A failure of
+   * the commit still fails the write.
+   */
+  onWritten?: () => void;
 }
 
 /** What {@linkcode atomicWrite} wrote. */
@@ -435,6 +443,7 @@ export async function atomicWrite(
     }
     await sink.settle();
     const result = sink.result();
+    options.onWritten?.();
     if (!IS_WINDOWS) await Deno.chmod(temp, fileMode);
     await file.sync();
     file.close();

@@ -92,6 +92,9 @@ class LocalStore implements CheckpointStore {
       ...(options.overwrite === undefined
         ? {}
         : { overwrite: options.overwrite }),
+      ...(options.onWritten === undefined
+        ? {}
+        : { onWritten: options.onWritten }),
     });
   }
 

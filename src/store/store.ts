@@ -70,6 +70,14 @@ export interface StoreWriteOptions {
    * @default {true}
    */
   readonly overwrite?: boolean;
+  /**
+   * Called once every byte of the file has been handed to the operating
+   * system, before the commit (fsync, rename) that makes it durable and
+   * visible; the memory the bytes came from is no longer read after it.
+   * A store that cannot tell when that is does not call it. A failure of
+   * the commit still fails the write.
+   */
+  readonly onWritten?: () => void;
 }
 
 /** What {@linkcode CheckpointStore.write} committed. */

@@ -24,3 +24,11 @@ export class Worker {
 
 /** A browser page or Worker is no `node:worker_threads` Worker. */
 export const parentPort = null;
+
+/** Never used here (no save Worker starts): the web's own channel. */
+export const MessageChannel = globalThis.MessageChannel;
+
+/** Never used here (no save Worker starts): nothing is ever waiting. */
+export function receiveMessageOnPort(_port: unknown): undefined {
+  return undefined;
+}
