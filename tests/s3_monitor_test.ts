@@ -7,7 +7,7 @@
  * library picks for `s3://` paths from the environment: nothing here passes
  * a store object. Ignored without a server; failing in CI without one.
  */
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import {
   CheckpointMonitor,
   findResumeCheckpoint,
@@ -202,5 +202,38 @@ s3Test(
       data: Float32Array;
     };
     deepEqual([...whole.data], [40, 40, 40, 41, 41, 41, 42, 42, 42]);
+  },
+);
+
+s3Test(
+  "a rank killed before it made its rank folder counts as a rank with no checkpoint",
+  async (dir) => {
+    const save = (rank: number, rankSize: number, steps: number) =>
+      train(
+        new CheckpointMonitor({
+          directory: dir,
+          rank,
+          rankSize,
+          saveCheckpointSteps: 2,
+          saveNetworkParams: false,
+        }),
+        network(1000),
+        steps,
+      );
+    // rank 1 of 3 never started: no checkpoint/rank_1/ marker at all.
+    await save(0, 3, 2);
+    await save(2, 3, 2);
+    equal(await storeFor(dir).stat(`${dir}/checkpoint/rank_1`), null);
+    await rejects(
+      findResumeCheckpoint(dir),
+      /rank_1 \(no folder\) has no checkpoint, while other ranks do/,
+    );
+    // A later run of two ranks records rank_size 2: rank_2's folder above
+    // the gap is an earlier run's, and resume takes ranks 0 and 1.
+    await save(1, 2, 4);
+    await save(0, 2, 4);
+    const found = await findResumeCheckpoint(dir);
+    equal(found?.step, 4);
+    equal(found?.files.length, 2);
   },
 );
