@@ -538,9 +538,10 @@ export async function runS3RankKills(
       // barrier until their own kill); the last round saves once first.
       await Promise.all(children.map(async (c) => {
         if (c.hello === null) return;
-        // After the rank's first commit: a rank killed before its monitor
-        // made its folder leaves rank_0 and rank_2 without rank_1, which
-        // resume refuses (the same on a local disk; see the report).
+        // After the rank's first commit: a rank killed before it saved
+        // (with or without its folder) is a rank with no checkpoint, and
+        // resume refuses a run where others have one (the same on a local
+        // disk; see the report).
         await Promise.race([c.firstSave, c.done]);
         if (!last) {
           await new Promise((ok) => setTimeout(ok, random() * maxDelay));

@@ -2,65 +2,15 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { basename } from "node:path";
 import {
-  CheckpointMonitor,
-  type CheckpointMonitorOptions,
   type CheckpointStore,
   CorruptCheckpointError,
   EncryptionMismatchError,
   findResumeCheckpoint,
   localStore,
-  type Parameter,
   saveCheckpoint,
-  train,
 } from "../mod.ts";
 import { spawnChild, withTempDir } from "./_helpers.ts";
-
-function model(): Parameter<"Float32">[] {
-  return [
-    { name: "w", dtype: "Float32", shape: [2, 3], data: new Float32Array(6) },
-    { name: "b", dtype: "Float32", shape: [3], data: new Float32Array(3) },
-  ];
-}
-
-/** Trains `steps` steps saving every `every` steps, keeping `keep`. */
-async function run(
-  directory: string,
-  steps: number,
-  extra: CheckpointMonitorOptions = {},
-): Promise<CheckpointMonitor> {
-  const params = model();
-  const monitor = new CheckpointMonitor({
-    directory,
-    saveCheckpointSteps: 2,
-    keepCheckpointMax: 10,
-    saveNetworkParams: false,
-    ...extra,
-  });
-  await train({
-    epochs: Math.ceil(steps / 5),
-    stepsPerEpoch: 5,
-    network: params,
-    step: ({ step }) => {
-      if (step > steps) throw new Error("stop");
-      for (const p of params) p.data.fill(step);
-    },
-    callbacks: [monitor],
-  }).catch((e) => {
-    if ((e as Error).message !== "stop") throw e;
-  });
-  await monitor.close();
-  return monitor;
-}
-
-const names = (files: readonly string[]) => files.map((f) => basename(f));
-
-async function flip(path: string, at = -1): Promise<void> {
-  await Deno.chmod(path, 0o600);
-  const b = await Deno.readFile(path);
-  const i = at < 0 ? b.length + at : at;
-  b[i] = b[i]! ^ 0xff;
-  await Deno.writeFile(path, b);
-}
+import { flip, model, names, run } from "./_resume_helpers.ts";
 
 Deno.test("findResumeCheckpoint returns null for a fresh folder", async () => {
   await withTempDir(async (dir) => {
@@ -186,33 +136,6 @@ Deno.test("findResumeCheckpoint without meta.json takes the newest files present
   });
 });
 
-Deno.test("findResumeCheckpoint takes the minimum across ranks, and a rank's corrupt file moves every rank back", async () => {
-  await withTempDir(async (dir) => {
-    await run(dir, 8, { rank: 0 });
-    await run(dir, 6, { rank: 1 });
-    let found = await findResumeCheckpoint(dir);
-    deepEqual(names(found!.files), [
-      "CKP_rank_0-2_1.ckpt",
-      "CKP_rank_1-2_1.ckpt",
-    ]);
-    await flip(`${dir}/checkpoint/rank_1/CKP_rank_1-2_1.ckpt`);
-    found = await findResumeCheckpoint(dir);
-    deepEqual(names(found!.files), [
-      "CKP_rank_0-1_4.ckpt",
-      "CKP_rank_1-1_4.ckpt",
-    ]);
-    deepEqual(found!.skipped.map((s) => s.rank), [1]);
-  });
-});
-
-Deno.test("findResumeCheckpoint rejects rank folders with a gap", async () => {
-  await withTempDir(async (dir) => {
-    await run(dir, 2, { rank: 0 });
-    await Deno.mkdir(`${dir}/checkpoint/rank_2`);
-    await rejects(findResumeCheckpoint(dir), /rank_2 without rank_1/);
-  });
-});
-
 Deno.test("findResumeCheckpoint skips the checkpoint of another model when given the network", async () => {
   await withTempDir(async (dir) => {
     await run(dir, 4);
@@ -310,88 +233,6 @@ Deno.test("findResumeCheckpoint reads MindFormers' own three-key meta.json: its 
     deepEqual(names(found!.files), ["llama_rank_0-2_5.ckpt"]);
     equal(found!.context.initialStep, 10);
     equal(found!.context.initialEpoch, 2);
-  });
-});
-
-Deno.test("findResumeCheckpoint finds the step all ranks resumed from when only some ranks saved in the new run", async () => {
-  await withTempDir(async (dir) => {
-    await run(dir, 4, { rank: 0 });
-    await run(dir, 4, { rank: 1 });
-    // The resumed run: rank 0 saves step 5 (a new prefix, a new meta.json
-    // listing only that file); rank 1 dies before its first save.
-    const params = model();
-    const monitor = new CheckpointMonitor({
-      directory: dir,
-      rank: 0,
-      saveCheckpointSteps: 1,
-      saveNetworkParams: false,
-    });
-    await monitor.onTrainBegin({
-      step: 4,
-      epoch: 1,
-      stepsPerEpoch: 5,
-      network: params,
-    });
-    await monitor.onStepEnd({
-      step: 5,
-      epoch: 1,
-      stepsPerEpoch: 5,
-      network: params,
-    });
-    await monitor.close();
-    const found = await findResumeCheckpoint(dir);
-    deepEqual(names(found!.files), [
-      "CKP_rank_0-1_4.ckpt",
-      "CKP_rank_1-1_4.ckpt",
-    ]);
-    equal(found!.warnings.length, 1);
-    ok(found!.warnings[0]!.startsWith("rank 0:"), found!.warnings[0]);
-  });
-});
-
-Deno.test("findResumeCheckpoint needs only the ranks meta.json records, so an earlier run's extra rank folders do not hold it back", async () => {
-  await withTempDir(async (dir) => {
-    for (const rank of [0, 1, 2]) await run(dir, 4, { rank, rankSize: 3 });
-    // A later run with two ranks (resumed, say, from the integrated file).
-    for (const rank of [0, 1]) await run(dir, 8, { rank, rankSize: 2 });
-    const meta = JSON.parse(
-      await Deno.readTextFile(`${dir}/checkpoint/rank_0/meta.json`),
-    );
-    equal(meta.files.at(-1).rank_size, 2);
-    const found = await findResumeCheckpoint(dir);
-    deepEqual(names(found!.files), [
-      "CKP_rank_0_1-2_3.ckpt",
-      "CKP_rank_1_1-2_3.ckpt",
-    ]);
-    deepEqual(found!.warnings, [
-      "rank_2 is not part of the run that wrote this checkpoint (its meta.json records 2 ranks): ignored",
-    ]);
-    // Without rank_size (older meta.json, or no rankSize given) every rank
-    // folder counts, as MindFormers' rule has it: the newest key all three
-    // list, whatever run wrote it.
-    for (const rank of [0, 1]) {
-      const path = `${dir}/checkpoint/rank_${rank}/meta.json`;
-      const m = JSON.parse(await Deno.readTextFile(path));
-      for (const f of m.files) delete f.rank_size;
-      await Deno.chmod(path, 0o600);
-      await Deno.writeTextFile(path, JSON.stringify(m));
-    }
-    const old = await findResumeCheckpoint(dir);
-    equal(old!.files.length, 3);
-    deepEqual(old!.warnings, []);
-  });
-});
-
-Deno.test("findResumeCheckpoint skips a step whose recorded rank_size has no rank folder", async () => {
-  await withTempDir(async (dir) => {
-    await run(dir, 4, { rank: 0 });
-    const path = `${dir}/checkpoint/rank_0/meta.json`;
-    const m = JSON.parse(await Deno.readTextFile(path));
-    m.files.at(-1).rank_size = 2;
-    await Deno.chmod(path, 0o600);
-    await Deno.writeTextFile(path, JSON.stringify(m));
-    const found = await findResumeCheckpoint(dir);
-    deepEqual(names(found!.files), ["CKP_rank_0-1_2.ckpt"]);
   });
 });
 

@@ -7,7 +7,7 @@
  * library picks for `s3://` paths from the environment: nothing here passes
  * a store object. Ignored without a server; failing in CI without one.
  */
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import {
   CheckpointMonitor,
   findResumeCheckpoint,
@@ -19,6 +19,11 @@ import {
 } from "../mod.ts";
 import { main } from "../cli.ts";
 import { removeTree, variable } from "./_s3_helpers.ts";
+import { s3OptionsFromEnv } from "../src/store/s3/mod.ts";
+import { S3Client } from "../src/store/s3/_client.ts";
+import { S3Objects } from "../src/store/s3/_head.ts";
+import { listIncompleteUploads } from "../src/store/s3/_listing.ts";
+import { resolveS3Options } from "../src/store/s3/_options.ts";
 
 const BUCKET = variable("CKPT_S3_BUCKET");
 const READY = BUCKET !== undefined &&
@@ -202,5 +207,85 @@ s3Test(
       data: Float32Array;
     };
     deepEqual([...whole.data], [40, 40, 40, 41, 41, 41, 42, 42, 42]);
+  },
+);
+
+s3Test(
+  "a rank killed before it made its rank folder counts as a rank with no checkpoint",
+  async (dir) => {
+    const save = (rank: number, rankSize: number, steps: number) =>
+      train(
+        new CheckpointMonitor({
+          directory: dir,
+          rank,
+          rankSize,
+          saveCheckpointSteps: 2,
+          saveNetworkParams: false,
+        }),
+        network(1000),
+        steps,
+      );
+    // rank 1 of 3 never started: no checkpoint/rank_1/ marker at all.
+    await save(0, 3, 2);
+    await save(2, 3, 2);
+    equal(await storeFor(dir).stat(`${dir}/checkpoint/rank_1`), null);
+    await rejects(
+      findResumeCheckpoint(dir),
+      /rank_1 \(no folder\) has no checkpoint, while other ranks do/,
+    );
+    // A later run of two ranks records rank_size 2: rank_2's folder above
+    // the gap is an earlier run's, and resume takes ranks 0 and 1.
+    await save(1, 2, 4);
+    await save(0, 2, 4);
+    const found = await findResumeCheckpoint(dir);
+    equal(found?.step, 4);
+    equal(found?.files.length, 2);
+  },
+);
+
+s3Test(
+  "a run's start aborts a killed merge's upload in integrated/, but never one a live merge owns, and does not wait for it",
+  async (dir) => {
+    const env = s3OptionsFromEnv();
+    const objects = new S3Objects(
+      new S3Client(
+        resolveS3Options({ ...env, credentials: env.credentials! }).client,
+      ),
+    );
+    const integrated = `${dir}/checkpoint/integrated`;
+    const bucket = BUCKET!;
+    const key = `${integrated.slice(`s3://${bucket}/`.length)}/CKP-1_4.ckpt`;
+    /** What a merge killed mid-upload leaves: an upload begun, never ended. */
+    const begin = () =>
+      objects.client.send({
+        method: "POST",
+        bucket,
+        key,
+        query: { uploads: "" },
+        action: "begin the upload of",
+      });
+    const uploads = async () =>
+      (await listIncompleteUploads(objects, integrated)).length;
+    const start = async () => {
+      const m = new CheckpointMonitor({
+        directory: dir,
+        saveCheckpointSteps: 1,
+        saveNetworkParams: false,
+      });
+      await train(m, network(1000), 1);
+    };
+    const store = storeFor(dir);
+    await store.ensureDir(integrated);
+    await begin();
+    equal(await uploads(), 1);
+    // A live merge holds the lock: its upload stays, start-up goes on.
+    {
+      await using _merge = await store.lock(`${integrated}/.lock`);
+      await start();
+      equal(await uploads(), 1);
+    }
+    // No merge running: the next start aborts it.
+    await start();
+    equal(await uploads(), 0);
   },
 );

@@ -251,6 +251,21 @@ s3Test(
 );
 
 s3Test(
+  "signPayload: false sends UNSIGNED-PAYLOAD parts, which the server accepts and stores byte for byte",
+  async ({ config, dir }) => {
+    const unsigned = new S3Store({ ...config.options, signPayload: false });
+    const data = bytesOf(17 * MIB + 3, 5);
+    const path = `${dir}/unsigned.bin`;
+    const result = await writeAll(unsigned, path, data);
+    deepEqual(result, { bytes: data.length, checksum: crcOf(data) });
+    equal(
+      await sha256(await unsigned.readFile(path, 32 * MIB)),
+      await sha256(data),
+    );
+  },
+);
+
+s3Test(
   "ranged reads: any position and length, across part boundaries, past the end refused",
   async ({ store, dir }) => {
     const data = bytesOf(17 * MIB + 11, 2);

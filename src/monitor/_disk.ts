@@ -8,9 +8,18 @@ import {
   basenamePath,
   type CheckpointStore,
   dirnamePath,
+  isNotFound,
   joinPath,
   type StoreLock,
 } from "../store/store.ts";
+
+/** Deno's PermissionDenied / NotCapable, Node's EACCES / EPERM. */
+function isPermissionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return error.name === "PermissionDenied" || error.name === "NotCapable" ||
+    code === "EACCES" || code === "EPERM";
+}
 import type { CheckpointFormat } from "../checkpoint/checkpoint.ts";
 import { CheckpointLayout } from "../checkpoint/layout.ts";
 import type { LedgerEntry } from "./_commit.ts";
@@ -56,8 +65,9 @@ export interface PreparedRun {
  * Prepares a run: checks `directory` is a folder, creates the rank folder,
  * takes its lock (a second writer is refused with the holder's name),
  * removes what crashed writers of this prefix left (their writer is gone:
- * the lock says no other monitor writes here), and resolves the collision
- * suffix against every folder the run writes.
+ * the lock says no other monitor writes here) and what a merge killed
+ * mid-upload left in `integrated/` (only when no merge is running), and
+ * resolves the collision suffix against every folder the run writes.
  */
 export async function prepareRun(r: PrepareRequest): Promise<PreparedRun> {
   const { store } = r;
@@ -85,10 +95,14 @@ export async function prepareRun(r: PrepareRequest): Promise<PreparedRun> {
     // Integrated files carry the prefix without the rank: count them as
     // this rank's so that one suffix serves every folder of the run.
     const userPrefix = base.basePrefix.slice(0, -`_rank_${r.rank}`.length);
-    for (const name of await listNames(store, base.integratedDir)) {
+    const integrated = await store.list(base.integratedDir);
+    for (const { name } of integrated ?? []) {
       if (name.startsWith(userPrefix)) {
         names.push(base.basePrefix + name.slice(userPrefix.length));
       }
+    }
+    if (integrated !== null) {
+      await removeMergeLeftovers(store, base.integratedDir);
     }
     const layout = new CheckpointLayout(r.directory, {
       prefix: r.prefix,
@@ -101,6 +115,36 @@ export async function prepareRun(r: PrepareRequest): Promise<PreparedRun> {
   } catch (error) {
     await lock.release();
     throw error;
+  }
+}
+
+/**
+ * Removes the incomplete writes (S3 multipart uploads, local temporary
+ * files) a merge killed mid-upload left in `integrated/`, which otherwise
+ * only the next merge removes. Only under the merge's lock, taken without
+ * waiting: when a merge holds it (its upload is live) nothing is touched
+ * and start-up goes on at once; the lock is held only for the cleanup and
+ * released on every path (a holder killed meanwhile leaves a claim whose
+ * lease runs out, as a killed merge does).
+ */
+export async function removeMergeLeftovers(
+  store: CheckpointStore,
+  integratedDir: string,
+): Promise<void> {
+  let lock: StoreLock | null;
+  try {
+    lock = await store.lock(joinPath(integratedDir, ".lock"), { wait: false });
+  } catch (error) {
+    // The folder went meanwhile (nothing to clean), or this run may not
+    // write there: the next merge cleans up, as before.
+    if (isNotFound(error) || isPermissionError(error)) return;
+    throw error;
+  }
+  if (lock === null) return;
+  try {
+    await store.removeIncomplete(integratedDir);
+  } finally {
+    await lock.release();
   }
 }
 

@@ -44,6 +44,11 @@ export interface RankScan {
   readonly onDisk: readonly Candidate[];
   /** Files named `*.ckpt` / `*.safetensors` that cannot be candidates, and why. */
   readonly strays: readonly Stray[];
+  /**
+   * The folder does not exist while a higher rank's does (the rank was
+   * killed before it made its folder): a rank with no checkpoint.
+   */
+  readonly absent?: boolean;
 }
 
 /** A file named like a checkpoint that cannot be one. */
@@ -95,6 +100,8 @@ export interface Skip {
   readonly error?: unknown;
 }
 
+/** The most rank folders resume looks at (a bound on a stray `rank_N`). */
+const MAX_RANKS = 65536;
 const NAME = /^(.+)-([0-9]+)_([0-9]+)(_breakpoint)?\.(ckpt|safetensors)$/;
 const CHECKPOINT_EXT = /\.(ckpt|safetensors)$/;
 
@@ -113,12 +120,17 @@ function keyOf(c: Pick<Candidate, "epoch" | "step" | "breakpoint">): string {
   return `${c.epoch}_${c.step}${c.breakpoint ? "_breakpoint" : ""}`;
 }
 
-/** Lists `rank_N` of `root`: how many, checking they are folders 0..n−1. */
+/**
+ * Lists `rank_N` of `root`: how many (the highest N plus one, 0 without
+ * any), and which of `rank_0` … below the highest do not exist. A missing
+ * one is a rank killed before it made its folder (a local `mkdir`, an S3
+ * folder marker): resume treats it as a rank folder with no checkpoint.
+ */
 async function rankFolders(
   store: CheckpointStore,
   root: string,
-): Promise<number> {
-  const ranks: number[] = [];
+): Promise<{ count: number; absent: ReadonlySet<number> }> {
+  const ranks = new Set<number>();
   for (const e of await store.list(root) ?? []) {
     const m = /^rank_([0-9]+)$/.exec(e.name);
     if (m === null) continue;
@@ -128,20 +140,20 @@ async function rankFolders(
         `${e.name} is not a folder (a link to nothing, or a file): every rank_N must be a folder`,
       );
     }
-    ranks.push(Number(m[1]));
+    ranks.add(Number(m[1]));
   }
-  ranks.sort((a, b) => a - b);
-  for (const [i, r] of ranks.entries()) {
-    if (r !== i) {
-      throw new ResumeError(
-        root,
-        `rank folders must be rank_0 to rank_${
-          ranks.length - 1
-        }, found rank_${r} without rank_${i}`,
-      );
-    }
+  const count = ranks.size === 0 ? 0 : Math.max(...ranks) + 1;
+  if (count > MAX_RANKS) {
+    throw new ResumeError(
+      root,
+      `found rank_${count - 1}: rank folders must be rank_0 to rank_${
+        MAX_RANKS - 1
+      }`,
+    );
   }
-  return ranks.length;
+  const absent = new Set<number>();
+  for (let r = 0; r < count; r++) if (!ranks.has(r)) absent.add(r);
+  return { count, absent };
 }
 
 /** The mtime of `path`, `null` when it is gone. */
@@ -205,20 +217,22 @@ async function scan(
  * and files that are symbolic links are followed (the monitor writes
  * through them).
  *
- * @throws {ResumeError} When the rank folders are not `rank_0` …
- * `rank_{n−1}`, or one is not a folder.
+ * A `rank_N` missing below the highest is a rank with no checkpoint, the
+ * same as a rank folder that holds none.
+ *
+ * @throws {ResumeError} When a `rank_N` is not a folder.
  */
 export async function gather(
   store: CheckpointStore,
   directory: string,
 ): Promise<Gathered> {
   let root = join(directory, "checkpoint");
-  let count = await rankFolders(store, root);
+  let { count, absent } = await rankFolders(store, root);
   if (count === 0) {
     const here = await rankFolders(store, directory);
-    if (here > 0) {
+    if (here.count > 0) {
       root = directory;
-      count = here;
+      ({ count, absent } = here);
     }
   }
   if (count === 0) {
@@ -233,6 +247,18 @@ export async function gather(
   const ranks: RankScan[] = [];
   for (let rank = 0; rank < count; rank++) {
     const folder = join(root, `rank_${rank}`);
+    if (absent.has(rank)) {
+      const meta: MetaRead = { kind: "missing" };
+      ranks.push({
+        folder,
+        meta,
+        metaMtime: null,
+        onDisk: [],
+        strays: [],
+        absent: true,
+      });
+      continue;
+    }
     const metaPath = join(folder, "meta.json");
     const meta = await readMeta(metaPath, store);
     const metaMtime = meta.kind === "ok"
@@ -373,7 +399,11 @@ export function order(g: Gathered): Ordered {
     files: perRank.slice(0, ranksOf(head)).map((m) => m.get(keyOf(head))!),
   }));
   if (steps.length === 0 && count > 0) {
-    const empty = perRank.flatMap((m, r) => m.size === 0 ? [`rank_${r}`] : []);
+    const empty = perRank.flatMap((m, r) =>
+      m.size === 0
+        ? [`rank_${r}${g.ranks[r]!.absent === true ? " (no folder)" : ""}`]
+        : []
+    );
     if (perRank.some((m) => m.size > 0)) {
       warnings.push(
         empty.length > 0

@@ -31,6 +31,11 @@ export interface S3ClientOptions {
   readonly credentials: S3Credentials;
   /** `https://endpoint/bucket/key` (true) or `https://bucket.endpoint/key`. */
   readonly pathStyle: boolean;
+  /**
+   * Bodies of at least this many bytes are sent as `UNSIGNED-PAYLOAD`
+   * rather than with their SHA-256 (`Infinity`: every body signed).
+   */
+  readonly unsignedPayloadFrom: number;
   /** Attempts per request, at least 1. */
   readonly maxAttempts: number;
   /** First backoff ceiling in ms; doubles per attempt, capped at 5 s. */
@@ -70,6 +75,9 @@ export interface S3Reply {
   /** How many attempts it took. */
   readonly attempts: number;
 }
+
+/** The `x-amz-content-sha256` of a body left out of the signature. */
+export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
 
 const RETRY_CODES = new Set([
   "SlowDown",
@@ -164,9 +172,12 @@ export class S3Client {
     const url = `${this.#endpoint.protocol}//${host}${path}${
       qs === "" ? "" : `?${qs}`
     }`;
-    const payloadHash = req.body === undefined || req.body.byteLength === 0
+    const size = req.body?.byteLength ?? 0;
+    const payloadHash = size === 0
       ? EMPTY_SHA256
-      : await sha256Hex(req.body);
+      : size >= this.#options.unsignedPayloadFrom
+      ? UNSIGNED_PAYLOAD
+      : await sha256Hex(req.body!);
     const max = Math.max(1, this.#options.maxAttempts);
     const fail = (
       attempts: number,

@@ -69,6 +69,24 @@ export interface S3StoreOptions {
    */
   readonly concurrency?: number | undefined;
   /**
+   * Whether request bodies are covered by the SigV4 signature (their
+   * SHA-256 in `x-amz-content-sha256`) or sent as `UNSIGNED-PAYLOAD`:
+   *
+   * - `"auto"`: signed over `http:`; over `https:` a body of at least
+   *   `partSize` (a multipart part) is sent unsigned, since TLS already
+   *   protects it in transit; smaller bodies (`meta.json`, claims) are
+   *   always signed;
+   * - `true`: every body signed (one SHA-256 pass over every byte saved);
+   * - `false`: every body unsigned, over `http:` too. Then nothing but TCP's
+   *   checksum protects a part's bytes on a plain-HTTP link: use it on a
+   *   trusted network (a loopback or cluster-internal gateway), for speed.
+   *
+   * AWS S3 and Ceph RGW accept `UNSIGNED-PAYLOAD` on every request.
+   *
+   * @default {"auto"}
+   */
+  readonly signPayload?: boolean | "auto" | undefined;
+  /**
    * Blocks (of `partSize`) a reader fetches ahead while reads go forward.
    *
    * @default {4}
@@ -184,6 +202,14 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
       `Cannot create the S3 store: partSize must be at most ${MAX_PART_SIZE}, got ${partSize}`,
     );
   }
+  const signPayload = options.signPayload ?? "auto";
+  if (signPayload !== true && signPayload !== false && signPayload !== "auto") {
+    throw new TypeError(
+      `Cannot create the S3 store: signPayload must be true, false or "auto", got ${
+        JSON.stringify(signPayload)
+      }`,
+    );
+  }
   return {
     partSize,
     concurrency: positive("concurrency", options.concurrency, 4),
@@ -198,6 +224,13 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
       region,
       credentials: c,
       pathStyle: options.pathStyle ?? options.endpoint !== undefined,
+      unsignedPayloadFrom: signPayload === true
+        ? Infinity
+        : signPayload === false
+        ? 1
+        : endpoint.startsWith("https:")
+        ? partSize
+        : Infinity,
       maxAttempts: positive("maxAttempts", options.maxAttempts, 5),
       retryBaseMs: positive("retryBaseMs", options.retryBaseMs, 200, 0),
       requestTimeoutMs: positive(

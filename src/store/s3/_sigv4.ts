@@ -1,7 +1,7 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 /**
- * AWS Signature Version 4 for S3 requests, on Web Crypto (HMAC-SHA256 and
- * SHA-256). Internal: {@linkcode S3Client} signs every request with it.
+ * AWS Signature Version 4 for S3 requests, on Web Crypto (HMAC-SHA256;
+ * payload SHA-256 with `node:crypto` where the runtime has it). Internal: {@linkcode S3Client} signs every request with it.
  *
  * The steps (AWS's "Create a signed AWS API request"): a canonical request
  * (method, URI-encoded path, sorted query, sorted lowercase headers, the
@@ -53,8 +53,48 @@ function hex(bytes: ArrayBuffer): string {
   ).join("");
 }
 
-/** Lowercase hex SHA-256 of `bytes`. */
+type Sha256Fn = (bytes: Uint8Array) => string;
+
+/**
+ * `node:crypto`'s SHA-256 where the runtime has it (Deno, Node.js), reached
+ * through `process.getBuiltinModule` so that nothing imports `node:crypto`
+ * statically and a browser bundle still loads. Measured on Deno 2.9.6 for
+ * 8 MiB parts: 82 ms per 128 MiB vs 98-159 ms for Web Crypto's `digest`,
+ * which also copies the bytes first.
+ */
+function nativeSha256(): Sha256Fn | null {
+  const process = (globalThis as {
+    process?: { getBuiltinModule?: (id: string) => unknown };
+  }).process;
+  try {
+    const nodeCrypto = process?.getBuiltinModule?.("node:crypto") as
+      | {
+        createHash?: (algorithm: string) => {
+          update(data: Uint8Array): { digest(encoding: "hex"): string };
+        };
+      }
+      | undefined;
+    const createHash = nodeCrypto?.createHash;
+    if (typeof createHash !== "function") return null;
+    return (bytes) => createHash("sha256").update(bytes).digest("hex");
+  } catch {
+    return null;
+  }
+}
+
+const sha256Native: Sha256Fn | null = nativeSha256();
+
+/**
+ * Lowercase hex SHA-256 of `bytes`: `node:crypto` where present, Web
+ * Crypto otherwise (a browser).
+ */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  if (sha256Native !== null) return sha256Native(bytes);
+  return await sha256HexWebCrypto(bytes);
+}
+
+/** Lowercase hex SHA-256 of `bytes` with Web Crypto. */
+export async function sha256HexWebCrypto(bytes: Uint8Array): Promise<string> {
   return hex(
     await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
   );
