@@ -18,20 +18,25 @@ import { saveCheckpoint } from "../src/checkpoint/checkpoint.ts";
 const realWrite = Deno.FsFile.prototype.write;
 const realRename = Deno.rename;
 
+/** Waits until a file named `go` appears in `folder` (the test's gate). */
+async function waitForGo(folder: string): Promise<void> {
+  for (;;) {
+    try {
+      await Deno.stat(`${folder}/go`);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
 serveSaves(
   parentPort!,
   async (path, network, options) => {
     const name = path.slice(path.lastIndexOf("/") + 1);
     const folder = path.slice(0, path.lastIndexOf("/"));
     if (name.includes("gate")) {
-      for (;;) {
-        try {
-          await Deno.stat(`${folder}/go`);
-          break;
-        } catch {
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      }
+      await waitForGo(folder);
     }
     const exists = (marker: string) =>
       Deno.stat(`${folder}/${marker}`).then(() => true, () => false);
@@ -52,14 +57,7 @@ serveSaves(
     }
     if (name.includes("commitwait")) {
       Deno.rename = async (from, to) => {
-        for (;;) {
-          try {
-            await Deno.stat(`${folder}/go`);
-            break;
-          } catch {
-            await new Promise((r) => setTimeout(r, 5));
-          }
-        }
+        await waitForGo(folder);
         return await realRename(from, to);
       };
     } else if (name.includes("commitfail")) {
