@@ -9,17 +9,10 @@ import {
   type CheckpointStore,
   dirnamePath,
   isNotFound,
+  isPermissionError,
   joinPath,
   type StoreLock,
 } from "../store/store.ts";
-
-/** Deno's PermissionDenied / NotCapable, Node's EACCES / EPERM. */
-function isPermissionError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  return error.name === "PermissionDenied" || error.name === "NotCapable" ||
-    code === "EACCES" || code === "EPERM";
-}
 import type { CheckpointFormat } from "../checkpoint/checkpoint.ts";
 import { CheckpointLayout } from "../checkpoint/layout.ts";
 import type { LedgerEntry } from "./_commit.ts";

@@ -303,3 +303,14 @@ export function isNotFound(error: unknown): boolean {
   if (typeof notFound === "function" && error instanceof notFound) return true;
   return (error as { code?: unknown } | null)?.code === "ENOENT";
 }
+
+/**
+ * Whether `error` says this program may not do what it tried: Deno's
+ * `PermissionDenied` / `NotCapable`, or `EACCES` / `EPERM` (Node.js).
+ */
+export function isPermissionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return error.name === "PermissionDenied" || error.name === "NotCapable" ||
+    code === "EACCES" || code === "EPERM";
+}

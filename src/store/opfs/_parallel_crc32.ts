@@ -16,9 +16,13 @@
  * @module
  */
 
-import { crc32, crc32Slice16, crc32Tables } from "../../core/_crc32.ts";
+import {
+  crc32,
+  crc32Combine,
+  crc32Slice16,
+  crc32Tables,
+} from "../../core/_crc32.ts";
 import { CHECKSUM_ALGORITHM } from "../_checksum.ts";
-import { crc32Combine } from "../../core/_crc32.ts";
 
 /** Chunks at least this big go to the helper. */
 const OFFLOAD_BYTES = 1024 * 1024;

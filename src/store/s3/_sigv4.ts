@@ -12,6 +12,8 @@
  * @module
  */
 
+import { nodeBuiltin } from "../../core/_builtin.ts";
+
 const encoder = new TextEncoder();
 
 /** The SHA-256 of no bytes, the payload hash of GET, HEAD and DELETE. */
@@ -63,23 +65,14 @@ type Sha256Fn = (bytes: Uint8Array) => string;
  * which also copies the bytes first.
  */
 function nativeSha256(): Sha256Fn | null {
-  const process = (globalThis as {
-    process?: { getBuiltinModule?: (id: string) => unknown };
-  }).process;
-  try {
-    const nodeCrypto = process?.getBuiltinModule?.("node:crypto") as
-      | {
-        createHash?: (algorithm: string) => {
-          update(data: Uint8Array): { digest(encoding: "hex"): string };
-        };
-      }
-      | undefined;
-    const createHash = nodeCrypto?.createHash;
-    if (typeof createHash !== "function") return null;
-    return (bytes) => createHash("sha256").update(bytes).digest("hex");
-  } catch {
-    return null;
-  }
+  const nodeCrypto = nodeBuiltin("node:crypto") as {
+    createHash?: (algorithm: string) => {
+      update(data: Uint8Array): { digest(encoding: "hex"): string };
+    };
+  } | null;
+  const createHash = nodeCrypto?.createHash;
+  if (typeof createHash !== "function") return null;
+  return (bytes) => createHash("sha256").update(bytes).digest("hex");
 }
 
 const sha256Native: Sha256Fn | null = nativeSha256();
