@@ -243,11 +243,8 @@ export class SaveWorker {
   /** Takes early slabs posted but not delivered yet, if any were posted. */
   #drainEarly(): void {
     const early = this.#early;
-    if (early === null || Atomics.load(early.flag, 0) !== 1) return;
-    for (let tries = 0; tries < 5000 && this.writing; tries++) {
-      const got = receiveMessageOnPort(early.port);
-      if (got !== undefined) this.#written(got.message as WireWritten);
-      else Atomics.wait(early.flag, 0, 1, 1);
+    if (early !== null && Atomics.load(early.flag, 0) === 1) {
+      this.waitWritten(5000);
     }
   }
 

@@ -610,12 +610,12 @@ export class SaveQueue implements AsyncDisposable {
         } catch (crash) {
           // The slabs went down with the Worker (or never left), unless
           // they came back before the commit.
-          if (buffers === null) {
-            // Given back already.
-          } else if (buffers.every((b) => !isDetached(b))) {
-            this.#arena.restore(buffers);
-          } else {
-            this.#arena.discard();
+          if (buffers !== null) {
+            if (buffers.every((b) => !isDetached(b))) {
+              this.#arena.restore(buffers);
+            } else {
+              this.#arena.discard();
+            }
           }
           buffers = null;
           await removeIncompleteWrite(file.wire.path, file.store);

@@ -4,6 +4,8 @@
 // elsewhere (a browser) a slicing-by-16 table version in plain JavaScript is
 // used, reading aligned 32-bit words.
 
+import { nodeBuiltin } from "./_builtin.ts";
+
 type Crc32Fn = (bytes: Uint8Array, seed: number) => number;
 
 /**
@@ -53,8 +55,7 @@ export function crc32Slice16(
   let c = ~seed;
   let i = 0;
   const n = bytes.length;
-  const littleEndian = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-  if (littleEndian && n >= 64) {
+  if (n >= 64 && new Uint8Array(Uint32Array.of(1).buffer)[0] === 1) {
     const head = (4 - (bytes.byteOffset & 3)) & 3;
     for (; i < head; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
     const count = ((n - i) >>> 4) << 2;
@@ -93,17 +94,8 @@ export function crc32Portable(bytes: Uint8Array, seed = 0): number {
 }
 
 function native(): Crc32Fn | null {
-  const process = (globalThis as {
-    process?: { getBuiltinModule?: (id: string) => unknown };
-  }).process;
-  try {
-    const zlib = process?.getBuiltinModule?.("node:zlib") as
-      | { crc32?: Crc32Fn }
-      | undefined;
-    return typeof zlib?.crc32 === "function" ? zlib.crc32 : null;
-  } catch {
-    return null;
-  }
+  const zlib = nodeBuiltin("node:zlib") as { crc32?: Crc32Fn } | null;
+  return typeof zlib?.crc32 === "function" ? zlib.crc32 : null;
 }
 
 const crc32Impl: Crc32Fn = native() ?? crc32Portable;

@@ -301,10 +301,8 @@ export class SaveExecutor {
         // that resumes from it finds it.
         const later = await this.#commit(plan, result);
         after = later.after.catch((error) => this.keep(error));
-        await this.#settings.emit("saved", saved);
-      } else {
-        await this.#settings.emit("saved", saved);
       }
+      await this.#settings.emit("saved", saved);
     }
     return { after };
   }
@@ -335,14 +333,12 @@ export class SaveExecutor {
           start,
           waitedMs + ticket.waitedMs,
         );
-        if (file.kind !== "main") {
-          await this.#settings.emit("saved", saved);
-          return;
-        }
         // `saved` once `meta.json` names the file (see #write).
-        const later = await this.#commit(plan, result);
+        const later = file.kind === "main"
+          ? await this.#commit(plan, result)
+          : null;
         await this.#settings.emit("saved", saved);
-        await later.after;
+        await later?.after;
       },
       onError: (i, error) =>
         this.#settings.emit("error", { error, file: plan.files[i]!.path }),
