@@ -162,3 +162,22 @@ Deno.test("reclaim with nothing in flight, or a save of another store, returns a
     equal(await first(`${dir}/a.ckpt`), 1);
   });
 });
+
+Deno.test("a save that ends a reservation is written at once: the next snapshot reclaims its arena though this thread never returned to its event loop", async () => {
+  await withTempDir(async (dir) => {
+    await using queue = new SaveQueue({ slabSize: 1 << 20 });
+    const network = model(3);
+    const files = [{ path: `${dir}/a.ckpt`, network }];
+    queue.reserve(files); // still preparing when the save comes
+    const held = queue.hold(files);
+    const enqueued = queue.enqueue(files, {}, held);
+    // A loop step that never yields: only the Worker can make progress.
+    const end = performance.now() + 3000;
+    while (performance.now() < end) { /* compute */ }
+    ok(queue.reclaim(), "the bytes were written while the loop ran");
+    equal(queue.stats.reclaims, 1);
+    await enqueued;
+    await queue.flush();
+    equal(await first(`${dir}/a.ckpt`), 3);
+  });
+});

@@ -387,6 +387,42 @@ for (const when of ["before any slab arrived", "halfway"] as const) {
   });
 }
 
+/** Blocks this thread for `ms` without returning to the event loop. */
+function spin(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* a step of a loop that never yields */ }
+}
+
+Deno.test("a snapshot takes the slabs the Worker prepared though this thread never returned to its event loop", async () => {
+  await withTempDir(async (dir) => {
+    const slabSize = 1 << 20;
+    await using queue = new SaveQueue({ slabSize });
+    // The Worker is running (a small reservation, awaited) before the test.
+    queue.reserve([{ path: "", network: { w: layers(1, 16, 0)[0]! } }]);
+    await queue.flush();
+    const before = queue.stats.reservedBytes;
+    const tensors = layers(8, slabSize / 4, 7); // 8 slabs of 1 MiB
+    const network = Object.fromEntries(tensors.map((t, i) => [`l${i}`, t]));
+    const files = [{ path: `${dir}/a.ckpt`, network }];
+    const needed = new SnapshotArena({ slabSize }).reservation(tensors)
+      .reduce((a, b) => a + b, 0);
+    queue.reserve(files);
+    // Touching 8 MiB takes milliseconds; no message can be taken meanwhile.
+    spin(2000);
+    const held = queue.hold(files);
+    equal(
+      queue.stats.reservedBytes - before,
+      needed,
+      "every slab came from the Worker, none allocated by the snapshot",
+    );
+    await queue.enqueue(files, {}, held);
+    await queue.flush();
+    equal(queue.reserving, false);
+    equal(queue.stats.arenaBytes, needed);
+    ok((await values(`${dir}/a.ckpt`, "l7")).every((x) => x === 7));
+  });
+});
+
 Deno.test("hold copies now; enqueue writes that copy later, under the path it is given then", async () => {
   await withTempDir(async (dir) => {
     await using queue = new SaveQueue();

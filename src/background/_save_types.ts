@@ -87,6 +87,11 @@ export interface SaveQueueStats {
   readonly reclaims: number;
   /** Milliseconds those waits took, in total. */
   readonly reclaimedMs: number;
+  /**
+   * Bytes of the arena's slabs prepared (allocated and touched) in the
+   * Worker by `SaveQueue.reserve` rather than by a snapshot.
+   */
+  readonly reservedBytes: number;
 }
 
 /** Options of `SaveQueue`. */

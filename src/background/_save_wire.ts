@@ -15,6 +15,14 @@ import {
 } from "../checkpoint/checkpoint.ts";
 import { type TensorRef, viewTensor } from "./snapshot.ts";
 import type { AppendValue, Parameter } from "../tensor/types.ts";
+import { toWire, type WireError } from "./_save_wire_error.ts";
+import {
+  reserveSlabs,
+  type WireReserve,
+  type WireReserveSetup,
+} from "./_reserve.ts";
+
+export { fromWire, toWire, type WireError } from "./_save_wire_error.ts";
 
 /** A parameter as sent: where its copy is in the snapshot. */
 export interface WireParam extends TensorRef {
@@ -67,8 +75,9 @@ export interface WireEarly {
 }
 
 /**
- * Queue → Worker: write a file from the slabs, or allocate and touch new
- * slabs of the given sizes (0: none at that index) for the arena.
+ * Queue → Worker: write a file from the slabs; prepare slabs for the arena
+ * (answered on the reservation port, see `_reserve.ts`); or, once per
+ * Worker, where to give slabs back early and where to post reserved ones.
  */
 export type WireRequest =
   | {
@@ -76,17 +85,12 @@ export type WireRequest =
     readonly file: WireFile;
     readonly buffers: ArrayBuffer[];
   }
-  | { readonly id: number; readonly alloc: readonly number[] }
-  | { readonly id: number; readonly early: WireEarly };
+  | { readonly id: number; readonly reserve: WireReserve }
+  | { readonly id: number; readonly early: WireEarly }
+  | { readonly id: number; readonly reserveTo: WireReserveSetup };
 
-/** An error as sent: enough to rebuild its class and message. */
-export interface WireError {
-  readonly name: string;
-  readonly message: string;
-  readonly stack?: string;
-  /** Node.js's error code (`"ENOENT"`, `"ENOSPC"`), when it has one. */
-  readonly code?: string;
-}
+/** The requests that get an answer on the Worker's port. */
+export type WireSaveRequest = Extract<WireRequest, { file: WireFile }>;
 
 /** Worker → queue. */
 export type WireReply =
@@ -96,54 +100,6 @@ export type WireReply =
     | { readonly ok: true; readonly result: null; readonly ms: number }
     | { readonly ok: false; readonly error: WireError }
   );
-
-/** Turns an error into something structured clone keeps. */
-export function toWire(error: unknown): WireError {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return {
-      name: error.name,
-      message: error.message,
-      ...(error.stack !== undefined && { stack: error.stack }),
-      ...(typeof code === "string" && { code }),
-    };
-  }
-  return { name: "Error", message: String(error) };
-}
-
-const BUILTIN: Record<string, ErrorConstructor> = {
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
-
-/**
- * Rebuilds an error of the same class where it can: `Deno.errors.*` under
- * Deno (so `instanceof Deno.errors.NotFound` holds) and the built-in ones;
- * others become an `Error` with the same `name`. Node.js's `code` is kept.
- */
-export function fromWire(wire: WireError): Error {
-  const denoErrors = (globalThis as { Deno?: { errors?: unknown } }).Deno
-    ?.errors as Record<string, unknown> | undefined;
-  const DenoError = denoErrors?.[wire.name];
-  let error: Error;
-  if (typeof DenoError === "function") {
-    error = new (DenoError as ErrorConstructor)(wire.message);
-  } else if (Object.hasOwn(BUILTIN, wire.name)) {
-    error = new BUILTIN[wire.name]!(wire.message);
-  } else {
-    error = new Error(wire.message);
-    error.name = wire.name;
-  }
-  if (wire.stack !== undefined) error.stack = wire.stack;
-  if (wire.code !== undefined) {
-    (error as Error & { code?: string }).code = wire.code;
-  }
-  return error;
-}
 
 /** Rebuilds a file's parameters and append info as views of the slabs. */
 export function unwire(
@@ -166,17 +122,6 @@ export function unwire(
     );
   }
   return { network, options };
-}
-
-/** Bytes per page: writing one byte of each makes the kernel back it. */
-const PAGE = 4096;
-
-/** A new buffer whose pages have all been touched (written) once. */
-function touched(size: number): ArrayBuffer {
-  const buffer = new ArrayBuffer(size);
-  const bytes = new Uint8Array(buffer);
-  for (let i = 0; i < size; i += PAGE) bytes[i] = 0;
-  return buffer;
 }
 
 /** The Worker's side: what it does with one request. */
@@ -202,28 +147,15 @@ export interface WireReady {
 }
 
 /**
- * Answers one request: allocates and touches new slabs, or writes a file
- * with `save` and returns the slabs with the result or the error.
+ * Answers one save request: writes the file with `save` and returns the
+ * slabs with the result or the error (or, given back early, without them).
  */
 export async function answer(
-  request: WireRequest,
+  request: WireSaveRequest,
   save: SaveFunction = saveCheckpoint,
   early: WireEarly | null = null,
 ): Promise<WireReply> {
   const start = performance.now();
-  if ("early" in request) {
-    return { id: request.id, buffers: [], ok: true, result: null, ms: 0 };
-  }
-  if ("alloc" in request) {
-    const buffers = request.alloc.map((n) => touched(n));
-    return {
-      id: request.id,
-      buffers,
-      ok: true,
-      result: null,
-      ms: performance.now() - start,
-    };
-  }
   const { id, file, buffers } = request;
   const giveBack = file.early === true ? early : null;
   let given = false;
@@ -272,14 +204,23 @@ export function serveSaves(
   save: SaveFunction = saveCheckpoint,
 ): void {
   let early: WireEarly | null = null;
+  let reserveTo: WireReserveSetup | null = null;
   port.on("message", (request) => {
     if ("early" in request) {
       early = request.early;
       return;
     }
-    // A failure to answer (an allocation or the reply itself) must not be
-    // an unhandled rejection: it is thrown from a task, which the parent
-    // sees as the Worker's error event and reports as a crash.
+    if ("reserveTo" in request) {
+      reserveTo = request.reserveTo;
+      return;
+    }
+    if ("reserve" in request) {
+      if (reserveTo !== null) reserveSlabs(request.reserve, reserveTo);
+      return;
+    }
+    // A failure to answer (the reply itself) must not be an unhandled
+    // rejection: it is thrown from a task, which the parent sees as the
+    // Worker's error event and reports as a crash.
     answer(request, save, early)
       .then((reply) => port.postMessage(reply, reply.buffers))
       .catch((error: unknown) =>

@@ -22,9 +22,15 @@ import type {
   WireEarly,
   WireReady,
   WireReply,
-  WireRequest,
+  WireSaveRequest,
   WireWritten,
 } from "./_save_wire.ts";
+import {
+  RESERVE_CONTROL_WORDS,
+  type ReservePort,
+  SlabReserver,
+  type WireReserveSetup,
+} from "./_reserve.ts";
 
 let bundled: URL | null = null;
 
@@ -84,6 +90,8 @@ export class SaveWorker {
   #worker: NodeWorker | null = null;
   /** Where this Worker gives slabs back early, read synchronously too. */
   #early: { port: EarlyPort; flag: Int32Array } | null = null;
+  /** Where this Worker posts the slabs it prepares for the arena. */
+  #reserver: SlabReserver | null = null;
   #pending: Pending | null = null;
   #nextId = 1;
   #idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -104,7 +112,7 @@ export class SaveWorker {
    * cannot start, crashes or exits before answering.
    */
   request(
-    request: WireRequest,
+    request: WireSaveRequest,
     transfer: ArrayBuffer[],
     written?: (buffers: ArrayBuffer[]) => void,
   ): Promise<WireReply> {
@@ -128,6 +136,53 @@ export class SaveWorker {
         reject(error);
       }
     });
+  }
+
+  /**
+   * Has the Worker (started if needed) allocate and touch slabs of the
+   * given sizes (0: none at that index), one after the other, each handed
+   * to `onSlab` when it arrives or when {@linkcode SaveWorker.stopReserving}
+   * takes it. No other request waits for it to end, and it never keeps the
+   * process alive. Settles when it has ended; rejects when the Worker could
+   * not prepare a slab.
+   */
+  reserve(
+    sizes: readonly number[],
+    onSlab: (index: number, buffer: ArrayBuffer) => void,
+  ): Promise<void> {
+    try {
+      const worker = this.#start();
+      if (this.#pending === null) this.#idle(worker);
+      const { request, ended } = this.#reserver!.begin(sizes, onSlab);
+      worker.postMessage({ id: 0, reserve: request });
+      return ended;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Whether a reservation has not ended yet. */
+  get reserving(): boolean {
+    return this.#reserver?.active ?? false;
+  }
+
+  /**
+   * Ends the reservation now, synchronously, handing every slab the Worker
+   * has prepared to its `onSlab` (waiting at most `timeoutMs` for the one
+   * it is touching, which comes as far as it got).
+   */
+  stopReserving(timeoutMs = 2000): void {
+    this.#reserver?.stop(timeoutMs);
+  }
+
+  /**
+   * Waits for a reservation's end keeping the process alive meanwhile
+   * (a reservation alone does not).
+   */
+  async reserved(ended: Promise<void>): Promise<void> {
+    const reserver = this.#reserver;
+    if (reserver === null) await ended;
+    else await reserver.keepAlive(ended);
   }
 
   /**
@@ -208,6 +263,22 @@ export class SaveWorker {
       { id: 0, early: setup },
       [channel.port2 as unknown as ArrayBuffer],
     );
+    const slabs = new MessageChannel();
+    const ctl = new Int32Array(
+      new SharedArrayBuffer(4 * RESERVE_CONTROL_WORDS),
+    );
+    this.#reserver = new SlabReserver(
+      slabs.port1 as unknown as ReservePort,
+      ctl,
+    );
+    const reserveTo: WireReserveSetup = {
+      port: slabs.port2 as unknown as WireReserveSetup["port"],
+      ctl,
+    };
+    worker.postMessage(
+      { id: 0, reserveTo },
+      [slabs.port2 as unknown as ArrayBuffer],
+    );
     worker.on("message", (reply: WireReply | WireReady) => {
       if ("ready" in reply) {
         started = true;
@@ -262,7 +333,10 @@ export class SaveWorker {
     if (!Number.isFinite(this.#idleMs)) return;
     const timer = setTimeout(() => {
       this.#idleTimer = undefined;
-      if (this.#pending === null) this.terminate();
+      if (this.#pending !== null) return;
+      // Preparing the arena is not idleness: look again later.
+      if (this.reserving) this.#idle(worker);
+      else this.terminate();
     }, this.#idleMs);
     unrefTimer(timer);
     this.#idleTimer = timer;
@@ -276,6 +350,8 @@ export class SaveWorker {
     this.#worker = null;
     this.#early?.port.close();
     this.#early = null;
+    this.#reserver?.close();
+    this.#reserver = null;
     if (worker !== null) {
       worker.removeAllListeners();
       // Errors of a Worker being ended are of no interest.

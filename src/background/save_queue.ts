@@ -158,6 +158,7 @@ export class SaveQueue implements AsyncDisposable {
   #early = 0;
   #reclaims = 0;
   #reclaimedMs = 0;
+  #reservedBytes = 0;
 
   /**
    * Makes a queue; the Worker starts with the first save.
@@ -219,6 +220,7 @@ export class SaveQueue implements AsyncDisposable {
       early: this.#early,
       reclaims: this.#reclaims,
       reclaimedMs: this.#reclaimedMs,
+      reservedBytes: this.#reservedBytes,
     };
   }
 
@@ -390,11 +392,14 @@ export class SaveQueue implements AsyncDisposable {
    * lacks are allocated and touched page by page in the Worker, one slab
    * (at most `slabSize`) at a time, and adopted as each arrives, so the
    * first snapshot copies at memory speed instead of paying for fresh pages
-   * on the caller's thread. Returns at once. A save that comes before the
-   * reservation is complete does not wait for it: it copies into the slabs
-   * reserved so far, allocates the rest itself and ends the reservation
-   * (the slab being touched then is dropped). Does nothing when the arena
-   * already fits, is taken, or a reservation is running.
+   * on the caller's thread. Returns at once. The caller's thread need not
+   * return to its event loop for the slabs to be taken: a snapshot takes
+   * every slab prepared so far synchronously. A save that comes before the
+   * reservation is complete does not wait for it: it ends the reservation,
+   * takes the slabs prepared so far (the one being touched as far as it
+   * got), allocates the rest itself, and its write is not held back. Does
+   * nothing when the arena already fits, is taken, or a reservation is
+   * running.
    *
    * @param files The files of the saves to come.
    * @throws {TypeError} When the queue is closed, or a tensor is malformed.
@@ -418,8 +423,10 @@ export class SaveQueue implements AsyncDisposable {
     // Where no save Worker can start (the browser build), nothing is
     // allocated ahead: the first snapshot allocates as it copies.
     if (!SaveWorker.available) return;
-    if (this.#arena.reservation(tensors).every((n) => n === 0)) return;
-    const run: Promise<void> = this.#reserveSlabs(tensors)
+    const sizes = this.#arena.reservation(tensors);
+    if (sizes.every((n) => n === 0)) return;
+    const run: Promise<void> = this.#worker
+      .reserve(sizes, (index, buffer) => this.#adopt(tensors, index, buffer))
       .catch((error) =>
         this.#keep(
           new Error(
@@ -528,6 +535,8 @@ export class SaveQueue implements AsyncDisposable {
    */
   async stop(): Promise<void> {
     try {
+      // No save will use what a reservation still running would prepare.
+      this.#worker.stopReserving(0);
       await this.#quiet();
     } finally {
       this.#worker.terminate();
@@ -659,9 +668,7 @@ export class SaveQueue implements AsyncDisposable {
     written?: (buffers: ArrayBuffer[]) => void,
   ): Promise<WireReply> {
     if (file.local) {
-      // The slab the reservation is touching comes first (one request at a
-      // time); the reservation stops there, the arena being taken.
-      await this.#reserving;
+      // The snapshot ended any reservation: nothing to wait for.
       const early = written !== undefined;
       const request = { id: 0, file: { ...file.wire, early }, buffers };
       return await this.#worker.request(request, buffers, written);
@@ -680,7 +687,9 @@ export class SaveQueue implements AsyncDisposable {
   async #quiet(): Promise<void> {
     while (this.#inflight !== null || this.#reserving !== null) {
       await this.#inflight;
-      await this.#reserving;
+      if (this.#reserving !== null) {
+        await this.#worker.reserved(this.#reserving);
+      }
     }
   }
 
@@ -693,6 +702,10 @@ export class SaveQueue implements AsyncDisposable {
     // the browser build, the path alone must not start one.)
     if (SaveWorker.available && writesLocally(files)) this.#worker.warm();
     const start = performance.now();
+    // Take what the reservation has prepared, even if this thread has not
+    // returned to its event loop since (a loop awaiting settled promises
+    // never does); the snapshot allocates the rest.
+    if (this.#reserving !== null) this.#worker.stopReserving();
     const snapshot = this.#arena.snapshot(tensors);
     const snapshotMs = performance.now() - start;
     this.#lastSnapshotMs = snapshotMs;
@@ -712,28 +725,20 @@ export class SaveQueue implements AsyncDisposable {
   }
 
   /**
-   * Allocates and touches, in the Worker, the slabs a snapshot of `tensors`
-   * lacks, one at a time, adopting each as it arrives; stops as soon as a
-   * snapshot has taken the arena (it allocated what was still missing).
+   * A slab the Worker prepared for a snapshot of `tensors` at `index`:
+   * adopted while the arena is free and still lacks exactly that slab.
    */
-  async #reserveSlabs(tensors: readonly Tensor[]): Promise<void> {
-    for (;;) {
-      if (this.#closed || this.#arena.lent) return;
-      const sizes = this.#arena.reservation(tensors);
-      const index = sizes.findIndex((n) => n > 0);
-      if (index < 0) return;
-      const size = sizes[index]!;
-      const reply = await this.#worker.request(
-        { id: 0, alloc: [size] },
-        [],
-      );
-      // A snapshot taken meanwhile allocated this slab itself: drop it.
-      if (this.#arena.lent) return;
-      if (this.#arena.reservation(tensors)[index] !== size) continue;
-      const slabs: (ArrayBuffer | null)[] = new Array(index).fill(null);
-      slabs.push(reply.buffers[0]!);
+  #adopt(tensors: readonly Tensor[], index: number, buffer: ArrayBuffer): void {
+    if (this.#closed || this.#arena.lent) return;
+    if (this.#arena.reservation(tensors)[index] !== buffer.byteLength) return;
+    const slabs: (ArrayBuffer | null)[] = new Array(index).fill(null);
+    slabs.push(buffer);
+    try {
       this.#arena.adopt(slabs);
+    } catch {
+      return; // A slab before it was dropped: the snapshot allocates both.
     }
+    this.#reservedBytes += buffer.byteLength;
   }
 
   async #failed(error: Error, report: () => unknown): Promise<void> {

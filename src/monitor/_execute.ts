@@ -174,7 +174,12 @@ export class SaveExecutor {
     // A save still writing gives the arena back once its bytes are out
     // (before its commit): wait for that rather than copy into a second
     // arena. A save of two files holds it until the second is written.
-    if (queue !== null && this.#waitingCopies === 0) queue.reclaim();
+    let reclaimedMs = 0;
+    if (queue !== null && this.#waitingCopies === 0) {
+      const start = this.#settings.clock();
+      queue.reclaim();
+      reclaimedMs = this.#settings.clock() - start;
+    }
     if (queue !== null && queue.free && this.#waitingCopies === 0) {
       // One copy, into the memory the Worker writes from: the first save
       // of a run that is not prepared yet included.
@@ -196,7 +201,12 @@ export class SaveExecutor {
       written = start.then((placed) => this.#write(placed));
     } else {
       const enqueued = start.then((placed) =>
-        this.#enqueue(placed, queue, this.#settings.clock() - copied, held)
+        this.#enqueue(
+          placed,
+          queue,
+          reclaimedMs + this.#settings.clock() - copied,
+          held,
+        )
       );
       written = held !== null ? enqueued : enqueued.finally(() => {
         this.#waitingCopies--;

@@ -50,8 +50,10 @@ export interface CheckpointSavedDetail {
   /** The epoch it holds. */
   readonly epoch: number;
   /**
-   * With `asyncSave`: milliseconds the step end waited for the previous
-   * background save before it could copy the tensors (back-pressure).
+   * With `asyncSave`: milliseconds the save waited for the previous
+   * background save (back-pressure): for its bytes to be written before
+   * the copy could reuse their memory, and for its end before this one
+   * could start.
    */
   readonly waitedMs?: number;
 }
