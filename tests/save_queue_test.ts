@@ -355,7 +355,7 @@ function layers(count: number, n: number, fill: number): Tensor<"Float32">[] {
 }
 
 for (const when of ["before any slab arrived", "halfway"] as const) {
-  Deno.test(`a save during a reservation (${when}) does not wait for it: it copies into the slabs reserved so far and allocates the rest`, async () => {
+  Deno.test(`a save during a reservation (${when}) completes it with the Worker, each slab prepared once by one of them, and is written at once`, async () => {
     await withTempDir(async (dir) => {
       const slabSize = 256 * 1024;
       await using queue = new SaveQueue({ slabSize });
@@ -373,6 +373,11 @@ for (const when of ["before any slab arrived", "halfway"] as const) {
       }
       const ticket = await queue.enqueue(files);
       equal(ticket.waitedMs, 0, "no wait for the reservation");
+      equal(
+        queue.stats.reservedBytes,
+        needed,
+        "every slab prepared by the reservation, none by the copy",
+      );
       for (const t of tensors) t.data.fill(0);
       await queue.flush();
       equal(queue.reserving, false, "the reservation ended");

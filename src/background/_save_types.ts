@@ -88,8 +88,10 @@ export interface SaveQueueStats {
   /** Milliseconds those waits took, in total. */
   readonly reclaimedMs: number;
   /**
-   * Bytes of the arena's slabs prepared (allocated and touched) in the
-   * Worker by `SaveQueue.reserve` rather than by a snapshot.
+   * Bytes of the arena's slabs prepared (allocated and touched) by
+   * `SaveQueue.reserve` rather than by a snapshot's copy: in the Worker,
+   * or on the caller's thread beside it when a snapshot completed the
+   * reservation.
    */
   readonly reservedBytes: number;
 }

@@ -18,6 +18,7 @@ import {
   Worker as NodeWorker,
 } from "node:worker_threads";
 import { SAVE_WORKER_CODE } from "./_save_worker_code.ts";
+import { unrefTimer } from "./_unref_timer.ts";
 import type {
   WireEarly,
   WireReady,
@@ -34,26 +35,14 @@ import {
 
 let bundled: URL | null = null;
 
+/** How long a synchronous take waits for a message posted but not there yet. */
+const TRAIL_MS = 50;
+
 /** The Worker's bundled code as a `data:` URL, made once. */
 function bundledUrl(): URL {
   return bundled ??= new URL(
     `data:text/javascript,${encodeURIComponent(SAVE_WORKER_CODE)}`,
   );
-}
-
-/**
- * Lets a timer not hold the process open: Node.js's timers are objects with
- * `unref()`, Deno's are numbers given to `Deno.unrefTimer`.
- */
-function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
-  const t = timer as unknown as { unref?: () => void };
-  if (typeof t === "object" && t !== null && typeof t.unref === "function") {
-    t.unref();
-    return;
-  }
-  (globalThis as unknown as { Deno?: { unrefTimer(id: unknown): void } })
-    .Deno
-    ?.unrefTimer(timer);
 }
 
 type EarlyPort = InstanceType<typeof MessageChannel>["port1"];
@@ -176,7 +165,17 @@ export class SaveWorker {
   }
 
   /**
-   * Waits for a reservation's end keeping the process alive meanwhile
+   * Completes the reservation now, synchronously, on this thread and the
+   * Worker's at once (each slab prepared by one of them), handing every
+   * slab to its `onSlab` in order. Waits at most `timeoutMs` for the
+   * Worker's share.
+   */
+  finishReserving(timeoutMs = 10_000): void {
+    this.#reserver?.finish(timeoutMs);
+  }
+
+  /**
+   * Waits for a reservation's end, keeping the process alive meanwhile
    * (a reservation alone does not).
    */
   async reserved(ended: Promise<void>): Promise<void> {
@@ -214,6 +213,7 @@ export class SaveWorker {
     const early = this.#early;
     if (!this.writing || early === null) return false;
     const deadline = performance.now() + timeoutMs;
+    let trail: number | undefined;
     for (;;) {
       const left = deadline - performance.now();
       if (Atomics.load(early.flag, 0) === 0) {
@@ -228,7 +228,10 @@ export class SaveWorker {
         this.#written(got.message as WireWritten);
         return !this.writing;
       }
-      if (left <= 0) return false;
+      // Not there soon: the event loop took it in, and it comes as an
+      // event (the caller does without it now).
+      trail ??= performance.now() + TRAIL_MS;
+      if (left <= 0 || performance.now() >= trail) return false;
       Atomics.wait(early.flag, 0, 1, Math.min(left, 1));
     }
   }

@@ -334,8 +334,8 @@ export class SaveQueue implements AsyncDisposable {
    * files (their paths and options may be settled by then). The caller may
    * change its tensors as soon as this returns. Until the copy is enqueued
    * or {@linkcode SaveQueue.release}d the arena is taken: check
-   * {@linkcode SaveQueue.free} first. A reservation still running is cut
-   * short: the copy uses the slabs reserved so far and allocates the rest.
+   * {@linkcode SaveQueue.free} first. A reservation still running is
+   * completed first, on this thread and the Worker's at once.
    *
    * @param files The files of the save to come (only their tensors count).
    * @returns The copy, to pass to `enqueue`.
@@ -395,11 +395,11 @@ export class SaveQueue implements AsyncDisposable {
    * on the caller's thread. Returns at once. The caller's thread need not
    * return to its event loop for the slabs to be taken: a snapshot takes
    * every slab prepared so far synchronously. A save that comes before the
-   * reservation is complete does not wait for it: it ends the reservation,
-   * takes the slabs prepared so far (the one being touched as far as it
-   * got), allocates the rest itself, and its write is not held back. Does
-   * nothing when the arena already fits, is taken, or a reservation is
-   * running.
+   * reservation is complete completes it together with the Worker: it
+   * prepares the slabs the Worker has not reached (from the last one down)
+   * while the Worker finishes the one it is on, takes them all and copies;
+   * its write is not held back. Does nothing when the arena already fits,
+   * is taken, or a reservation is running.
    *
    * @param files The files of the saves to come.
    * @throws {TypeError} When the queue is closed, or a tensor is malformed.
@@ -704,8 +704,9 @@ export class SaveQueue implements AsyncDisposable {
     const start = performance.now();
     // Take what the reservation has prepared, even if this thread has not
     // returned to its event loop since (a loop awaiting settled promises
-    // never does); the snapshot allocates the rest.
-    if (this.#reserving !== null) this.#worker.stopReserving();
+    // never does), and prepare the rest here while the Worker finishes its
+    // slab: two threads touch fresh pages faster than the copy alone would.
+    if (this.#reserving !== null) this.#worker.finishReserving();
     const snapshot = this.#arena.snapshot(tensors);
     const snapshotMs = performance.now() - start;
     this.#lastSnapshotMs = snapshotMs;
@@ -725,19 +726,20 @@ export class SaveQueue implements AsyncDisposable {
   }
 
   /**
-   * A slab the Worker prepared for a snapshot of `tensors` at `index`:
-   * adopted while the arena is free and still lacks exactly that slab.
+   * A slab the reservation prepared for a snapshot of `tensors` at `index`:
+   * adopted while the arena is free and still lacks exactly that slab. A
+   * slab before it that never came (it reached this thread late, as an
+   * event) is filled with fresh memory, as the snapshot would have.
    */
   #adopt(tensors: readonly Tensor[], index: number, buffer: ArrayBuffer): void {
     if (this.#closed || this.#arena.lent) return;
-    if (this.#arena.reservation(tensors)[index] !== buffer.byteLength) return;
-    const slabs: (ArrayBuffer | null)[] = new Array(index).fill(null);
+    const needed = this.#arena.reservation(tensors);
+    if (needed[index] !== buffer.byteLength) return;
+    const slabs = needed.slice(0, index).map((n) =>
+      n === 0 ? null : new ArrayBuffer(n)
+    );
     slabs.push(buffer);
-    try {
-      this.#arena.adopt(slabs);
-    } catch {
-      return; // A slab before it was dropped: the snapshot allocates both.
-    }
+    this.#arena.adopt(slabs);
     this.#reservedBytes += buffer.byteLength;
   }
 
