@@ -303,9 +303,8 @@ export class SlabReserver {
     if (!this.#waitIdle(current.run, deadline)) return;
     if (Atomics.load(ctl, FINISHED) !== current.run) return; // Not started.
     const posted = Atomics.load(ctl, POSTED);
-    // Posted before it was counted, a slab may trail by a moment; one the
-    // event loop had already taken in comes only as an event, later (the
-    // caller then does without it).
+    // A slab is posted before it is counted, so it is there; should it
+    // trail by a moment all the same, the caller does without it soon.
     const trail = Math.min(deadline, performance.now() + TRAIL_MS);
     while (this.#current === current && current.received < posted) {
       const got = receiveMessageOnPort(this.#port as never);
