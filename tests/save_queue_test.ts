@@ -392,6 +392,25 @@ for (const when of ["before any slab arrived", "halfway"] as const) {
   });
 }
 
+Deno.test("a first save with nothing prepared has the Worker prepare part of the arena beside it; the file is whole", async () => {
+  await withTempDir(async (dir) => {
+    const slabSize = 1 << 20;
+    await using queue = new SaveQueue({ slabSize });
+    const tensors = layers(16, slabSize / 4, 9);
+    const network = Object.fromEntries(tensors.map((t, i) => [`l${i}`, t]));
+    await queue.enqueue([{ path: `${dir}/a.ckpt`, network }]);
+    const { arenaBytes, reservedBytes } = queue.stats;
+    equal(arenaBytes, 16 * slabSize);
+    equal(
+      reservedBytes,
+      arenaBytes,
+      "prepared by the reservation, not the copy",
+    );
+    await queue.flush();
+    ok((await values(`${dir}/a.ckpt`, "l15")).every((x) => x === 9));
+  });
+});
+
 /** Blocks this thread for `ms` without returning to the event loop. */
 function spin(ms: number): void {
   const end = performance.now() + ms;

@@ -335,7 +335,8 @@ export class SaveQueue implements AsyncDisposable {
    * change its tensors as soon as this returns. Until the copy is enqueued
    * or {@linkcode SaveQueue.release}d the arena is taken: check
    * {@linkcode SaveQueue.free} first. A reservation still running is
-   * completed first, on this thread and the Worker's at once.
+   * completed first, on this thread and the Worker's at once; with none
+   * running, the slabs the arena lacks are prepared that way too.
    *
    * @param files The files of the save to come (only their tensors count).
    * @returns The copy, to pass to `enqueue`.
@@ -706,6 +707,9 @@ export class SaveQueue implements AsyncDisposable {
     // returned to its event loop since (a loop awaiting settled promises
     // never does), and prepare the rest here while the Worker finishes its
     // slab: two threads touch fresh pages faster than the copy alone would.
+    // With nothing prepared, the Worker prepares the front of the arena
+    // while this thread prepares the back.
+    if (SaveWorker.available && writesLocally(files)) this.reserve(files);
     if (this.#reserving !== null) this.#worker.finishReserving();
     const snapshot = this.#arena.snapshot(tensors);
     const snapshotMs = performance.now() - start;
