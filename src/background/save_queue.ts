@@ -743,7 +743,11 @@ export class SaveQueue implements AsyncDisposable {
       n === 0 ? null : new ArrayBuffer(n)
     );
     slabs.push(buffer);
-    this.#arena.adopt(slabs);
+    try {
+      this.#arena.adopt(slabs);
+    } catch {
+      return; // Never out of a step end: the snapshot allocates instead.
+    }
     this.#reservedBytes += buffer.byteLength;
   }
 
