@@ -1,6 +1,6 @@
 // Copyright 2026 the @ckpt/monitor authors. MIT license.
 /**
- * `deno task crash:kill [KILLS] [SEED] [MAX_DELAY_MS] [ELEMENTS]`: the large
+ * `deno task crash:kill [KILLS] [SEED] [MAX_DELAY_MS] [ELEMENTS] [async]`: the large
  * run of the crash-kill harness (tests/_crash_harness.ts). Kills a job
  * saving a checkpoint at every step with SIGKILL at random moments and
  * checks the recovery invariants after each kill; prints the counts and
@@ -15,13 +15,14 @@ const kills = Number(Deno.args[0] ?? 1000);
 const seed = Number(Deno.args[1] ?? 1);
 const maxDelayMs = Number(Deno.args[2] ?? 300);
 const elements = Number(Deno.args[3] ?? 65536);
+const asyncSave = Deno.args[4] === "async";
 const directory = await Deno.makeTempDir({ prefix: "ckpt_crash_" });
 const start = performance.now();
 try {
   console.log(
     `crash:kill: ${kills} kills, seed ${seed}, kill 0-${maxDelayMs} ms after start, ${
       elements * 4
-    }-byte weights, in ${directory}`,
+    }-byte weights, ${asyncSave ? "asyncSave" : "sync saves"}, in ${directory}`,
   );
   const report = await runKills({
     directory,
@@ -29,6 +30,7 @@ try {
     seed,
     maxDelayMs,
     elements,
+    asyncSave,
     log: (line) => console.log(`  ${line}`),
   });
   const seconds = ((performance.now() - start) / 1000).toFixed(1);

@@ -4,7 +4,7 @@
  * one, cleans up after a crash, resumes from the newest checkpoint that
  * verifies, then saves at every step until it is killed.
  *
- * Usage: deno run --allow-read=DIR --allow-write=DIR tests/_crash_child.ts DIR ELEMENTS [RANK [FILE STEP]]
+ * Usage: deno run --allow-read=DIR --allow-write=DIR tests/_crash_child.ts DIR ELEMENTS [RANK [FILE STEP]] [--async]
  *
  * With FILE and STEP (a multi-rank job, where one process chose the
  * checkpoint for every rank, as MindFormers' rank 0 does), it resumes from
@@ -27,7 +27,10 @@ import {
   train,
 } from "../mod.ts";
 
-const [directory, elementsArg, rankArg, fileArg, stepArg, ranksArg] = Deno.args;
+// `--async` anywhere: the monitor saves in the background (asyncSave).
+const asyncSave = Deno.args.includes("--async");
+const [directory, elementsArg, rankArg, fileArg, stepArg, ranksArg] = Deno.args
+  .filter((a) => a !== "--async");
 if (directory === undefined) {
   throw new Error("usage: _crash_child.ts DIR ELEMENTS");
 }
@@ -72,6 +75,7 @@ const monitor = new CheckpointMonitor({
   rank,
   saveCheckpointSteps: 1,
   keepCheckpointMax: 2,
+  asyncSave,
 });
 const ranks = Number(ranksArg ?? 1);
 

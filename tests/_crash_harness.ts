@@ -37,6 +37,8 @@ export interface KillOptions {
   maxDelayMs?: number;
   /** Elements of the child's weight tensor (4 bytes each). */
   elements?: number;
+  /** The child saves in the background (`asyncSave: true`). */
+  asyncSave?: boolean;
   /** Progress output. */
   log?: (line: string) => void;
 }
@@ -127,6 +129,7 @@ export async function runKills(options: KillOptions): Promise<KillReport> {
     const child = spawnChild(CHILD, directory, [
       directory,
       String(options.elements ?? 65536),
+      ...(options.asyncSave === true ? ["--async"] : []),
     ]);
     const stderr = new Response(child.stderr).text();
     const { line, rest } = await firstLine(child.stdout);

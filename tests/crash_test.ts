@@ -24,3 +24,27 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "SIGKILL at random moments with asyncSave (the save Worker, its arena reservation and its writes killed with the process): the same invariants hold",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withTempDir(async (directory) => {
+      const report = await runKills({
+        directory,
+        kills: 12,
+        seed: 20261206,
+        maxDelayMs: 400,
+        elements: 1 << 20,
+        asyncSave: true,
+        log: (line) => console.log(`    ${line}`),
+      });
+      console.log(`    ${JSON.stringify(report)}`);
+      deepEqual(report.failures, []);
+      equal(report.kills, 12);
+      ok(report.lastStep > 0, "some checkpoint was committed");
+    });
+  },
+});
