@@ -408,6 +408,9 @@ export class NodeStore implements CheckpointStore {
         await sink.settle().catch(() => {});
       }
       await sink.settle();
+      // Every byte is with the OS: the caller may reuse its memory while
+      // the commit runs (a background save hands its arena back here).
+      options.onWritten?.();
       if (!IS_WINDOWS) await file.chmod(fileMode);
       await file.sync();
       // Elsewhere the file stays open until it has its final name: an open
