@@ -130,9 +130,10 @@ export class SaveWorker {
   /**
    * Has the Worker (started if needed) allocate and touch slabs of the
    * given sizes (0: none at that index), one after the other, each handed
-   * to `onSlab` when it arrives or when {@linkcode SaveWorker.stopReserving}
-   * takes it. No other request waits for it to end, and it never keeps the
-   * process alive. Settles when it has ended; rejects when the Worker could
+   * to `onSlab` when a timer finds it arrived or when
+   * {@linkcode SaveWorker.finishReserving} or
+   * {@linkcode SaveWorker.stopReserving} takes it. No other request waits
+   * for it to end, and it never keeps the process alive. Settles when it has ended; rejects when the Worker could
    * not prepare a slab.
    */
   reserve(
