@@ -8,7 +8,8 @@
 //      into an already-touched buffer (bar 1.5x), and / the synchronous
 //      save of the same parameters (bar 0.1x). Interleaved rounds, medians;
 //   3. issue 12's protocol: 16 tensors of 32 MiB Float32, a save at every
-//      step, without `onTrainBegin` and with it, the step ends 1.5 s apart
+//      step, without `onTrainBegin`, with it, and with it followed by
+//      `flush()` (which waits for the arena), the step ends 1.5 s apart
 //      two ways: on a fixed schedule (a slow step end makes the next come
 //      sooner) and 1.5 s of work after each step end returns (as a loop
 //      whose step computes for 1.5 s): the time every step end that saves
@@ -214,7 +215,7 @@ try {
 
   // ------------------------------------------------ 3. issue 12 protocol
   for (const gap of [false, true]) {
-    for (const begin of [false, true]) {
+    for (const begin of ["no", "yes", "flush"] as const) {
       await issue12(`${dir}/every`, begin, gap);
     }
   }
@@ -244,7 +245,7 @@ function savingEveryStep(
  */
 async function issue12(
   directory: string,
-  begin: boolean,
+  begin: "no" | "yes" | "flush",
   gap: boolean,
 ): Promise<void> {
   const TENSORS = 16, SAVES = 6, GAP_MS = 1500;
@@ -266,7 +267,9 @@ async function issue12(
     "saved",
     (e) => void waits.push(e.detail.waitedMs ?? 0),
   );
-  if (begin) await monitor.onTrainBegin(stepContext(network, 0));
+  if (begin !== "no") await monitor.onTrainBegin(stepContext(network, 0));
+  // The documented way to have the arena ready before the first save.
+  if (begin === "flush") await monitor.flush();
   const copyMs: number[] = [];
   const blockMs: number[] = [];
   let next = performance.now() + GAP_MS;
@@ -291,7 +294,13 @@ async function issue12(
       gap
         ? `${GAP_MS} ms of work after each step end returns`
         : `step ends on a fixed ${GAP_MS} ms schedule`
-    }, ${begin ? "onTrainBegin called" : "onTrainBegin NOT called"}):`,
+    }, ${
+      {
+        no: "onTrainBegin NOT called",
+        yes: "onTrainBegin called",
+        flush: "onTrainBegin, then flush() before the first step",
+      }[begin]
+    }):`,
   );
   console.log(`  set() into touched arrays: ${copyMs.map(fmt).join(", ")}`);
   console.log(

@@ -522,6 +522,32 @@ export class SaveQueue implements AsyncDisposable {
   }
 
   /**
+   * Waits until the arena's reservation, if one runs, has ended (the arena
+   * is then ready for the files it was asked for), without throwing: a
+   * failure stays kept for the next call that reports it. Keeps the process
+   * alive meanwhile.
+   *
+   * @returns When no reservation runs.
+   *
+   * @example
+   * ```ts
+   * import { SaveQueue } from "./save_queue.ts";
+   * import { equal as assertEquals } from "node:assert/strict";
+   * const queue = new SaveQueue();
+   * const network = { w: { dtype: "Int8" as const, shape: [8], data: new Int8Array(8) } };
+   * queue.reserve([{ path: "unused.ckpt", network }]);
+   * await queue.prepared();
+   * assertEquals(queue.reserving, false);
+   * await queue.close();
+   * ```
+   */
+  async prepared(): Promise<void> {
+    while (this.#reserving !== null) {
+      await this.#worker.reserved(this.#reserving);
+    }
+  }
+
+  /**
    * Waits like {@linkcode SaveQueue.flush}, then ends the Worker so nothing
    * keeps the process alive; a later save starts a new one.
    *
@@ -688,9 +714,7 @@ export class SaveQueue implements AsyncDisposable {
   async #quiet(): Promise<void> {
     while (this.#inflight !== null || this.#reserving !== null) {
       await this.#inflight;
-      if (this.#reserving !== null) {
-        await this.#worker.reserved(this.#reserving);
-      }
+      await this.prepared();
     }
   }
 

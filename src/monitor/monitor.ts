@@ -423,7 +423,10 @@ export class CheckpointMonitor extends EventTarget
 
   /**
    * Waits until every save started so far, with its `meta.json` update and
-   * retention, has finished.
+   * retention, has finished. With `asyncSave`, also until the snapshot
+   * arena that `onTrainBegin` (or a step end that does not save) started
+   * preparing is ready: `await monitor.flush()` after `onTrainBegin` makes
+   * even the first save copy at memory speed.
    *
    * @returns When done.
    * @throws When that bookkeeping failed (the error was also reported as an
@@ -436,6 +439,7 @@ export class CheckpointMonitor extends EventTarget
    */
   async flush(): Promise<void> {
     await this.#executor.settle();
+    await this.#executor.queue?.prepared();
     const failure = this.#executor.takeFailure();
     if (failure !== undefined) throw failure;
   }
