@@ -161,7 +161,7 @@ export class SaveWorker {
    * has prepared to its `onSlab` (waiting at most `timeoutMs` for the one
    * it is touching, which comes as far as it got).
    */
-  stopReserving(timeoutMs = 2000): void {
+  stopReserving(timeoutMs: number): void {
     this.#reserver?.stop(timeoutMs);
   }
 

@@ -419,11 +419,15 @@ export class SaveQueue implements AsyncDisposable {
    */
   reserve(files: readonly SaveQueueFile[]): void {
     if (this.#closed) throw closedError();
-    const tensors = tensorsOf(files);
-    if (this.#reserving !== null || this.#arena.lent) return;
     // Where no save Worker can start (the browser build), nothing is
     // allocated ahead: the first snapshot allocates as it copies.
-    if (!SaveWorker.available) return;
+    const tensors = tensorsOf(files);
+    if (SaveWorker.available) this.#reserve(tensors);
+  }
+
+  /** Starts a reservation for `tensors` (checked) unless none is needed. */
+  #reserve(tensors: readonly Tensor[]): void {
+    if (this.#reserving !== null || this.#arena.lent) return;
     const sizes = this.#arena.reservation(tensors);
     if (sizes.every((n) => n === 0)) return;
     const run: Promise<void> = this.#worker
@@ -725,7 +729,8 @@ export class SaveQueue implements AsyncDisposable {
     // files of other stores are written here, without it. (A hold may not
     // name the files' store yet, so where no save Worker can start, as in
     // the browser build, the path alone must not start one.)
-    if (SaveWorker.available && writesLocally(files)) this.#worker.warm();
+    const inWorker = SaveWorker.available && writesLocally(files);
+    if (inWorker) this.#worker.warm();
     const start = performance.now();
     // Take what the reservation has prepared, even if this thread has not
     // returned to its event loop since (a loop awaiting settled promises
@@ -733,7 +738,7 @@ export class SaveQueue implements AsyncDisposable {
     // slab: two threads touch fresh pages faster than the copy alone would.
     // With nothing prepared, the Worker prepares the front of the arena
     // while this thread prepares the back.
-    if (SaveWorker.available && writesLocally(files)) this.reserve(files);
+    if (inWorker) this.#reserve(tensors);
     if (this.#reserving !== null) this.#worker.finishReserving();
     const snapshot = this.#arena.snapshot(tensors);
     const snapshotMs = performance.now() - start;
