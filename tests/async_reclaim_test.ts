@@ -48,55 +48,62 @@ async function until(test: () => boolean): Promise<void> {
   ok(test(), "the condition never held");
 }
 
+/**
+ * Saves `commitwait.ckpt` with `queue` (its commit waits for `go`), lets
+ * `takeBack` get the arena back while that commit waits, then copies the
+ * next save into the same arena and checks both files once the commit
+ * goes on. Returns the arena's size.
+ */
+async function nextSaveReusesArena(
+  dir: string,
+  queue: SaveQueue,
+  takeBack: () => Promise<void>,
+): Promise<number> {
+  let arena = 0;
+  await gated(dir, async () => {
+    const net = model(1);
+    await queue.enqueue([{ path: `${dir}/commitwait.ckpt`, network: net }]);
+    arena = queue.stats.arenaBytes;
+    await takeBack();
+    // The commit has not run: the file is not there.
+    equal(await exists(`${dir}/commitwait.ckpt`), false);
+    // The next snapshot copies into the same arena, now.
+    net.w.data.fill(2);
+    const held = queue.hold([{ path: "", network: net }]);
+    net.w.data.fill(3);
+    equal(queue.stats.arenaBytes, arena);
+    await Deno.writeTextFile(`${dir}/go`, "");
+    await queue.enqueue([{ path: `${dir}/b.ckpt`, network: net }], {}, held);
+    await queue.flush();
+    equal(await first(`${dir}/commitwait.ckpt`), 1);
+    equal(await first(`${dir}/b.ckpt`), 2);
+  });
+  return arena;
+}
+
 Deno.test("the arena comes back once the bytes are written, before the commit; the next save reuses it", async () => {
   await withTempDir(async (dir) => {
     await using queue = new SaveQueue({ workerUrl: FAULTY });
-    await gated(dir, async () => {
-      const net = model(1);
-      await queue.enqueue([{ path: `${dir}/commitwait.ckpt`, network: net }]);
-      const arena = queue.stats.arenaBytes;
+    const arena = await nextSaveReusesArena(dir, queue, async () => {
       await until(() => queue.free);
-      // The commit has not run: the save is in flight, the file not there.
-      ok(queue.pending);
+      ok(queue.pending, "the save is in flight");
       equal(queue.stats.early, 1);
-      equal(await exists(`${dir}/commitwait.ckpt`), false);
-      // The next snapshot copies into the same arena, now.
-      net.w.data.fill(2);
-      const held = queue.hold([{ path: "", network: net }]);
-      net.w.data.fill(3);
-      equal(queue.stats.arenaBytes, arena);
-      await Deno.writeTextFile(`${dir}/go`, "");
-      await queue.enqueue([{ path: `${dir}/b.ckpt`, network: net }], {}, held);
-      await queue.flush();
-      equal(await first(`${dir}/commitwait.ckpt`), 1);
-      equal(await first(`${dir}/b.ckpt`), 2);
-      equal(queue.stats.arenaBytes, arena);
     });
+    equal(queue.stats.arenaBytes, arena);
   });
 });
 
 Deno.test("reclaim waits for the save in flight to write its bytes and takes the arena back, its commit still running", async () => {
   await withTempDir(async (dir) => {
     await using queue = new SaveQueue({ workerUrl: FAULTY });
-    await gated(dir, async () => {
-      const net = model(1);
-      await queue.enqueue([{ path: `${dir}/commitwait.ckpt`, network: net }]);
-      const arena = queue.stats.arenaBytes;
+    await nextSaveReusesArena(dir, queue, () => {
       equal(queue.free, false);
       // Blocks until the Worker posts the slabs (the commit waits for `go`).
       ok(queue.reclaim());
       ok(queue.free);
       ok(queue.pending);
       equal(queue.stats.reclaims, 1);
-      equal(await exists(`${dir}/commitwait.ckpt`), false);
-      net.w.data.fill(2);
-      const held = queue.hold([{ path: "", network: net }]);
-      equal(queue.stats.arenaBytes, arena);
-      await Deno.writeTextFile(`${dir}/go`, "");
-      await queue.enqueue([{ path: `${dir}/b.ckpt`, network: net }], {}, held);
-      await queue.flush();
-      equal(await first(`${dir}/commitwait.ckpt`), 1);
-      equal(await first(`${dir}/b.ckpt`), 2);
+      return Promise.resolve();
     });
   });
 });
