@@ -10,8 +10,10 @@
 #
 # Settings (environment):
 #   CKPT_CEPH_DIR           scratch folder (default /tmp/ckpt-ceph)
-#   CKPT_CEPH_PORT          gateway port on 127.0.0.1 (default 7480)
-#   CKPT_CEPH_MON_PORT      monitor port on 127.0.0.1 (default 6789)
+#   CKPT_CEPH_PORT          gateway port on 127.0.0.1 (default: the first
+#                           free port from 7480 on; when set, it must be free)
+#   CKPT_CEPH_MON_PORT      monitor port on 127.0.0.1 (default: the first
+#                           free port from 6789 on; when set, it must be free)
 #   CKPT_CEPH_MEMSTORE_MIB  memstore capacity in MiB (default 4096; RAM is
 #                           used only for what is stored, and deleted objects
 #                           are garbage-collected within ~30 s)
@@ -19,11 +21,20 @@
 # `start` is idempotent (a running cluster is left as it is; a dead one is
 # cleaned up and started afresh) and fails with the daemon's log tail when a
 # daemon does not come up. Needs root for apt-get when packages are missing.
+#
+# Another cluster may share this loopback (a second checkout's tests, another
+# container on the same network): `start` never binds a port that already
+# answers, and checks that the monitor it talks to is its own (same fsid).
+# The ports it chose are kept in $DIR/ports for `env`, `status` and `stop`.
 set -euo pipefail
 
 DIR=${CKPT_CEPH_DIR:-/tmp/ckpt-ceph}
 PORT=${CKPT_CEPH_PORT:-7480}
 MON_PORT=${CKPT_CEPH_MON_PORT:-6789}
+PORTS_FILE="$DIR/ports"
+# A running cluster's ports win over the defaults.
+# shellcheck disable=SC1090
+[ -f "$PORTS_FILE" ] && . "$PORTS_FILE"
 MEMSTORE_MIB=${CKPT_CEPH_MEMSTORE_MIB:-4096}
 BUCKET=ckpt-test
 REGION=us-east-1
@@ -67,6 +78,22 @@ install_packages() {
     echo "$out" | tail -n 40 >&2
     die "apt-get install ${missing[*]} failed"
   fi
+}
+
+# True when something accepts connections on 127.0.0.1:$1.
+port_in_use() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Prints port $2 when it is free; if it is taken, fails when the user chose
+# it ($3 = the variable that set it, non-empty) and else prints the first free
+# port above it.
+choose_port() {
+  local what=$1 port=$2 chosen_by=$3 last=$(($2 + 100))
+  while port_in_use "$port"; do
+    [ -z "$chosen_by" ] || die "$what port $port (from $chosen_by) is taken by another program"
+    [ "$port" -lt "$last" ] || die "no free $what port in $2-$last"
+    port=$((port + 1))
+  done
+  echo "$port"
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -166,7 +193,10 @@ cmd_start() {
   [ -e "$DIR" ] && { log "cleaning up a stopped or broken cluster in $DIR"; cmd_stop; }
   install_packages
   local t0=$SECONDS
+  PORT=$(choose_port gateway "${CKPT_CEPH_PORT:-7480}" "${CKPT_CEPH_PORT:+CKPT_CEPH_PORT}")
+  MON_PORT=$(choose_port monitor "${CKPT_CEPH_MON_PORT:-6789}" "${CKPT_CEPH_MON_PORT:+CKPT_CEPH_MON_PORT}")
   mkdir -p "$DIR"/{run,log,crash,mon,osd/ceph-0,rgw}
+  echo "PORT=$PORT MON_PORT=$MON_PORT" >"$PORTS_FILE"
   local fsid
   fsid=$(uuidgen)
   write_conf "$fsid"
@@ -176,6 +206,12 @@ cmd_start() {
     { cat "$DIR/log/mkfs.log" >&2; die "ceph-mon --mkfs failed"; }
   ceph-mon -c "$CONF" -i a 2>>"$DIR/log/mon.a.log" || fail_daemon mon.a "did not start"
   wait_for mon.a 30 ceph_cmd mon stat
+  # A monitor of another cluster that took the port in the meantime would
+  # refuse our OSD ("wrong fsid"); say so instead.
+  local answering
+  answering=$(ceph_cmd fsid 2>/dev/null) || answering="(no answer)"
+  [ "$answering" = "$fsid" ] ||
+    die "the monitor on 127.0.0.1:$MON_PORT is not ours (fsid $answering, ours $fsid)"
 
   # A monitor that answers `mon stat` may still refuse commands for a moment
   # (seen once: "EPERM: problem getting command descriptions from mon").
