@@ -29,8 +29,10 @@
 set -euo pipefail
 
 DIR=${CKPT_CEPH_DIR:-/tmp/ckpt-ceph}
-PORT=${CKPT_CEPH_PORT:-7480}
-MON_PORT=${CKPT_CEPH_MON_PORT:-6789}
+DEFAULT_PORT=7480
+DEFAULT_MON_PORT=6789
+PORT=${CKPT_CEPH_PORT:-$DEFAULT_PORT}
+MON_PORT=${CKPT_CEPH_MON_PORT:-$DEFAULT_MON_PORT}
 PORTS_FILE="$DIR/ports"
 # A running cluster's ports win over the defaults.
 # shellcheck disable=SC1090
@@ -83,14 +85,13 @@ install_packages() {
 # True when something accepts connections on 127.0.0.1:$1.
 port_in_use() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Prints port $2 when it is free; if it is taken, fails when the user chose
-# it ($3 = the variable that set it, non-empty) and else prints the first free
-# port above it.
+# Prints the port for $1: the one variable $2 sets, which must be free, or
+# else the first free port from $3 on.
 choose_port() {
-  local what=$1 port=$2 chosen_by=$3 last=$(($2 + 100))
+  local what=$1 var=$2 port=${!2:-$3} last=$(($3 + 100))
   while port_in_use "$port"; do
-    [ -z "$chosen_by" ] || die "$what port $port (from $chosen_by) is taken by another program"
-    [ "$port" -lt "$last" ] || die "no free $what port in $2-$last"
+    [ -z "${!var:-}" ] || die "$what port $port (from $var) is taken by another program"
+    [ "$port" -lt "$last" ] || die "no free $what port in $3-$last"
     port=$((port + 1))
   done
   echo "$port"
@@ -193,8 +194,8 @@ cmd_start() {
   [ -e "$DIR" ] && { log "cleaning up a stopped or broken cluster in $DIR"; cmd_stop; }
   install_packages
   local t0=$SECONDS
-  PORT=$(choose_port gateway "${CKPT_CEPH_PORT:-7480}" "${CKPT_CEPH_PORT:+CKPT_CEPH_PORT}")
-  MON_PORT=$(choose_port monitor "${CKPT_CEPH_MON_PORT:-6789}" "${CKPT_CEPH_MON_PORT:+CKPT_CEPH_MON_PORT}")
+  PORT=$(choose_port gateway CKPT_CEPH_PORT "$DEFAULT_PORT")
+  MON_PORT=$(choose_port monitor CKPT_CEPH_MON_PORT "$DEFAULT_MON_PORT")
   mkdir -p "$DIR"/{run,log,crash,mon,osd/ceph-0,rgw}
   echo "PORT=$PORT MON_PORT=$MON_PORT" >"$PORTS_FILE"
   local fsid
